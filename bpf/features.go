@@ -1,0 +1,100 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
+	"golang.org/x/sys/unix"
+)
+
+// Features is what the running kernel supports, as kretspan check reports it.
+type Features struct {
+	BTF         error // nil when supported; the error says why not
+	RingBuffer  error
+	Kprobes     error
+	KprobeMulti error
+	Fentry      error
+	Tracepoints error
+	Uprobes     error
+	TracefsDir  string
+}
+
+// DetectFeatures probes the kernel. It loads small test programs, so it needs the same
+// privileges as tracing itself.
+func DetectFeatures() Features {
+	f := Features{TracefsDir: tracefsDir()}
+	_, f.BTF = btf.LoadKernelSpec()
+	f.RingBuffer = features.HaveMapType(ebpf.RingBuf)
+	f.Kprobes = haveKprobes(f.TracefsDir)
+	if f.Kprobes == nil {
+		f.KprobeMulti = features.HaveBPFLinkKprobeMulti()
+	} else {
+		f.KprobeMulti = f.Kprobes
+	}
+	f.Fentry = haveFentry(f.BTF)
+	f.Tracepoints = haveDir(filepath.Join(f.TracefsDir, "events", "syscalls"), "syscall tracepoints (CONFIG_FTRACE_SYSCALLS)")
+	f.Uprobes = haveDir("/sys/bus/event_source/devices/uprobe", "uprobes (CONFIG_UPROBE_EVENTS)")
+	return f
+}
+
+func haveDir(path, what string) error {
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("no %s: %w", what, err)
+	}
+	return nil
+}
+
+func haveKprobes(tracefs string) error {
+	if haveDir("/sys/bus/event_source/devices/kprobe", "") == nil {
+		return nil
+	}
+	return haveDir(filepath.Join(tracefs, "kprobe_events"), "kprobes (CONFIG_KPROBES, CONFIG_KPROBE_EVENTS)")
+}
+
+// fentryProbeTargets are functions present in every kernel kretspan supports.
+var fentryProbeTargets = []string{"vfs_read", "do_nanosleep"}
+
+func haveFentry(btfErr error) error {
+	if btfErr != nil {
+		return fmt.Errorf("fentry needs kernel BTF: %w", btfErr)
+	}
+	var lastErr error
+	for _, target := range fentryProbeTargets {
+		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+			Type:       ebpf.Tracing,
+			AttachType: ebpf.AttachTraceFEntry,
+			AttachTo:   target,
+			License:    "GPL",
+			Instructions: asm.Instructions{
+				asm.Mov.Imm(asm.R0, 0),
+				asm.Return(),
+			},
+		})
+		if err == nil {
+			prog.Close()
+			return nil
+		}
+		lastErr = err
+	}
+	return fmt.Errorf("fentry programs do not load: %w", lastErr)
+}
+
+// tracefsDir finds tracefs, mounting it when it is missing and that is permitted.
+func tracefsDir() string {
+	for _, dir := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
+		if _, err := os.Stat(filepath.Join(dir, "events")); err == nil {
+			return dir
+		}
+	}
+	const dir = "/sys/kernel/tracing"
+	if err := unix.Mount("tracefs", dir, "tracefs", 0, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+		return dir // the callers' errors name what is missing
+	}
+	return dir
+}

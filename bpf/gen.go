@@ -1,0 +1,5 @@
+// Package bpf holds kretspan's kernel side: the eBPF programs that time entry→return of probed
+// functions, and the Go code that loads them, attaches them and reads their records.
+package bpf
+
+//go:generate go tool bpf2go -tags linux -target amd64 -type event -type probe_counters -type probe_config kretspan kretspan.bpf.c -- -I./include -Wall -Werror -O2 -g -D__TARGET_ARCH_x86

@@ -1,0 +1,370 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+// kretspan: time entry→return of chosen functions and emit one ring-buffer record per completed call.
+//
+// Every attach mechanism (kprobe, kprobe.multi, fentry, uprobe, syscall tracepoint) is a thin program
+// that finds its probe id and return value, then calls on_entry/on_return. Calls are paired per thread
+// on a bounded stack, so nested probed calls become parent and child spans without user-space state.
+
+#include "kernel_types.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "kretspan.h"
+
+char __license[] SEC("license") = "Dual BSD/GPL";
+
+// Set per loaded instance: the probe this program copy serves (0: the program finds it at run time).
+volatile const __u32 instance_probe_id = 0;
+// fexit: index of the return value in the context (= the traced function's argument count).
+volatile const __u32 fexit_ret_index = 0;
+volatile const __u8 trace_kernel_threads = 0;
+volatile const __u8 filter_pids = 0;
+volatile const __u8 filter_comm = 0;
+volatile const char comm_filter[TASK_COMM_LEN] = {};
+// Wake the reader only once this many bytes wait in the ring; it also polls on a deadline.
+volatile const __u64 wakeup_bytes = 1;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 24);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u32); // thread id
+	__type(value, struct call_stack);
+} stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct probe_config);
+} probe_configs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct probe_counters);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32); // tgid
+	__type(value, __u8);
+} pid_filter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SYSCALLS);
+	__type(key, __u32); // syscall number
+	__type(value, __u32); // probe id, 0 when not probed
+} syscall_probes SEC(".maps");
+
+// Force BTF for the types Go generates.
+const struct event *unused_event __attribute__((unused));
+const struct probe_counters *unused_counters __attribute__((unused));
+const struct probe_config *unused_config __attribute__((unused));
+
+static __always_inline bool comm_matches(void)
+{
+	char comm[TASK_COMM_LEN];
+
+	bpf_get_current_comm(comm, sizeof(comm));
+#pragma unroll
+	for (int i = 0; i < TASK_COMM_LEN; i++) {
+		if (comm[i] != comm_filter[i])
+			return false;
+		if (comm[i] == 0)
+			break;
+	}
+	return true;
+}
+
+static __always_inline bool task_accepted(__u64 pid_tgid)
+{
+	if (!trace_kernel_threads) {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+		if (BPF_CORE_READ(task, flags) & PF_KTHREAD)
+			return false;
+	}
+	if (filter_pids) {
+		__u32 tgid = pid_tgid >> 32;
+
+		if (!bpf_map_lookup_elem(&pid_filter, &tgid))
+			return false;
+	}
+	if (filter_comm && !comm_matches())
+		return false;
+	return true;
+}
+
+static __always_inline __u64 random_id(void)
+{
+	__u64 id = ((__u64)bpf_get_prandom_u32() << 32) | bpf_get_prandom_u32();
+
+	return id ? id : 1; // an all-zero ID is invalid in OpenTelemetry
+}
+
+static __always_inline int on_entry(__u32 probe_id)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	struct probe_counters *count;
+	struct probe_config *config;
+	struct call_stack *stack;
+	struct frame *frame;
+	__u32 depth;
+
+	count = bpf_map_lookup_elem(&counters, &probe_id);
+	config = bpf_map_lookup_elem(&probe_configs, &probe_id);
+	if (!count || !config || !probe_id)
+		return 0;
+	count->entered++;
+
+	if (!task_accepted(pid_tgid)) {
+		count->filtered_entry++;
+		return 0;
+	}
+
+	stack = bpf_map_lookup_elem(&stacks, &tid);
+	if (!stack) {
+		struct call_stack empty = {};
+
+		if (bpf_map_update_elem(&stacks, &tid, &empty, BPF_NOEXIST)) {
+			count->drop_inflight_full++;
+			return 0;
+		}
+		stack = bpf_map_lookup_elem(&stacks, &tid);
+		if (!stack) {
+			count->drop_inflight_full++;
+			return 0;
+		}
+	}
+
+	depth = stack->depth;
+	if (depth >= MAX_DEPTH) {
+		stack->overflow++;
+		count->drop_depth++;
+		return 0;
+	}
+
+	frame = &stack->frames[depth & (MAX_DEPTH - 1)];
+	if (depth == 0) {
+		frame->sampled_out = !config->sample_all && bpf_get_prandom_u32() >= config->sample_keep_below;
+		__u64 *trace_id = (__u64 *)stack->trace_id;
+		trace_id[0] = random_id();
+		trace_id[1] = random_id();
+	} else {
+		frame->sampled_out = stack->frames[0].sampled_out; // children follow the root's decision
+	}
+	frame->probe_id = probe_id;
+	frame->span_id = random_id();
+	stack->depth = depth + 1;
+	frame->start_ns = bpf_ktime_get_ns(); // last, so kretspan's own work is outside the span
+	return 0;
+}
+
+static __always_inline void count_missed_return(__u32 probe_id)
+{
+	struct probe_counters *count = bpf_map_lookup_elem(&counters, &probe_id);
+
+	if (count)
+		count->missed_return++;
+}
+
+static __always_inline bool is_errno(__s64 ret)
+{
+	return ret < 0 && ret >= -4095;
+}
+
+static __always_inline void emit(struct call_stack *stack, int index, __u64 end_ns, __s64 ret,
+				 __u64 pid_tgid, struct probe_counters *count)
+{
+	struct frame *frame = &stack->frames[index & (MAX_DEPTH - 1)];
+	struct event *event;
+	__u64 flags;
+
+	event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+	if (!event) {
+		count->drop_ringbuf_full++;
+		return;
+	}
+	__builtin_memcpy(event->trace_id, stack->trace_id, sizeof(event->trace_id));
+	event->span_id = frame->span_id;
+	event->parent_span_id = index > 0 ? stack->frames[(index - 1) & (MAX_DEPTH - 1)].span_id : 0;
+	event->start_ns = frame->start_ns;
+	event->end_ns = end_ns;
+	event->ret = ret;
+	event->pid = pid_tgid >> 32;
+	event->tid = (__u32)pid_tgid;
+	event->probe_id = frame->probe_id;
+	event->cpu = bpf_get_smp_processor_id();
+	bpf_get_current_comm(event->comm, sizeof(event->comm));
+
+	flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+										 : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(event, flags);
+	count->submitted++;
+}
+
+static __always_inline int on_return(__u32 probe_id, __u64 raw_ret)
+{
+	__u64 end_ns = bpf_ktime_get_ns();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	struct probe_counters *count;
+	struct probe_config *config;
+	struct call_stack *stack;
+	int index = -1;
+	__u32 depth;
+	__s64 ret;
+
+	stack = bpf_map_lookup_elem(&stacks, &tid);
+	if (!stack)
+		return 0; // filtered at entry, or entered before kretspan attached
+	count = bpf_map_lookup_elem(&counters, &probe_id);
+	config = bpf_map_lookup_elem(&probe_configs, &probe_id);
+	if (!count || !config || !probe_id)
+		return 0;
+
+	if (stack->overflow) {
+		stack->overflow--; // counted as drop_depth at entry
+		return 0;
+	}
+
+	// The innermost frame of this probe is ours; frames above it lost their returns.
+	depth = stack->depth;
+#pragma unroll
+	for (int i = MAX_DEPTH - 1; i >= 0; i--) {
+		if (i < depth && stack->frames[i].probe_id == probe_id) {
+			index = i;
+			break;
+		}
+	}
+	if (index < 0) {
+		count->orphan_return++;
+		return 0;
+	}
+#pragma unroll
+	for (int i = MAX_DEPTH - 1; i > 0; i--) {
+		if (i > index && i < depth)
+			count_missed_return(stack->frames[i].probe_id);
+	}
+	stack->depth = index;
+
+	ret = config->ret_int32 ? (__s64)(__s32)raw_ret : (__s64)raw_ret;
+	if (stack->frames[index & (MAX_DEPTH - 1)].sampled_out)
+		count->sampled_out++;
+	else if (end_ns - stack->frames[index & (MAX_DEPTH - 1)].start_ns < config->min_duration_ns)
+		count->filtered_duration++;
+	else if (config->errors_only && !is_errno(ret))
+		count->filtered_errors++;
+	else
+		emit(stack, index, end_ns, ret, pid_tgid, count);
+
+	if (index == 0)
+		bpf_map_delete_elem(&stacks, &tid); // keeps the table sized by threads with calls in flight
+	return 0;
+}
+
+static __always_inline __u32 syscall_probe_id(int nr)
+{
+	__u32 key = nr;
+	__u32 *id = bpf_map_lookup_elem(&syscall_probes, &key);
+
+	return id ? *id : 0;
+}
+
+SEC("kprobe")
+int kprobe_entry(struct pt_regs *ctx)
+{
+	return on_entry(instance_probe_id);
+}
+
+SEC("kretprobe")
+int kprobe_return(struct pt_regs *ctx)
+{
+	return on_return(instance_probe_id, ctx->ax);
+}
+
+SEC("kprobe.multi")
+int kprobe_multi_entry(struct pt_regs *ctx)
+{
+	return on_entry(bpf_get_attach_cookie(ctx));
+}
+
+SEC("kretprobe.multi")
+int kprobe_multi_return(struct pt_regs *ctx)
+{
+	return on_return(bpf_get_attach_cookie(ctx), ctx->ax);
+}
+
+SEC("fentry")
+int fentry_entry(__u64 *ctx)
+{
+	return on_entry(instance_probe_id);
+}
+
+// The verifier allows only constant context offsets; fexit_ret_index is a load-time constant,
+// so all but one branch are dead code that the verifier prunes.
+SEC("fexit")
+int fexit_return(__u64 *ctx)
+{
+	__u64 ret;
+
+	switch (fexit_ret_index) {
+	case 0: ret = ctx[0]; break;
+	case 1: ret = ctx[1]; break;
+	case 2: ret = ctx[2]; break;
+	case 3: ret = ctx[3]; break;
+	case 4: ret = ctx[4]; break;
+	case 5: ret = ctx[5]; break;
+	case 6: ret = ctx[6]; break;
+	case 7: ret = ctx[7]; break;
+	case 8: ret = ctx[8]; break;
+	case 9: ret = ctx[9]; break;
+	case 10: ret = ctx[10]; break;
+	case 11: ret = ctx[11]; break;
+	default: ret = ctx[12]; break;
+	}
+	return on_return(instance_probe_id, ret);
+}
+
+SEC("uprobe")
+int uprobe_entry(struct pt_regs *ctx)
+{
+	return on_entry(instance_probe_id);
+}
+
+SEC("uretprobe")
+int uprobe_return(struct pt_regs *ctx)
+{
+	return on_return(instance_probe_id, ctx->ax);
+}
+
+// Go binaries: a uprobe on each RET instruction of the function stands in for the uretprobe,
+// which would corrupt goroutine stacks that the Go runtime moves.
+SEC("uprobe")
+int uprobe_ret_instruction(struct pt_regs *ctx)
+{
+	return on_return(instance_probe_id, ctx->ax);
+}
+
+SEC("tracepoint")
+int syscall_entry(struct syscall_enter_ctx *ctx)
+{
+	return on_entry(syscall_probe_id(ctx->nr));
+}
+
+SEC("tracepoint")
+int syscall_return(struct syscall_exit_ctx *ctx)
+{
+	return on_return(syscall_probe_id(ctx->nr), ctx->ret);
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The records shared by the BPF programs and Go (through bpf2go's -type). */
+#ifndef KRETSPAN_H
+#define KRETSPAN_H
+
+#define TASK_COMM_LEN 16
+/* Nesting deeper than this on one thread is counted as dropped. */
+#define MAX_DEPTH 8
+/* Bounds the syscall-number → probe table; x86-64 has ~460 syscalls. */
+#define MAX_SYSCALLS 1024
+
+/* One completed call: the ring-buffer record. Explicitly padded so C and Go agree. */
+struct event {
+	__u8 trace_id[16];
+	__u64 span_id;
+	__u64 parent_span_id; /* 0 for the root of a nest */
+	__u64 start_ns;       /* CLOCK_MONOTONIC, bpf_ktime_get_ns */
+	__u64 end_ns;
+	__s64 ret;            /* sign-extended for 32-bit return types */
+	__u32 pid;            /* tgid */
+	__u32 tid;
+	__u32 probe_id;
+	__u32 cpu;
+	__u8 comm[TASK_COMM_LEN];
+};
+
+/* Per-probe settings, indexed by probe id. */
+struct probe_config {
+	__u64 min_duration_ns;
+	__u32 sample_keep_below; /* keep a root call when prandom < this */
+	__u8 sample_all;         /* 1: no sampling */
+	__u8 errors_only;
+	__u8 ret_int32;          /* return type is 32 bits: sign-extend */
+	__u8 _pad;
+};
+
+/* Per-probe, per-CPU counters: every call entered ends in exactly one of these (or is still in flight). */
+struct probe_counters {
+	__u64 entered;
+	__u64 submitted;
+	__u64 filtered_entry;    /* kernel thread, --pid, --comm */
+	__u64 filtered_duration; /* --min-duration */
+	__u64 filtered_errors;   /* --errors-only */
+	__u64 sampled_out;
+	__u64 drop_inflight_full;
+	__u64 drop_depth;
+	__u64 drop_ringbuf_full;
+	__u64 missed_return;     /* entry whose return never came (found stale under a later return) */
+	__u64 orphan_return;     /* return with no entry on this thread's stack (e.g. attached mid-call) */
+};
+
+struct frame {
+	__u64 start_ns;
+	__u64 span_id;
+	__u32 probe_id;
+	__u32 sampled_out;
+};
+
+struct call_stack {
+	__u8 trace_id[16];
+	__u32 depth;
+	__u32 overflow; /* calls entered beyond MAX_DEPTH still in flight */
+	struct frame frames[MAX_DEPTH];
+};
+
+#endif

@@ -1,0 +1,421 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/kretspan/kretspan/probe"
+)
+
+// Config holds the settings that apply to every probe.
+type Config struct {
+	KernelThreads  bool     // trace kernel threads too
+	PIDs           []uint32 // only these processes (tgids); empty: all
+	Comm           string   // only threads with this command name; empty: all
+	MaxInflight    uint32   // threads with calls in flight at once (the seed's maxactive)
+	RingBufferSize uint32   // bytes; a power of two and a multiple of the page size
+	// WakeupBytes wakes the reader only once this much data waits; a quiet ring is still
+	// drained on the reader's poll deadline.
+	WakeupBytes  uint64
+	PollInterval time.Duration
+	KprobeMulti  bool // attach kprobes through one kprobe.multi link (kernel 5.18+)
+}
+
+// Filter holds one probe's in-kernel filters.
+type Filter struct {
+	MinDuration time.Duration
+	SampleRatio float64 // (0, 1]; applies at the root of a nest, children follow
+	ErrorsOnly  bool
+}
+
+// Probe is one target with its filters.
+type Probe struct {
+	probe.Target
+	Filter Filter
+}
+
+// Tracer owns everything kretspan has in the kernel: maps, programs, links and the ring reader.
+type Tracer struct {
+	spec        *ebpf.CollectionSpec
+	objects     *ebpf.Collection // the shared maps
+	sharedMaps  map[string]*ebpf.Map
+	collections []*ebpf.Collection
+	links       []link.Link
+	executables map[string]*link.Executable
+	reader      *ringbuf.Reader
+	poll        time.Duration
+}
+
+// Start loads kretspan's programs and attaches every probe. It attaches all or nothing: on error
+// whatever was attached is detached again.
+func Start(cfg Config, probes []Probe) (*Tracer, error) {
+	spec, err := loadKretspan()
+	if err != nil {
+		return nil, fmt.Errorf("load BPF object: %w", err)
+	}
+	if err := configure(spec, cfg, len(probes)); err != nil {
+		return nil, err
+	}
+	t := &Tracer{spec: spec, executables: map[string]*link.Executable{}, poll: cfg.PollInterval}
+	if t.poll <= 0 {
+		t.poll = 100 * time.Millisecond
+	}
+	if err := t.start(cfg, probes); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func configure(spec *ebpf.CollectionSpec, cfg Config, probeCount int) error {
+	if cfg.MaxInflight == 0 {
+		return fmt.Errorf("max in-flight threads must be at least 1")
+	}
+	ringSize := cfg.RingBufferSize
+	page := uint32(os.Getpagesize())
+	if ringSize < page || ringSize&(ringSize-1) != 0 {
+		return fmt.Errorf("ring buffer size %d: want a power of two of at least %d bytes", ringSize, page)
+	}
+	spec.Maps[kretspanMapEvents].MaxEntries = ringSize
+	spec.Maps[kretspanMapStacks].MaxEntries = cfg.MaxInflight
+	spec.Maps[kretspanMapCounters].MaxEntries = uint32(probeCount + 1)
+	spec.Maps[kretspanMapProbeConfigs].MaxEntries = uint32(probeCount + 1)
+	spec.Maps[kretspanMapPidFilter].MaxEntries = uint32(max(len(cfg.PIDs), 1))
+
+	var comm [16]byte
+	if len(cfg.Comm) >= len(comm) {
+		return fmt.Errorf("command name %q is longer than the kernel's 15 characters", cfg.Comm)
+	}
+	copy(comm[:], cfg.Comm)
+	wakeup := max(cfg.WakeupBytes, 1)
+	for name, value := range map[string]any{
+		"trace_kernel_threads": boolByte(cfg.KernelThreads),
+		"filter_pids":          boolByte(len(cfg.PIDs) > 0),
+		"filter_comm":          boolByte(cfg.Comm != ""),
+		"comm_filter":          comm,
+		"wakeup_bytes":         wakeup,
+	} {
+		if err := spec.Variables[name].Set(value); err != nil {
+			return fmt.Errorf("set %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (t *Tracer) start(cfg Config, probes []Probe) error {
+	base := t.spec.Copy()
+	base.Programs = nil
+	objects, err := ebpf.NewCollection(base)
+	if err != nil {
+		return fmt.Errorf("create BPF maps: %w", explainPermission(err))
+	}
+	t.objects = objects
+	t.sharedMaps = map[string]*ebpf.Map{}
+	for name, m := range objects.Maps {
+		if name != ".rodata" {
+			t.sharedMaps[name] = m
+		}
+	}
+	for _, pid := range cfg.PIDs {
+		if err := objects.Maps[kretspanMapPidFilter].Put(pid, uint8(1)); err != nil {
+			return fmt.Errorf("set pid filter: %w", err)
+		}
+	}
+	for _, p := range probes {
+		if err := objects.Maps[kretspanMapProbeConfigs].Put(p.ID, probeConfig(p)); err != nil {
+			return fmt.Errorf("configure probe %s: %w", p.Label(), err)
+		}
+	}
+
+	var syscalls, kprobes []Probe
+	for _, p := range probes {
+		switch p.Mechanism {
+		case probe.KindSyscall:
+			syscalls = append(syscalls, p)
+		case probe.KindKprobe:
+			if cfg.KprobeMulti {
+				kprobes = append(kprobes, p)
+				continue
+			}
+			err = t.attachKprobe(p)
+		case probe.KindFentry:
+			err = t.attachFentry(p)
+		case probe.KindUprobe:
+			err = t.attachUprobe(p)
+		default:
+			err = fmt.Errorf("probe %s: unknown mechanism %q", p.Label(), p.Mechanism)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := t.attachSyscalls(syscalls); err != nil {
+		return err
+	}
+	if err := t.attachKprobeMulti(kprobes); err != nil {
+		return err
+	}
+
+	t.reader, err = ringbuf.NewReader(objects.Maps[kretspanMapEvents])
+	if err != nil {
+		return fmt.Errorf("open ring buffer reader: %w", err)
+	}
+	return nil
+}
+
+func probeConfig(p Probe) kretspanProbeConfig {
+	c := kretspanProbeConfig{
+		MinDurationNs: uint64(max(p.Filter.MinDuration, 0)),
+		ErrorsOnly:    boolByte(p.Filter.ErrorsOnly),
+		RetInt32:      boolByte(p.RetInt32),
+		SampleAll:     1,
+	}
+	if ratio := p.Filter.SampleRatio; ratio > 0 && ratio < 1 {
+		c.SampleAll = 0
+		c.SampleKeepBelow = uint32(math.Round(ratio * math.MaxUint32))
+	}
+	return c
+}
+
+// loadInstance loads a copy of the named programs that shares kretspan's maps; the variables set
+// here are constants of this copy, which the verifier uses to prune dead branches.
+func (t *Tracer) loadInstance(programs []string, variables map[string]any, attachTo string) (*ebpf.Collection, error) {
+	spec := t.spec.Copy()
+	for name := range spec.Programs {
+		if !slices.Contains(programs, name) {
+			delete(spec.Programs, name)
+		} else if attachTo != "" {
+			spec.Programs[name].AttachTo = attachTo
+		}
+	}
+	for name, value := range variables {
+		if err := spec.Variables[name].Set(value); err != nil {
+			return nil, fmt.Errorf("set %s: %w", name, err)
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: t.sharedMaps})
+	if err != nil {
+		return nil, explainPermission(err)
+	}
+	t.collections = append(t.collections, coll)
+	return coll, nil
+}
+
+func (t *Tracer) attachSyscalls(probes []Probe) error {
+	if len(probes) == 0 {
+		return nil
+	}
+	coll, err := t.loadInstance([]string{kretspanProgSyscallEntry, kretspanProgSyscallReturn}, nil, "")
+	if err != nil {
+		return fmt.Errorf("load syscall programs: %w", err)
+	}
+	for _, p := range probes {
+		if err := t.objects.Maps[kretspanMapSyscallProbes].Put(uint32(p.SyscallNumber), p.ID); err != nil {
+			return fmt.Errorf("attach %s: %w", p.Label(), err)
+		}
+		enter, err := link.Tracepoint("syscalls", "sys_enter_"+p.Name, coll.Programs[kretspanProgSyscallEntry], nil)
+		if err != nil {
+			return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
+		}
+		t.links = append(t.links, enter)
+		exit, err := link.Tracepoint("syscalls", "sys_exit_"+p.Name, coll.Programs[kretspanProgSyscallReturn], nil)
+		if err != nil {
+			return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
+		}
+		t.links = append(t.links, exit)
+	}
+	return nil
+}
+
+func (t *Tracer) attachKprobe(p Probe) error {
+	coll, err := t.loadInstance([]string{kretspanProgKprobeEntry, kretspanProgKprobeReturn},
+		map[string]any{"instance_probe_id": p.ID}, "")
+	if err != nil {
+		return fmt.Errorf("load %s: %w", p.Label(), err)
+	}
+	entry, err := link.Kprobe(p.Name, coll.Programs[kretspanProgKprobeEntry], nil)
+	if err != nil {
+		return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
+	}
+	t.links = append(t.links, entry)
+	ret, err := link.Kretprobe(p.Name, coll.Programs[kretspanProgKprobeReturn], nil)
+	if err != nil {
+		return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
+	}
+	t.links = append(t.links, ret)
+	return nil
+}
+
+// attachKprobeMulti attaches all kprobes through one entry and one return link; the attach
+// cookie carries each function's probe id.
+func (t *Tracer) attachKprobeMulti(probes []Probe) error {
+	if len(probes) == 0 {
+		return nil
+	}
+	coll, err := t.loadInstance([]string{kretspanProgKprobeMultiEntry, kretspanProgKprobeMultiReturn}, nil, "")
+	if err != nil {
+		return fmt.Errorf("load kprobe.multi programs: %w", err)
+	}
+	opts := link.KprobeMultiOptions{}
+	for _, p := range probes {
+		opts.Symbols = append(opts.Symbols, p.Name)
+		opts.Cookies = append(opts.Cookies, uint64(p.ID))
+	}
+	entry, err := link.KprobeMulti(coll.Programs[kretspanProgKprobeMultiEntry], opts)
+	if err != nil {
+		return fmt.Errorf("attach %d kprobes with kprobe.multi: %w", len(probes), explainPermission(err))
+	}
+	t.links = append(t.links, entry)
+	ret, err := link.KretprobeMulti(coll.Programs[kretspanProgKprobeMultiReturn], opts)
+	if err != nil {
+		return fmt.Errorf("attach %d kretprobes with kprobe.multi: %w", len(probes), explainPermission(err))
+	}
+	t.links = append(t.links, ret)
+	return nil
+}
+
+func (t *Tracer) attachFentry(p Probe) error {
+	coll, err := t.loadInstance([]string{kretspanProgFentryEntry, kretspanProgFexitReturn},
+		map[string]any{"instance_probe_id": p.ID, "fexit_ret_index": uint32(p.ArgCount)}, p.Name)
+	if err != nil {
+		return fmt.Errorf("load %s: %w", p.Label(), err)
+	}
+	for _, prog := range []*ebpf.Program{coll.Programs[kretspanProgFentryEntry], coll.Programs[kretspanProgFexitReturn]} {
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+		if err != nil {
+			return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
+		}
+		t.links = append(t.links, l)
+	}
+	return nil
+}
+
+func (t *Tracer) attachUprobe(p Probe) error {
+	exe, ok := t.executables[p.Binary]
+	if !ok {
+		var err error
+		if exe, err = link.OpenExecutable(p.Binary); err != nil {
+			return fmt.Errorf("attach %s: %w", p.Label(), err)
+		}
+		t.executables[p.Binary] = exe
+	}
+	programs := []string{kretspanProgUprobeEntry, kretspanProgUprobeReturn}
+	if p.GoReturnOffsets != nil {
+		programs = []string{kretspanProgUprobeEntry, kretspanProgUprobeRetInstruction}
+	}
+	coll, err := t.loadInstance(programs, map[string]any{"instance_probe_id": p.ID}, "")
+	if err != nil {
+		return fmt.Errorf("load %s: %w", p.Label(), err)
+	}
+	entry, err := exe.Uprobe(p.Name, coll.Programs[kretspanProgUprobeEntry], &link.UprobeOptions{Offset: p.GoEntryOffset})
+	if err != nil {
+		return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
+	}
+	t.links = append(t.links, entry)
+	if p.GoReturnOffsets == nil {
+		ret, err := exe.Uretprobe(p.Name, coll.Programs[kretspanProgUprobeReturn], nil)
+		if err != nil {
+			return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
+		}
+		t.links = append(t.links, ret)
+		return nil
+	}
+	for _, offset := range p.GoReturnOffsets {
+		ret, err := exe.Uprobe(p.Name, coll.Programs[kretspanProgUprobeRetInstruction], &link.UprobeOptions{Offset: offset})
+		if err != nil {
+			return fmt.Errorf("attach %s return at +%#x: %w", p.Label(), offset, explainPermission(err))
+		}
+		t.links = append(t.links, ret)
+	}
+	return nil
+}
+
+// Read calls onEvent for every record until Stop or Close. The Event is valid only during the
+// call. onIdle runs whenever the ring has been drained, at least every poll interval.
+func (t *Tracer) Read(onEvent func(*Event), onIdle func()) error {
+	var record ringbuf.Record
+	t.reader.SetDeadline(time.Now().Add(t.poll))
+	for {
+		err := t.reader.ReadInto(&record)
+		switch {
+		case err == nil:
+			event, err := DecodeEvent(record.RawSample)
+			if err != nil {
+				return err
+			}
+			onEvent(event)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			onIdle()
+			t.reader.SetDeadline(time.Now().Add(t.poll))
+		case errors.Is(err, ringbuf.ErrFlushed), errors.Is(err, ringbuf.ErrClosed):
+			onIdle()
+			return nil
+		default:
+			return fmt.Errorf("read ring buffer: %w", err)
+		}
+	}
+}
+
+// Stop detaches every probe, then makes Read return once it has delivered what the ring holds.
+func (t *Tracer) Stop() error {
+	err := t.detach()
+	if t.reader != nil {
+		err = errors.Join(err, t.reader.Flush())
+	}
+	return err
+}
+
+func (t *Tracer) detach() error {
+	var errs []error
+	for _, l := range t.links {
+		errs = append(errs, l.Close())
+	}
+	t.links = nil
+	return errors.Join(errs...)
+}
+
+// Counters returns each probe's counters, summed over CPUs, indexed by probe id.
+func (t *Tracer) Counters() ([]ProbeCounters, error) {
+	m := t.objects.Maps[kretspanMapCounters]
+	totals := make([]ProbeCounters, m.MaxEntries())
+	var perCPU []ProbeCounters
+	for id := range totals {
+		if err := m.Lookup(uint32(id), &perCPU); err != nil {
+			return nil, fmt.Errorf("read counters: %w", err)
+		}
+		for i := range perCPU {
+			totals[id].Add(&perCPU[i])
+		}
+	}
+	return totals, nil
+}
+
+// Close detaches and frees everything. Safe to call on a partly started Tracer.
+func (t *Tracer) Close() error {
+	errs := []error{t.detach()}
+	if t.reader != nil {
+		errs = append(errs, t.reader.Close())
+	}
+	for _, c := range t.collections {
+		c.Close()
+	}
+	if t.objects != nil {
+		t.objects.Close()
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,82 @@
+package bpf
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+
+	"github.com/kretspan/kretspan/probe"
+)
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to load BPF programs (run as root, as .ci/run does)")
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testConfig() Config {
+	return Config{MaxInflight: 1024, RingBufferSize: 1 << 20, PollInterval: 20 * time.Millisecond}
+}
+
+func TestSyscallTracepointTimesNanosleep(t *testing.T) {
+	requireRoot(t)
+	kernel := &probe.Kernel{TracefsDir: DetectFeatures().TracefsDir}
+	spec, err := probe.Parse("syscall:clock_nanosleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets, _, err := probe.Resolve([]probe.Spec{spec}, kernel, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.PIDs = []uint32{uint32(os.Getpid())}
+	tracer, err := Start(cfg, []Probe{{Target: targets[0]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tracer.Close()
+
+	const sleep = 20 * time.Millisecond
+	const calls = 3
+	go func() {
+		for range calls {
+			ts := unix.NsecToTimespec(int64(sleep))
+			if err := unix.ClockNanosleep(unix.CLOCK_MONOTONIC, 0, &ts, nil); err != nil {
+				t.Error(err)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+		tracer.Stop()
+	}()
+	var events []Event
+	if err := tracer.Read(func(e *Event) { events = append(events, *e) }, func() {}); err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != calls {
+		t.Fatalf("got %d events, want %d", len(events), calls)
+	}
+	for _, e := range events {
+		d := time.Duration(e.EndNs - e.StartNs)
+		if d < sleep || d > sleep+15*time.Millisecond {
+			t.Errorf("duration %v, want about %v", d, sleep)
+		}
+		if e.Ret != 0 || e.Pid != uint32(os.Getpid()) || e.ProbeId != targets[0].ID || e.ParentSpanId != 0 || e.SpanId == 0 {
+			t.Errorf("unexpected event %+v", e)
+		}
+	}
+	counters, err := tracer.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := counters[targets[0].ID]; c.Submitted != calls || c.Entered != calls {
+		t.Errorf("counters %+v, want %d entered and submitted", c, calls)
+	}
+}

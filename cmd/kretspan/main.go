@@ -1,0 +1,192 @@
+// Command kretspan turns kernel and user-space function calls into OpenTelemetry spans.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf/rlimit"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+
+	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/otelbridge"
+	"github.com/kretspan/kretspan/probe"
+)
+
+const usageText = `Usage:
+  kretspan [flags] PROBE...     trace calls and export each as a span, until SIGINT/SIGTERM or --duration
+  kretspan list [--binary PATH] [PATTERN]
+                                what can be probed: kernel functions, syscall:NAME, a binary's symbols
+  kretspan check [PROBE...]     what this kernel supports, and how each PROBE would attach
+
+Probes:
+` + probe.Usage + `
+
+Exit status: 0 success, 1 failure at run time, 2 bad usage or input.
+
+Flags:
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var err error
+	switch {
+	case len(args) > 0 && args[0] == "list":
+		err = runList(args[1:], stdout, stderr)
+	case len(args) > 0 && args[0] == "check":
+		err = runCheck(args[1:], stdout)
+	default:
+		err = runTrace(args, stderr)
+	}
+	var usage usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &usage):
+		fmt.Fprintf(stderr, "kretspan: %v\n", err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "kretspan: %v\n", err)
+		return 1
+	}
+}
+
+func runTrace(args []string, stderr io.Writer) error {
+	flags, specArgs, err := parseArgs(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	flags.set.Usage = func() {}
+	s, err := flags.resolveSettings(specArgs)
+	if err != nil {
+		return err
+	}
+	specs, err := s.parseSpecs()
+	if err != nil {
+		return err
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return fmt.Errorf("raise the locked-memory limit for BPF maps: %w", err)
+	}
+	features := bpf.DetectFeatures()
+	kernel := &probe.Kernel{Fentry: features.Fentry == nil, Kprobes: features.Kprobes == nil, TracefsDir: features.TracefsDir}
+	targets, notes, err := probe.Resolve(specs, kernel, s.MaxGlob)
+	if err != nil {
+		return usageError{err}
+	}
+	for _, note := range notes {
+		fmt.Fprintf(stderr, "kretspan: %s\n", note)
+	}
+
+	filters := map[string]probeSettings{}
+	for _, p := range s.Probes {
+		filters[p.Spec] = p
+	}
+	probes := make([]bpf.Probe, len(targets))
+	infos := make([]otelbridge.ProbeInfo, len(targets)+1)
+	for i, t := range targets {
+		probes[i] = bpf.Probe{Target: t, Filter: s.filter(filters[t.Spec.Raw])}
+		infos[t.ID] = otelbridge.NewProbeInfo(t)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sink, err := newSink(ctx, s, stderr)
+	if err != nil {
+		return err
+	}
+	resource, err := otelbridge.NewResource(ctx)
+	if err != nil {
+		return err
+	}
+	pipeline, err := otelbridge.NewPipeline(sink, infos, resource, otelbridge.NewWallClock(otelbridge.SystemClocks()),
+		otelbridge.WithBatchSize(s.BatchSize), otelbridge.WithBatchTimeout(s.BatchTimeout), otelbridge.WithQueueBatches(s.QueueBatches))
+	if err != nil {
+		return usageError{err}
+	}
+
+	tracer, err := bpf.Start(bpf.Config{
+		KernelThreads:  s.KernelThreads,
+		PIDs:           s.PIDs,
+		Comm:           s.Comm,
+		MaxInflight:    s.MaxInflight,
+		RingBufferSize: s.RingBufferSize,
+		WakeupBytes:    uint64(s.BatchSize * bpf.EventSize),
+		KprobeMulti:    features.KprobeMulti == nil,
+	}, probes)
+	if err != nil {
+		_ = pipeline.Close(context.Background())
+		return err
+	}
+	defer tracer.Close()
+	fmt.Fprintf(stderr, "kretspan: tracing %d targets; exporting to %s. Ctrl-C to stop.\n", len(targets), exporterName(s))
+
+	if s.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.Duration)
+		defer cancel()
+	}
+	go func() {
+		<-ctx.Done()
+		tracer.Stop()
+	}()
+	readErr := tracer.Read(pipeline.Add, pipeline.Idle)
+	tracer.Stop() // a read error ends tracing too
+
+	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	closeErr := pipeline.Close(shutdown)
+	counters, countErr := tracer.Counters()
+	if countErr == nil {
+		printSummary(stderr, targets, counters, pipeline.Stats())
+	}
+	if err := pipeline.LastError(); err != nil {
+		fmt.Fprintf(stderr, "kretspan: last export error: %v\n", err)
+	}
+	return errors.Join(readErr, closeErr, countErr)
+}
+
+func exporterName(s settings) string {
+	if s.Exporter != "otlp" {
+		return s.Exporter
+	}
+	for _, env := range []string{s.OTLPEndpoint, os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")} {
+		if env != "" {
+			return "OTLP " + env
+		}
+	}
+	return "OTLP " + otelbridge.DefaultEndpoint
+}
+
+func newSink(ctx context.Context, s settings, stderr io.Writer) (otelbridge.Sink, error) {
+	switch s.Exporter {
+	case "console":
+		return otelbridge.NewConsoleSink(os.Stdout), nil
+	case "none":
+		return otelbridge.DiscardSink{}, nil
+	}
+	var opts []otlptracegrpc.Option
+	if s.OTLPEndpoint != "" {
+		opts = append(opts, otlptracegrpc.WithEndpointURL(s.OTLPEndpoint))
+	}
+	sink, err := otelbridge.NewOTLPSink(ctx, opts...)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return sink, nil
+}

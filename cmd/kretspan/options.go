@@ -1,0 +1,329 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/probe"
+)
+
+// usageError is bad input from the user: exit status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// settings is everything a run is configured with, from --config and then the flags.
+type settings struct {
+	Exporter       string          `yaml:"exporter"`
+	OTLPEndpoint   string          `yaml:"otlp_endpoint"`
+	Duration       time.Duration   `yaml:"duration"`
+	PIDs           []uint32        `yaml:"pids"`
+	Comm           string          `yaml:"comm"`
+	KernelThreads  bool            `yaml:"kernel_threads"`
+	MaxInflight    uint32          `yaml:"max_inflight"`
+	MaxGlob        int             `yaml:"max_glob"`
+	RingBufferSize uint32          `yaml:"ringbuf_size"`
+	BatchSize      int             `yaml:"batch_size"`
+	BatchTimeout   time.Duration   `yaml:"batch_timeout"`
+	QueueBatches   int             `yaml:"queue_batches"`
+	Filter         filterSettings  `yaml:",inline"`
+	Probes         []probeSettings `yaml:"probes"`
+}
+
+type filterSettings struct {
+	MinDuration *time.Duration `yaml:"min_duration"`
+	ErrorsOnly  *bool          `yaml:"errors_only"`
+	Sample      *float64       `yaml:"sample"`
+}
+
+// probeSettings is one probe in a config file: a spec string, or a mapping with its own filters.
+type probeSettings struct {
+	Spec   string         `yaml:"spec"`
+	Filter filterSettings `yaml:",inline"`
+}
+
+func (p *probeSettings) UnmarshalYAML(node *yaml.Node) error {
+	if node.Kind == yaml.ScalarNode {
+		return node.Decode(&p.Spec)
+	}
+	type plain probeSettings
+	return node.Decode((*plain)(p))
+}
+
+func defaultSettings() settings {
+	return settings{Exporter: "otlp", MaxInflight: 10240, MaxGlob: 1000, RingBufferSize: 8 << 20, BatchSize: 512, BatchTimeout: 200 * time.Millisecond, QueueBatches: 8}
+}
+
+// loadConfig reads a YAML config file over s; unknown keys are errors.
+func loadConfig(data []byte, s *settings) error {
+	decoder := yaml.NewDecoder(bytes.NewReader(data))
+	decoder.KnownFields(true)
+	if err := decoder.Decode(s); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	for i, p := range s.Probes {
+		if strings.TrimSpace(p.Spec) == "" {
+			return fmt.Errorf("probes[%d]: missing spec", i)
+		}
+	}
+	return nil
+}
+
+type pidList []uint32
+
+func (l *pidList) String() string { return fmt.Sprint(*l) }
+func (l *pidList) Set(v string) error {
+	pid, err := strconv.ParseUint(v, 10, 32)
+	if err != nil || pid == 0 {
+		return fmt.Errorf("want a process id (a positive number), got %q", v)
+	}
+	*l = append(*l, uint32(pid))
+	return nil
+}
+
+type ratio struct{ value *float64 }
+
+func (r ratio) String() string {
+	if r.value == nil {
+		return "1"
+	}
+	return strconv.FormatFloat(*r.value, 'g', -1, 64)
+}
+func (r ratio) Set(v string) error {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return fmt.Errorf("want a ratio such as 0.01, got %q", v)
+	}
+	*r.value = f
+	return nil
+}
+
+// runFlags are the flags of the main command.
+type runFlags struct {
+	set         *flag.FlagSet
+	config      string
+	s           settings
+	pids        pidList
+	minDuration time.Duration
+	errorsOnly  bool
+	sample      float64
+}
+
+func newRunFlags(output io.Writer) *runFlags {
+	f := &runFlags{set: flag.NewFlagSet("kretspan", flag.ContinueOnError), s: defaultSettings()}
+	fs := f.set
+	fs.SetOutput(output)
+	fs.StringVar(&f.config, "config", "", "YAML `file` with these settings and per-probe filters")
+	fs.StringVar(&f.s.Exporter, "exporter", f.s.Exporter, "where spans go: otlp, console or none")
+	fs.StringVar(&f.s.OTLPEndpoint, "otlp-endpoint", "", "OTLP gRPC `URL` (overrides OTEL_EXPORTER_OTLP_ENDPOINT; default "+"http://localhost:4317)")
+	fs.DurationVar(&f.s.Duration, "duration", 0, "stop after this long (default: until SIGINT or SIGTERM)")
+	fs.Var(&f.pids, "pid", "trace only this process `id` (repeatable)")
+	fs.StringVar(&f.s.Comm, "comm", "", "trace only threads with this command `name`")
+	fs.BoolVar(&f.s.KernelThreads, "kernel-threads", false, "trace kernel threads too")
+	fs.DurationVar(&f.minDuration, "min-duration", 0, "drop calls faster than this, in the kernel")
+	fs.BoolVar(&f.errorsOnly, "errors-only", false, "keep only calls returning a negative errno")
+	f.sample = 1
+	fs.Var(ratio{&f.sample}, "sample", "keep this `ratio` of call trees (0 < RATIO <= 1), decided at the outermost call")
+	fs.Var(uint32Value{&f.s.MaxInflight}, "max-inflight", "threads with probed calls in flight at once (the kretprobe maxactive)")
+	fs.IntVar(&f.s.MaxGlob, "max-glob", f.s.MaxGlob, "most targets the probes may expand to")
+	fs.Var(uint32Value{&f.s.RingBufferSize}, "ringbuf-size", "ring buffer `bytes` (a power of two)")
+	fs.IntVar(&f.s.BatchSize, "batch-size", f.s.BatchSize, "spans per OTLP export")
+	fs.DurationVar(&f.s.BatchTimeout, "batch-timeout", f.s.BatchTimeout, "longest wait before a partial batch is exported")
+	fs.IntVar(&f.s.QueueBatches, "queue-batches", f.s.QueueBatches, "batches that may wait for export; more are dropped and counted")
+	return f
+}
+
+type uint32Value struct{ p *uint32 }
+
+func (u uint32Value) String() string {
+	if u.p == nil {
+		return "0"
+	}
+	return strconv.FormatUint(uint64(*u.p), 10)
+}
+func (u uint32Value) Set(v string) error {
+	n, err := strconv.ParseUint(v, 0, 32)
+	if err != nil {
+		return fmt.Errorf("want a whole number up to %d, got %q", uint32(1<<32-1), v)
+	}
+	*u.p = uint32(n)
+	return nil
+}
+
+// parseArgs parses flags and probe specs in any order, as users of tracing tools expect.
+func parseArgs(args []string, output io.Writer) (*runFlags, []string, error) {
+	f := newRunFlags(output)
+	var positional []string
+	for {
+		if err := f.set.Parse(args); err != nil {
+			return nil, nil, err
+		}
+		rest := f.set.Args()
+		if len(rest) == 0 {
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+	return f, positional, nil
+}
+
+// resolveSettings merges --config (if any) under the flags that were given explicitly.
+func (f *runFlags) resolveSettings(specArgs []string) (settings, error) {
+	explicit := map[string]bool{}
+	f.set.Visit(func(fl *flag.Flag) { explicit[fl.Name] = true })
+	s := f.s
+	if f.config != "" {
+		data, err := os.ReadFile(f.config)
+		if err != nil {
+			return s, usagef("config: %w", err)
+		}
+		fromFile := defaultSettings()
+		if err := loadConfig(data, &fromFile); err != nil {
+			return s, usagef("config %s: %v", f.config, err)
+		}
+		f.set.VisitAll(func(fl *flag.Flag) {
+			if explicit[fl.Name] {
+				return
+			}
+			switch fl.Name {
+			case "exporter":
+				s.Exporter = fromFile.Exporter
+			case "otlp-endpoint":
+				s.OTLPEndpoint = fromFile.OTLPEndpoint
+			case "duration":
+				s.Duration = fromFile.Duration
+			case "comm":
+				s.Comm = fromFile.Comm
+			case "kernel-threads":
+				s.KernelThreads = fromFile.KernelThreads
+			case "max-inflight":
+				s.MaxInflight = fromFile.MaxInflight
+			case "max-glob":
+				s.MaxGlob = fromFile.MaxGlob
+			case "ringbuf-size":
+				s.RingBufferSize = fromFile.RingBufferSize
+			case "batch-size":
+				s.BatchSize = fromFile.BatchSize
+			case "batch-timeout":
+				s.BatchTimeout = fromFile.BatchTimeout
+			case "queue-batches":
+				s.QueueBatches = fromFile.QueueBatches
+			case "pid":
+				s.PIDs = fromFile.PIDs
+			}
+		})
+		s.Filter = fromFile.Filter
+		s.Probes = fromFile.Probes
+	}
+	s.PIDs = append(s.PIDs, f.pids...)
+	if explicit["min-duration"] {
+		s.Filter.MinDuration = &f.minDuration
+	}
+	if explicit["errors-only"] {
+		s.Filter.ErrorsOnly = &f.errorsOnly
+	}
+	if explicit["sample"] {
+		s.Filter.Sample = &f.sample
+	}
+	for _, arg := range specArgs {
+		s.Probes = append(s.Probes, probeSettings{Spec: arg})
+	}
+	return s, s.validate()
+}
+
+func (s settings) validate() error {
+	switch s.Exporter {
+	case "otlp", "console", "none":
+	default:
+		return usagef("--exporter %q: want otlp, console or none", s.Exporter)
+	}
+	if len(s.Probes) == 0 {
+		return usagef("no probes given; e.g. kretspan syscall:openat (see kretspan --help)")
+	}
+	if s.Duration < 0 {
+		return usagef("--duration %v: must not be negative", s.Duration)
+	}
+	if s.MaxInflight == 0 {
+		return usagef("--max-inflight must be at least 1")
+	}
+	if s.MaxGlob < 1 {
+		return usagef("--max-glob must be at least 1")
+	}
+	if s.BatchSize < 1 || s.QueueBatches < 1 || s.BatchTimeout <= 0 {
+		return usagef("--batch-size, --queue-batches and --batch-timeout must be positive")
+	}
+	if page := uint32(os.Getpagesize()); s.RingBufferSize < page || s.RingBufferSize&(s.RingBufferSize-1) != 0 {
+		return usagef("--ringbuf-size %d: want a power of two of at least %d", s.RingBufferSize, page)
+	}
+	if len(s.Comm) > 15 {
+		return usagef("--comm %q: the kernel keeps only 15 characters of a command name", s.Comm)
+	}
+	for _, p := range append([]filterSettings{s.Filter}, probeFilters(s.Probes)...) {
+		if err := p.validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func probeFilters(probes []probeSettings) []filterSettings {
+	out := make([]filterSettings, len(probes))
+	for i, p := range probes {
+		out[i] = p.Filter
+	}
+	return out
+}
+
+func (f filterSettings) validate() error {
+	if f.MinDuration != nil && *f.MinDuration < 0 {
+		return usagef("min-duration %v: must not be negative", *f.MinDuration)
+	}
+	if f.Sample != nil && !(*f.Sample > 0 && *f.Sample <= 1) {
+		return usagef("sample %v: want a ratio with 0 < RATIO <= 1", *f.Sample)
+	}
+	return nil
+}
+
+// filter merges a probe's own filters over the run's.
+func (s settings) filter(p probeSettings) bpf.Filter {
+	var out bpf.Filter
+	for _, f := range []filterSettings{s.Filter, p.Filter} {
+		if f.MinDuration != nil {
+			out.MinDuration = *f.MinDuration
+		}
+		if f.ErrorsOnly != nil {
+			out.ErrorsOnly = *f.ErrorsOnly
+		}
+		if f.Sample != nil {
+			out.SampleRatio = *f.Sample
+		}
+	}
+	return out
+}
+
+// parseSpecs parses every probe spec of the settings.
+func (s settings) parseSpecs() ([]probe.Spec, error) {
+	specs := make([]probe.Spec, len(s.Probes))
+	for i, p := range s.Probes {
+		spec, err := probe.Parse(p.Spec)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		specs[i] = spec
+	}
+	return specs, nil
+}

@@ -1,0 +1,61 @@
+// A workload with known timing for kretspan's tests: outer(ms) calls inner(ms), which sleeps ms;
+// outer then sleeps ms again. It prints "ready PID TID", waits for a line on stdin, makes CALLS
+// calls and prints "call BEFORE_NS AFTER_NS RET" (CLOCK_REALTIME) for each.
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+__attribute__((noinline)) int inner(int ms)
+{
+	sleep_ms(ms);
+	return ms * 2;
+}
+
+__attribute__((noinline)) int outer(int ms)
+{
+	int r = inner(ms);
+
+	sleep_ms(ms);
+	return r + 1;
+}
+
+int main(int argc, char **argv)
+{
+	char line[16];
+	int calls, ms;
+
+	if (argc != 3)
+		return 2;
+	calls = atoi(argv[1]);
+	ms = atoi(argv[2]);
+	printf("ready %d %ld\n", getpid(), syscall(SYS_gettid));
+	fflush(stdout);
+	if (!fgets(line, sizeof(line), stdin))
+		return 1;
+	for (int i = 0; i < calls; i++) {
+		long long before = now_ns();
+		int ret = outer(ms);
+		long long after = now_ns();
+
+		printf("call %lld %lld %d\n", before, after, ret);
+	}
+	return 0;
+}

@@ -1,0 +1,216 @@
+package otelbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+
+	"github.com/kretspan/kretspan/bpf"
+)
+
+// Batch is a set of spans handed to a Sink in one export.
+type Batch struct {
+	slots   []spanSlot
+	spans   []*tracepb.Span
+	scope   tracepb.ScopeSpans
+	rspans  tracepb.ResourceSpans
+	payload []*tracepb.ResourceSpans
+	opened  time.Time // when the first span went in
+}
+
+// Len is the number of spans in the batch.
+func (b *Batch) Len() int { return len(b.spans) }
+
+// ResourceSpans is the batch as OTLP protobuf, ready for an OTLP client.
+func (b *Batch) ResourceSpans() []*tracepb.ResourceSpans {
+	b.scope.Spans = b.spans
+	return b.payload
+}
+
+// Span returns the i-th span and the record it came from.
+func (b *Batch) Span(i int) (*tracepb.Span, *bpf.Event, string) {
+	return b.spans[i], &b.slots[i].event, b.slots[i].comm
+}
+
+// Sink receives batches of spans. Export is called from one goroutine at a time.
+type Sink interface {
+	Export(ctx context.Context, batch *Batch) error
+	Shutdown(ctx context.Context) error
+}
+
+// Stats counts what happened to the events handed to a Pipeline.
+type Stats struct {
+	Received       uint64 // events read from the ring buffer
+	Exported       uint64 // spans the sink accepted
+	DroppedQueue   uint64 // lost because every batch was queued or in export
+	ExportFailed   uint64 // spans in batches the sink rejected
+	ExportedByID   []uint64
+	LatencyByProbe []*LatencyHistogram // durations of received events, by probe id
+}
+
+// Pipeline turns events into spans, batches them and exports them through a Sink from its own
+// goroutine. Add and Idle must be called from a single goroutine (the ring-buffer reader).
+type Pipeline struct {
+	cfg    config
+	sink   Sink
+	probes []ProbeInfo // by probe id
+	clock  *WallClock
+	comms  commInterner
+
+	free    chan *Batch // batches ready to fill; empty means the queue is full
+	queue   chan *Batch
+	current *Batch
+	done    chan struct{}
+
+	received     uint64
+	droppedQueue atomic.Uint64
+	exported     atomic.Uint64
+	exportFailed atomic.Uint64
+	exportedByID []atomic.Uint64
+	latency      []*LatencyHistogram
+	lastErr      atomic.Value // error
+	closeOnce    sync.Once
+}
+
+// NewPipeline starts a pipeline exporting through sink. probes is indexed by probe id (index 0
+// unused); resource describes this host.
+func NewPipeline(sink Sink, probes []ProbeInfo, resource *resourcepb.Resource, clock *WallClock, opts ...Option) (*Pipeline, error) {
+	cfg := newConfig(opts)
+	if cfg.batchSize < 1 || cfg.queueBatches < 1 || cfg.batchTimeout <= 0 {
+		return nil, fmt.Errorf("batch size %d, queue %d batches, batch timeout %v: all must be positive", cfg.batchSize, cfg.queueBatches, cfg.batchTimeout)
+	}
+	p := &Pipeline{
+		cfg:          cfg,
+		sink:         sink,
+		probes:       probes,
+		clock:        clock,
+		comms:        commInterner{},
+		free:         make(chan *Batch, cfg.queueBatches),
+		queue:        make(chan *Batch, cfg.queueBatches),
+		done:         make(chan struct{}),
+		exportedByID: make([]atomic.Uint64, len(probes)),
+		latency:      make([]*LatencyHistogram, len(probes)),
+	}
+	scope := &commonpb.InstrumentationScope{Name: ScopeName, Version: Version}
+	for range cfg.queueBatches {
+		b := &Batch{slots: make([]spanSlot, cfg.batchSize), spans: make([]*tracepb.Span, 0, cfg.batchSize)}
+		b.scope.Scope = scope
+		b.rspans = tracepb.ResourceSpans{Resource: resource, ScopeSpans: []*tracepb.ScopeSpans{&b.scope}}
+		b.payload = []*tracepb.ResourceSpans{&b.rspans}
+		p.free <- b
+	}
+	go p.export()
+	return p, nil
+}
+
+// Add converts one event into a span. The event may be reused after Add returns.
+func (p *Pipeline) Add(event *bpf.Event) {
+	p.received++
+	id := int(event.ProbeId)
+	if id <= 0 || id >= len(p.probes) {
+		p.droppedQueue.Add(1) // cannot happen with a consistent tracer; counted, never silent
+		return
+	}
+	if p.latency[id] == nil {
+		p.latency[id] = &LatencyHistogram{}
+	}
+	p.latency[id].Record(event.EndNs - event.StartNs)
+	if p.current == nil {
+		select {
+		case p.current = <-p.free:
+			p.current.opened = time.Now()
+		default:
+			p.droppedQueue.Add(1)
+			return
+		}
+	}
+	b := p.current
+	i := len(b.spans)
+	b.spans = append(b.spans, buildSpan(&b.slots[i], event, &p.probes[id], p.clock, p.comms.intern(&event.Comm)))
+	if len(b.spans) == cap(b.spans) {
+		p.send()
+	}
+}
+
+// Idle flushes a partly filled batch once it is older than the batch timeout, and keeps the
+// wall clock in step. Call it when no event is waiting.
+func (p *Pipeline) Idle() {
+	p.clock.MaybeResync()
+	if p.current != nil && time.Since(p.current.opened) >= p.cfg.batchTimeout {
+		p.send()
+	}
+}
+
+func (p *Pipeline) send() {
+	p.queue <- p.current // never blocks: the queue holds every batch there is
+	p.current = nil
+	p.clock.MaybeResync()
+}
+
+func (p *Pipeline) export() {
+	defer close(p.done)
+	for b := range p.queue {
+		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.exportTimeout)
+		err := p.sink.Export(ctx, b)
+		cancel()
+		if err != nil {
+			p.exportFailed.Add(uint64(b.Len()))
+			p.lastErr.Store(err)
+		} else {
+			p.exported.Add(uint64(b.Len()))
+			for i := range b.Len() {
+				p.exportedByID[b.slots[i].event.ProbeId].Add(1)
+			}
+		}
+		b.spans = b.spans[:0]
+		p.free <- b
+	}
+}
+
+// Close exports what is batched and queued, then shuts the sink down. Spans still queued when
+// ctx ends are counted as failed.
+func (p *Pipeline) Close(ctx context.Context) error {
+	var err error
+	p.closeOnce.Do(func() {
+		if p.current != nil {
+			p.send()
+		}
+		close(p.queue)
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			err = fmt.Errorf("export did not finish: %w", ctx.Err())
+		}
+		err = errors.Join(err, p.sink.Shutdown(ctx))
+	})
+	return err
+}
+
+// LastError is the most recent export error, or nil.
+func (p *Pipeline) LastError() error {
+	err, _ := p.lastErr.Load().(error)
+	return err
+}
+
+// Stats returns the counts so far. Call it from the goroutine that calls Add, or after Close.
+func (p *Pipeline) Stats() Stats {
+	s := Stats{
+		Received:       p.received,
+		Exported:       p.exported.Load(),
+		DroppedQueue:   p.droppedQueue.Load(),
+		ExportFailed:   p.exportFailed.Load(),
+		ExportedByID:   make([]uint64, len(p.exportedByID)),
+		LatencyByProbe: p.latency,
+	}
+	for i := range p.exportedByID {
+		s.ExportedByID[i] = p.exportedByID[i].Load()
+	}
+	return s
+}

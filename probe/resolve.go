@@ -1,0 +1,152 @@
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// System answers what the running machine offers; Resolve takes it as a parameter so that
+// resolution is testable without a kernel.
+type System interface {
+	// KernelFunctions lists the kernel functions that can be probed.
+	KernelFunctions() ([]string, error)
+	// KernelSignature describes a kernel function's BTF prototype.
+	KernelSignature(name string) (Signature, error)
+	// Syscalls lists the syscalls that have enter/exit tracepoints.
+	Syscalls() ([]string, error)
+	// HaveFentry and HaveKprobes report which kernel-function mechanisms work here.
+	HaveFentry() bool
+	HaveKprobes() bool
+}
+
+// Signature is what kretspan needs of a function's prototype.
+type Signature struct {
+	ArgCount int
+	RetInt32 bool
+}
+
+// ErrNotFound marks a spec that matches nothing.
+var ErrNotFound = errors.New("no such target")
+
+// Resolve expands specs into targets with IDs 1..n. Notes are messages for the user (renames,
+// mechanism choices). A spec matching nothing, or two exact specs naming the same target, is an error.
+func Resolve(specs []Spec, sys System, globLimit int) (targets []Target, notes []string, err error) {
+	seen := map[string]Spec{}
+	for _, spec := range specs {
+		found, specNotes, err := resolveOne(spec, sys, globLimit)
+		if err != nil {
+			return nil, nil, err
+		}
+		notes = append(notes, specNotes...)
+		for _, t := range found {
+			if prev, dup := seen[t.key()]; dup {
+				if !prev.IsGlob() && !spec.IsGlob() {
+					return nil, nil, fmt.Errorf("probe %q: duplicate of %q; give each target once", spec.Raw, prev.Raw)
+				}
+				continue // overlapping globs: the first spec keeps the target
+			}
+			seen[t.key()] = spec
+			t.ID = uint32(len(targets) + 1)
+			targets = append(targets, t)
+		}
+	}
+	if len(targets) > globLimit {
+		return nil, nil, fmt.Errorf("%d targets in all, more than --max-glob %d; narrow the probes or raise the limit", len(targets), globLimit)
+	}
+	return targets, notes, nil
+}
+
+func resolveOne(spec Spec, sys System, globLimit int) ([]Target, []string, error) {
+	switch spec.Kind {
+	case KindSyscall:
+		return resolveSyscall(spec, sys, globLimit)
+	case KindUprobe:
+		targets, err := resolveUprobe(spec, globLimit)
+		return targets, nil, err
+	default:
+		return resolveKernelFunction(spec, sys, globLimit)
+	}
+}
+
+func resolveSyscall(spec Spec, sys System, globLimit int) ([]Target, []string, error) {
+	names, err := sys.Syscalls()
+	if err != nil {
+		return nil, nil, err
+	}
+	matched, err := spec.Match(names, globLimit)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(matched) == 0 {
+		return nil, nil, fmt.Errorf("probe %q: %w: no syscall tracepoint matches; see 'kretspan list syscall:'", spec.Raw, ErrNotFound)
+	}
+	var targets []Target
+	for _, name := range matched {
+		nr, ok := syscallNumbers[name]
+		if !ok {
+			if spec.IsGlob() {
+				continue // a tracepoint for a syscall this build does not know the number of
+			}
+			return nil, nil, fmt.Errorf("probe %q: syscall %s has a tracepoint but kretspan does not know its number", spec.Raw, name)
+		}
+		targets = append(targets, Target{Spec: spec, Mechanism: KindSyscall, Name: name, SyscallNumber: nr, ReturnsErrno: true})
+	}
+	return targets, nil, nil
+}
+
+// forkRenames: _do_fork became kernel_clone in Linux 5.10; the seed's name keeps working on both.
+var forkRenames = map[string]string{"_do_fork": "kernel_clone", "kernel_clone": "_do_fork"}
+
+func resolveKernelFunction(spec Spec, sys System, globLimit int) ([]Target, []string, error) {
+	var notes []string
+	mechanism := spec.Kind
+	if mechanism == KindAuto {
+		switch {
+		case sys.HaveFentry():
+			mechanism = KindFentry
+		case sys.HaveKprobes():
+			mechanism = KindKprobe
+		default:
+			return nil, nil, fmt.Errorf("probe %q: this kernel supports neither fentry nor kprobes; try syscall:NAME or uprobe:PATH:SYMBOL", spec.Raw)
+		}
+	}
+	if mechanism == KindKprobe && !sys.HaveKprobes() {
+		return nil, nil, fmt.Errorf("probe %q: this kernel has no kprobes (CONFIG_KPROBES); try fentry:%s or syscall:NAME", spec.Raw, spec.Pattern)
+	}
+	if mechanism == KindFentry && !sys.HaveFentry() {
+		return nil, nil, fmt.Errorf("probe %q: this kernel does not allow fentry programs; try kprobe:%s or syscall:NAME", spec.Raw, spec.Pattern)
+	}
+	functions, err := sys.KernelFunctions()
+	if err != nil {
+		return nil, nil, err
+	}
+	matched, err := spec.Match(functions, globLimit)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(matched) == 0 && !spec.IsGlob() {
+		if renamed, ok := forkRenames[spec.Pattern]; ok && slices.Contains(functions, renamed) {
+			notes = append(notes, fmt.Sprintf("%s is called %s in this kernel; probing %s", spec.Pattern, renamed, renamed))
+			matched = []string{renamed}
+		}
+	}
+	if len(matched) == 0 {
+		return nil, nil, fmt.Errorf("probe %q: %w: no traceable kernel function matches (it may be inlined, static or notrace); see 'kretspan list'", spec.Raw, ErrNotFound)
+	}
+	targets := make([]Target, 0, len(matched))
+	for _, name := range matched {
+		sig, err := sys.KernelSignature(name)
+		if err != nil && mechanism == KindFentry {
+			if spec.IsGlob() {
+				continue // fentry needs BTF for every function; a glob skips those without
+			}
+			return nil, nil, fmt.Errorf("probe %q: %w", spec.Raw, err)
+		}
+		targets = append(targets, Target{Spec: spec, Mechanism: mechanism, Name: name, ArgCount: sig.ArgCount, RetInt32: sig.RetInt32, ReturnsErrno: true})
+	}
+	if spec.Kind == KindAuto && len(targets) > 0 {
+		notes = append(notes, fmt.Sprintf("%s: using %s", spec.Raw, mechanism))
+	}
+	return targets, notes, nil
+}

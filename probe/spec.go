@@ -1,0 +1,106 @@
+// Package probe parses kretspan's probe specs and resolves them against the running system into
+// concrete attach targets: which kernel function, syscall or user-space symbol, by which mechanism.
+package probe
+
+import (
+	"fmt"
+	"path"
+	"strings"
+)
+
+// Kind is what the user asked to probe, before the mechanism is chosen.
+type Kind string
+
+const (
+	KindAuto    Kind = "auto"    // FUNC: fentry where the kernel has it, else kprobe
+	KindKprobe  Kind = "kprobe"  // kprobe:FUNC
+	KindFentry  Kind = "fentry"  // fentry:FUNC
+	KindSyscall Kind = "syscall" // syscall:NAME
+	KindUprobe  Kind = "uprobe"  // uprobe:PATH:SYMBOL
+)
+
+// Spec is one parsed probe argument.
+type Spec struct {
+	Raw     string // as the user wrote it
+	Kind    Kind
+	Pattern string // function, syscall or symbol name; may be a glob
+	Binary  string // uprobe only: a path or a library name such as "libc"
+}
+
+// Usage describes the spec syntax; the CLI prints it in --help.
+const Usage = `  FUNC                 kernel function: fentry/fexit where the kernel has it, else kprobe/kretprobe
+  kprobe:FUNC          kprobe + kretprobe
+  fentry:FUNC          fentry + fexit (BPF trampoline)
+  syscall:NAME         tracepoints syscalls:sys_enter_NAME / sys_exit_NAME
+  uprobe:PATH:SYMBOL   uprobe + uretprobe on a binary or shared library (PATH may be a bare
+                       library name such as libc); Go binaries get uprobes on their RET instructions
+  FUNC, NAME and SYMBOL may be globs (*, ?, [...]) matching many targets, e.g. vfs_* or syscall:*open*`
+
+// Parse parses one probe spec.
+func Parse(raw string) (Spec, error) {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return Spec{}, fmt.Errorf("empty probe spec")
+	}
+	spec := Spec{Raw: raw}
+	prefix, rest, hasPrefix := strings.Cut(s, ":")
+	switch {
+	case !hasPrefix:
+		spec.Kind, spec.Pattern = KindAuto, s
+	case prefix == string(KindKprobe), prefix == string(KindFentry), prefix == string(KindSyscall):
+		spec.Kind, spec.Pattern = Kind(prefix), rest
+	case prefix == string(KindUprobe):
+		i := strings.LastIndex(rest, ":")
+		if i < 0 {
+			return Spec{}, fmt.Errorf("probe %q: uprobe needs PATH:SYMBOL, e.g. uprobe:/usr/bin/bash:readline", raw)
+		}
+		spec.Kind, spec.Binary, spec.Pattern = KindUprobe, rest[:i], rest[i+1:]
+		if spec.Binary == "" {
+			return Spec{}, fmt.Errorf("probe %q: missing binary path before the symbol", raw)
+		}
+	default:
+		return Spec{}, fmt.Errorf("probe %q: unknown probe kind %q (want kprobe, fentry, syscall or uprobe)", raw, prefix)
+	}
+	if spec.Pattern == "" {
+		return Spec{}, fmt.Errorf("probe %q: missing function, syscall or symbol name", raw)
+	}
+	if _, err := path.Match(spec.Pattern, ""); err != nil {
+		return Spec{}, fmt.Errorf("probe %q: bad glob %q: %w", raw, spec.Pattern, err)
+	}
+	forbidden := " \t/:"
+	if spec.Kind == KindUprobe {
+		forbidden = " \t:" // Go symbols contain '/': github.com/org/pkg.Func
+	}
+	if strings.ContainsAny(spec.Pattern, forbidden) {
+		return Spec{}, fmt.Errorf("probe %q: name %q may not contain any of %q", raw, spec.Pattern, forbidden)
+	}
+	return spec, nil
+}
+
+// IsGlob reports whether the spec's name matches possibly many targets.
+func (s Spec) IsGlob() bool { return strings.ContainsAny(s.Pattern, "*?[") }
+
+func (s Spec) String() string { return s.Raw }
+
+// Match returns the names matching the spec's pattern, in the order given. More than limit
+// matches is an error, so that a too-wide glob cannot attach thousands of probes by accident.
+func (s Spec) Match(names []string, limit int) ([]string, error) {
+	if !s.IsGlob() {
+		for _, name := range names {
+			if name == s.Pattern {
+				return []string{name}, nil
+			}
+		}
+		return nil, nil
+	}
+	var matched []string
+	for _, name := range names {
+		if ok, _ := path.Match(s.Pattern, name); ok {
+			matched = append(matched, name)
+			if len(matched) > limit {
+				return nil, fmt.Errorf("probe %q matches more than %d targets; narrow the pattern or raise --max-glob", s.Raw, limit)
+			}
+		}
+	}
+	return matched, nil
+}

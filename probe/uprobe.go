@@ -1,0 +1,186 @@
+package probe
+
+import (
+	"debug/buildinfo"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"golang.org/x/arch/x86/x86asm"
+)
+
+// libraryDirs are searched, in order, for a bare library name such as "libc".
+var libraryDirs = []string{
+	"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib",
+}
+
+// ResolveBinary turns a uprobe PATH into a file: a path as given, or a bare library name
+// ("libc", "libssl.so.3") looked up the way the dynamic loader would.
+func ResolveBinary(name string) (string, error) {
+	if strings.Contains(name, "/") {
+		if _, err := os.Stat(name); err != nil {
+			return "", fmt.Errorf("binary %s: %w", name, err)
+		}
+		return filepath.Abs(name)
+	}
+	candidates := []string{name, name + ".so"}
+	if !strings.HasPrefix(name, "lib") {
+		candidates = append(candidates, "lib"+name+".so")
+	}
+	for _, dir := range libraryDirs {
+		for _, candidate := range candidates {
+			// Versioned names (libc.so.6) count too; an unversioned libc.so may be a linker script.
+			matches, _ := filepath.Glob(filepath.Join(dir, candidate+".[0-9]*"))
+			slices.Sort(matches)
+			for _, file := range append([]string{filepath.Join(dir, candidate)}, matches...) {
+				if isELF(file) {
+					return file, nil
+				}
+			}
+		}
+	}
+	return "", fmt.Errorf("library %q not found in %s; give its full path", name, strings.Join(libraryDirs, ", "))
+}
+
+func isELF(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
+// FunctionSymbols lists the defined function symbols of an ELF file (static and dynamic tables).
+func FunctionSymbols(path string) ([]elf.Symbol, error) {
+	file, err := elf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer file.Close()
+	var all []elf.Symbol
+	seen := map[string]bool{}
+	for _, read := range []func() ([]elf.Symbol, error){file.Symbols, file.DynamicSymbols} {
+		symbols, err := read()
+		if err != nil && !errors.Is(err, elf.ErrNoSymbols) {
+			return nil, fmt.Errorf("symbols of %s: %w", path, err)
+		}
+		for _, sym := range symbols {
+			if elf.ST_TYPE(sym.Info) != elf.STT_FUNC || sym.Value == 0 || sym.Section == elf.SHN_UNDEF || seen[sym.Name] {
+				continue
+			}
+			seen[sym.Name] = true
+			all = append(all, sym)
+		}
+	}
+	return all, nil
+}
+
+func resolveUprobe(spec Spec, globLimit int) ([]Target, error) {
+	binary, err := ResolveBinary(spec.Binary)
+	if err != nil {
+		return nil, fmt.Errorf("probe %q: %w", spec.Raw, err)
+	}
+	symbols, err := FunctionSymbols(binary)
+	if err != nil {
+		return nil, fmt.Errorf("probe %q: %w", spec.Raw, err)
+	}
+	names := make([]string, len(symbols))
+	for i, sym := range symbols {
+		names[i] = sym.Name
+	}
+	matched, err := spec.Match(names, globLimit)
+	if err != nil {
+		return nil, err
+	}
+	if len(matched) == 0 {
+		return nil, fmt.Errorf("probe %q: %w: no function symbol %q in %s; see 'kretspan list --binary %s'", spec.Raw, ErrNotFound, spec.Pattern, binary, binary)
+	}
+	_, goErr := buildinfo.ReadFile(binary)
+	isGo := goErr == nil
+	var targets []Target
+	for _, name := range matched {
+		t := Target{Spec: spec, Mechanism: KindUprobe, Name: name, Binary: binary}
+		if isGo {
+			sym := symbols[slices.Index(names, name)]
+			entry, returns, err := goProbeOffsets(binary, sym)
+			if err != nil {
+				return nil, fmt.Errorf("probe %q: %w", spec.Raw, err)
+			}
+			t.GoEntryOffset, t.GoReturnOffsets = entry, returns
+		}
+		targets = append(targets, t)
+	}
+	return targets, nil
+}
+
+// goProbeOffsets decodes a Go function's machine code and returns where its entry probe goes and
+// the offsets of its RET instructions (a byte scan for 0xc3 would also hit immediates).
+//
+// The entry probe goes after the stack-bound check: when the goroutine's stack must grow, the
+// prologue calls morestack, which restarts the function from its first instruction, so a probe
+// there would see one call enter twice.
+func goProbeOffsets(binary string, sym elf.Symbol) (entry uint64, returns []uint64, err error) {
+	file, err := elf.Open(binary)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer file.Close()
+	if file.Machine != elf.EM_X86_64 {
+		return 0, nil, fmt.Errorf("%s: Go functions are supported on x86-64 only, not %s", binary, file.Machine)
+	}
+	if sym.Size == 0 || int(sym.Section) >= len(file.Sections) {
+		return 0, nil, fmt.Errorf("%s: symbol %s has no size; cannot find its returns", binary, sym.Name)
+	}
+	section := file.Sections[sym.Section]
+	code := make([]byte, sym.Size)
+	if _, err := section.ReadAt(code, int64(sym.Value-section.Addr)); err != nil {
+		return 0, nil, fmt.Errorf("%s: read code of %s: %w", binary, sym.Name, err)
+	}
+	const prologueInstructions = 4
+	stackCheck := false
+	for offset, count := 0, 0; offset < len(code); count++ {
+		inst, err := x86asm.Decode(code[offset:], 64)
+		if err != nil {
+			// A uprobe inside an instruction would corrupt the program: refuse rather than guess.
+			return 0, nil, fmt.Errorf("%s: cannot decode %s at offset %d: %w", binary, sym.Name, offset, err)
+		}
+		next := offset + inst.Len
+		if count < prologueInstructions {
+			// CMP against g.stackguard0 (g lives in R14 under Go's register ABI), then JBE to morestack.
+			if inst.Op == x86asm.CMP && usesR14(inst) {
+				stackCheck = true
+			} else if stackCheck && (inst.Op == x86asm.JBE || inst.Op == x86asm.JB) && entry == 0 {
+				entry = uint64(next)
+			}
+		}
+		if inst.Op == x86asm.RET {
+			returns = append(returns, uint64(offset))
+		}
+		offset = next
+	}
+	if len(returns) == 0 {
+		return 0, nil, fmt.Errorf("%s: function %s has no RET instruction (it may never return)", binary, sym.Name)
+	}
+	return entry, returns, nil
+}
+
+func usesR14(inst x86asm.Inst) bool {
+	for _, arg := range inst.Args {
+		switch a := arg.(type) {
+		case x86asm.Mem:
+			if a.Base == x86asm.R14 {
+				return true
+			}
+		case x86asm.Reg:
+			if a == x86asm.R14 {
+				return true
+			}
+		}
+	}
+	return false
+}
