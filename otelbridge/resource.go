@@ -49,7 +49,7 @@ func keyValue(kv attribute.KeyValue) *commonpb.KeyValue {
 	case attribute.FLOAT64:
 		value.Value = &commonpb.AnyValue_DoubleValue{DoubleValue: kv.Value.AsFloat64()}
 	default:
-		value.Value = &commonpb.AnyValue_StringValue{StringValue: kv.Value.Emit()}
+		value.Value = &commonpb.AnyValue_StringValue{StringValue: kv.Value.String()}
 	}
 	return &commonpb.KeyValue{Key: string(kv.Key), Value: value}
 }

@@ -2,6 +2,8 @@
 // concrete attach targets: which kernel function, syscall or user-space symbol, by which mechanism.
 package probe
 
+//go:generate ./gen_syscalls.sh
+
 import (
 	"fmt"
 	"path"

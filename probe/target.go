@@ -38,4 +38,6 @@ func (t Target) Label() string {
 	return string(t.Mechanism) + ":" + t.Name
 }
 
-func (t Target) key() string { return strings.Join([]string{string(t.Mechanism), t.Binary, t.Name}, "\x00") }
+func (t Target) key() string {
+	return strings.Join([]string{string(t.Mechanism), t.Binary, t.Name}, "\x00")
+}

@@ -16,15 +16,16 @@ import (
 	"github.com/kretspan/kretspan/probe"
 )
 
-func runList(args []string, stdout, stderr io.Writer) error {
+func runList(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("kretspan list", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	binary := fs.String("binary", "", "list the function symbols of this binary or library")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, "Usage: kretspan list [--binary PATH] [PATTERN]   (PATTERN: a glob; syscall:GLOB for syscalls)")
 			return err
 		}
-		return usageError{err}
+		return usagef("list: %v", err)
 	}
 	if fs.NArg() > 1 {
 		return usagef("list takes at most one PATTERN, got %d", fs.NArg())

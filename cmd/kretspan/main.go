@@ -42,11 +42,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch {
 	case len(args) > 0 && args[0] == "list":
-		err = runList(args[1:], stdout, stderr)
+		err = runList(args[1:], stdout)
 	case len(args) > 0 && args[0] == "check":
 		err = runCheck(args[1:], stdout)
 	default:
-		err = runTrace(args, stderr)
+		err = runTrace(args, stdout)
 	}
 	var usage usageError
 	switch {
@@ -63,15 +63,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-func runTrace(args []string, stderr io.Writer) error {
-	flags, specArgs, err := parseArgs(args, stderr)
+func runTrace(args []string, stdout io.Writer) error {
+	stderr := os.Stderr
+	flags, specArgs, err := parseArgs(args, stdout)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return usageError{err}
 	}
-	flags.set.Usage = func() {}
 	s, err := flags.resolveSettings(specArgs)
 	if err != nil {
 		return err

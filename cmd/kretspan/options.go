@@ -122,10 +122,20 @@ type runFlags struct {
 	sample      float64
 }
 
-func newRunFlags(output io.Writer) *runFlags {
+// printUsage prints the full help.
+func (f *runFlags) printUsage(w io.Writer) {
+	fmt.Fprint(w, usageText)
+	f.set.SetOutput(w)
+	f.set.PrintDefaults()
+	f.set.SetOutput(io.Discard)
+}
+
+func newRunFlags() *runFlags {
 	f := &runFlags{set: flag.NewFlagSet("kretspan", flag.ContinueOnError), s: defaultSettings()}
 	fs := f.set
-	fs.SetOutput(output)
+	// Errors are reported by run as one line; the full usage only on --help.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	fs.StringVar(&f.config, "config", "", "YAML `file` with these settings and per-probe filters")
 	fs.StringVar(&f.s.Exporter, "exporter", f.s.Exporter, "where spans go: otlp, console or none")
 	fs.StringVar(&f.s.OTLPEndpoint, "otlp-endpoint", "", "OTLP gRPC `URL` (overrides OTEL_EXPORTER_OTLP_ENDPOINT; default "+"http://localhost:4317)")
@@ -164,12 +174,16 @@ func (u uint32Value) Set(v string) error {
 }
 
 // parseArgs parses flags and probe specs in any order, as users of tracing tools expect.
-func parseArgs(args []string, output io.Writer) (*runFlags, []string, error) {
-	f := newRunFlags(output)
+func parseArgs(args []string, stdout io.Writer) (*runFlags, []string, error) {
+	f := newRunFlags()
 	var positional []string
 	for {
 		if err := f.set.Parse(args); err != nil {
-			return nil, nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				f.printUsage(stdout)
+				return nil, nil, err
+			}
+			return nil, nil, fmt.Errorf("%w (see kretspan --help)", err)
 		}
 		rest := f.set.Args()
 		if len(rest) == 0 {
