@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := bin
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: all build generate check-generated lint test unit-test demo clean
 
@@ -30,6 +31,11 @@ unit-test:
 	$(GO) test -count=1 ./...
 
 test: lint check-generated unit-test
+
+# The console demo; the Jaeger demo replaces it.
+demo: build
+	@echo "kretspan: tracing clock_nanosleep and openat for 10 s, a line per call (as root)"
+	$(SUDO) $(BIN)/kretspan --exporter console --duration 10s syscall:clock_nanosleep syscall:openat
 
 clean:
 	rm -rf $(BIN)

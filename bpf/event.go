@@ -50,3 +50,13 @@ func (c *ProbeCounters) Filtered() uint64 {
 func (c *ProbeCounters) Dropped() uint64 {
 	return c.DropInflightFull + c.DropDepth + c.DropRingbufFull + c.MissedReturn
 }
+
+// InFlight is the calls entered that have not yet ended in any other count: their returns are
+// still to come (or were lost without a later return on the thread to notice).
+func (c *ProbeCounters) InFlight() uint64 {
+	ended := c.Submitted + c.Filtered() + c.SampledOut + c.Dropped()
+	if ended > c.Entered {
+		return 0 // entries counted on one CPU, returns on another, read at slightly different times
+	}
+	return c.Entered - ended
+}

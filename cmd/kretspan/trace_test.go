@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -309,5 +310,39 @@ func TestConsoleExporterTimesNanosleep(t *testing.T) {
 	}
 	if !strings.Contains(k.stderr.String(), "syscall:") {
 		t.Errorf("no per-probe summary at exit:\n%s", k.stderr.String())
+	}
+}
+
+func TestNestingDeeperThanTheStackIsCounted(t *testing.T) {
+	requireRoot(t)
+	dir := buildTools(t)
+	receiver, err := otlpreceiver.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer receiver.Stop()
+	binary := filepath.Join(dir, "nested")
+	w := startWorkload(t, binary, 0, 1)
+	k := startKretspan(t, dir, "--otlp-endpoint", receiver.Endpoint(), "--pid", fmt.Sprint(w.pid), "--batch-timeout", "50ms", "uprobe:"+binary+":recurse")
+	w.run(t)
+	const depth, stack = 10, 8
+	spans := receiver.WaitFor(10*time.Second, func(s []otlpreceiver.Span) bool { return len(s) >= stack })
+	k.stop(t)
+	if len(spans) != stack {
+		t.Fatalf("received %d spans, want the %d that fit the stack", len(spans), stack)
+	}
+	// The spans form one chain: each return value n has the span returning n+1 as its parent.
+	byReturn := map[int64]otlpreceiver.Span{}
+	for _, s := range spans {
+		byReturn[s.Attr("kretspan.return_value").(int64)] = s
+	}
+	for ret := int64(depth - stack + 1); ret < depth; ret++ {
+		child, parent := byReturn[ret], byReturn[ret+1]
+		if child.Span == nil || parent.Span == nil || !bytes.Equal(child.ParentSpanId, parent.SpanId) {
+			t.Errorf("span returning %d is not the child of the one returning %d", ret, ret+1)
+		}
+	}
+	if summary := k.stderr.String(); !regexp.MustCompile(`uprobe:\S+:recurse\s+10\s+8\s+0\s+0\s+2\s+0\s+0\s`).MatchString(summary) {
+		t.Errorf("summary does not show 10 calls, 8 exported, 2 dropped:\n%s", summary)
 	}
 }

@@ -1,6 +1,7 @@
 // A workload with known timing for kretspan's tests: outer(ms) calls inner(ms), which sleeps ms;
 // outer then sleeps ms again. It prints "ready PID TID", waits for a line on stdin, makes CALLS
-// calls and prints "call BEFORE_NS AFTER_NS RET" (CLOCK_REALTIME) for each.
+// calls and prints "call BEFORE_NS AFTER_NS RET" (CLOCK_REALTIME) for each. Last, recurse(10)
+// nests deeper than kretspan's per-thread stack.
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,17 @@ __attribute__((noinline)) int outer(int ms)
 	return r + 1;
 }
 
+int recurse(int n);
+// Called through a volatile pointer so that the compiler cannot turn the recursion into a loop.
+static int (*volatile recurse_again)(int) = recurse;
+
+__attribute__((noinline)) int recurse(int n)
+{
+	if (n <= 1)
+		return 1;
+	return recurse_again(n - 1) + 1;
+}
+
 int main(int argc, char **argv)
 {
 	char line[16];
@@ -57,5 +69,5 @@ int main(int argc, char **argv)
 
 		printf("call %lld %lld %d\n", before, after, ret);
 	}
-	return 0;
+	return recurse(10) == 10 ? 0 : 3;
 }

@@ -1,0 +1,190 @@
+package bpf
+
+import (
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kretspan/kretspan/probe"
+)
+
+// traceSyscalls attaches the named syscall probes (for this test process only unless cfg says
+// otherwise), runs workload, and returns the events and each probe's counters.
+func traceSyscalls(t *testing.T, cfg Config, filter Filter, workload func(), names ...string) ([]Event, []ProbeCounters, []probe.Target) {
+	t.Helper()
+	requireRoot(t)
+	kernel := &probe.Kernel{TracefsDir: DetectFeatures().TracefsDir}
+	var specs []probe.Spec
+	for _, name := range names {
+		spec, err := probe.Parse("syscall:" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		specs = append(specs, spec)
+	}
+	targets, _, err := probe.Resolve(specs, kernel, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probes := make([]Probe, len(targets))
+	for i, target := range targets {
+		probes[i] = Probe{Target: target, Filter: filter}
+	}
+	tracer, err := Start(cfg, probes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tracer.Close()
+	go func() {
+		workload()
+		time.Sleep(50 * time.Millisecond)
+		tracer.Stop()
+	}()
+	var events []Event
+	if err := tracer.Read(func(e *Event) { events = append(events, *e) }, func() {}); err != nil {
+		t.Fatal(err)
+	}
+	counters, err := tracer.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events, counters, targets
+}
+
+func thisProcess() Config {
+	cfg := testConfig()
+	cfg.PIDs = []uint32{uint32(os.Getpid())}
+	return cfg
+}
+
+func nanosleep(d time.Duration) {
+	ts := unix.NsecToTimespec(int64(d))
+	_ = unix.ClockNanosleep(unix.CLOCK_MONOTONIC, 0, &ts, nil)
+}
+
+func TestMinDurationDropsFastCallsInKernel(t *testing.T) {
+	events, counters, targets := traceSyscalls(t, thisProcess(), Filter{MinDuration: 10 * time.Millisecond}, func() {
+		nanosleep(time.Millisecond)
+		nanosleep(30 * time.Millisecond)
+		nanosleep(time.Millisecond)
+	}, "clock_nanosleep")
+	c := counters[targets[0].ID]
+	if len(events) != 1 || time.Duration(events[0].EndNs-events[0].StartNs) < 30*time.Millisecond {
+		t.Fatalf("want the one 30ms call, got %d events", len(events))
+	}
+	if c.Entered != 3 || c.Submitted != 1 || c.FilteredDuration != 2 {
+		t.Errorf("counters %+v: want 3 entered, 1 submitted, 2 filtered by duration", c)
+	}
+}
+
+func TestErrorsOnlyKeepsErrnoReturns(t *testing.T) {
+	events, counters, targets := traceSyscalls(t, thisProcess(), Filter{ErrorsOnly: true}, func() {
+		for _, path := range []string{"/proc/self/status", "/nonexistent/kretspan", "/proc/self/stat"} {
+			if fd, err := unix.Open(path, unix.O_RDONLY, 0); err == nil {
+				unix.Close(fd)
+			}
+		}
+	}, "openat")
+	c := counters[targets[0].ID]
+	if len(events) != 1 || events[0].Ret != -int64(unix.ENOENT) {
+		t.Fatalf("want one ENOENT event, got %+v", events)
+	}
+	// The Go runtime may open files of its own meanwhile; each such success is filtered too.
+	if c.Submitted != 1 || c.FilteredErrors < 2 || c.Dropped() != 0 {
+		t.Errorf("counters %+v: want 1 submitted and the rest filtered as non-errors", c)
+	}
+}
+
+func TestSampleRatioDecidesPerRootCall(t *testing.T) {
+	const calls = 2000
+	events, counters, targets := traceSyscalls(t, thisProcess(), Filter{SampleRatio: 0.25}, func() {
+		for range calls {
+			unix.Getppid()
+		}
+	}, "getppid")
+	c := counters[targets[0].ID]
+	if c.Entered != calls+c.FilteredEntry || c.Submitted+c.SampledOut != calls || uint64(len(events)) != c.Submitted {
+		t.Fatalf("counters %+v with %d events: every call must be submitted or sampled out", c, len(events))
+	}
+	// Binomial(2000, 0.25): mean 500, sd ~19; 400..600 is over five standard deviations.
+	if c.Submitted < 400 || c.Submitted > 600 {
+		t.Errorf("kept %d of %d calls at ratio 0.25", c.Submitted, calls)
+	}
+}
+
+func TestCommFilterAndPidFilter(t *testing.T) {
+	cfg := thisProcess()
+	cfg.Comm = "no-such-comm"
+	events, counters, targets := traceSyscalls(t, cfg, Filter{}, func() {
+		for range 10 {
+			unix.Getppid()
+		}
+	}, "getppid")
+	if c := counters[targets[0].ID]; len(events) != 0 || c.Entered < 10 || c.FilteredEntry != c.Entered {
+		t.Errorf("comm filter: %d events, counters %+v; want every call filtered at entry", len(events), c)
+	}
+
+	cfg = testConfig()
+	cfg.PIDs = []uint32{1} // init makes no getppid calls of ours
+	events, counters, targets = traceSyscalls(t, cfg, Filter{}, func() {
+		for range 10 {
+			unix.Getppid()
+		}
+	}, "getppid")
+	for _, e := range events {
+		if e.Pid != 1 {
+			t.Errorf("pid filter let through pid %d", e.Pid)
+		}
+	}
+	if c := counters[targets[0].ID]; c.FilteredEntry < 10 {
+		t.Errorf("pid filter: counters %+v; want our 10 calls filtered at entry", c)
+	}
+}
+
+func TestInflightTableFullIsCounted(t *testing.T) {
+	cfg := thisProcess()
+	cfg.MaxInflight = 1
+	const threads = 3
+	events, counters, targets := traceSyscalls(t, cfg, Filter{}, func() {
+		var wg sync.WaitGroup
+		for range threads {
+			wg.Go(func() {
+				runtime.LockOSThread() // each sleeper on its own thread
+				defer runtime.UnlockOSThread()
+				nanosleep(100 * time.Millisecond)
+			})
+		}
+		wg.Wait()
+	}, "clock_nanosleep")
+	c := counters[targets[0].ID]
+	if c.DropInflightFull == 0 || c.Entered != c.Submitted+c.DropInflightFull || uint64(len(events)) != c.Submitted {
+		t.Errorf("counters %+v with %d events: want concurrent sleepers beyond the table counted as drops", c, len(events))
+	}
+}
+
+func TestRootCallsGetTheirOwnTraces(t *testing.T) {
+	// Syscalls on one thread never overlap: each is a root with its own trace.
+	events, _, _ := traceSyscalls(t, thisProcess(), Filter{}, func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		unix.Getppid()
+		unix.Getpid()
+	}, "getppid", "getpid")
+	seen := map[[16]byte]bool{}
+	for _, e := range events {
+		if e.ParentSpanId != 0 {
+			t.Errorf("syscall event has parent %x", e.ParentSpanId)
+		}
+		if seen[e.TraceId] {
+			t.Errorf("trace id %x reused across root calls", e.TraceId)
+		}
+		seen[e.TraceId] = true
+	}
+	if len(events) < 2 {
+		t.Errorf("got %d events, want at least 2", len(events))
+	}
+}
