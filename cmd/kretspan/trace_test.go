@@ -1,182 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kretspan/kretspan/internal/otlpreceiver"
 )
-
-// Root integration tests: the real kretspan binary traces real workloads on this kernel and
-// exports to a real OTLP gRPC receiver.
-
-var buildOnce struct {
-	sync.Once
-	dir string
-	err error
-}
-
-// buildTools builds kretspan and the workloads once per test binary.
-func buildTools(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kretspan-test-")
-		if err != nil {
-			buildOnce.err = err
-			return
-		}
-		buildOnce.dir = dir
-		for _, cmd := range [][]string{
-			{"go", "build", "-o", filepath.Join(dir, "kretspan"), "."},
-			{"go", "build", "-o", filepath.Join(dir, "gonested"), "./testdata/gonested"},
-			{"cc", "-O2", "-Wall", "-Werror", "-o", filepath.Join(dir, "nested"), "testdata/nested.c"},
-		} {
-			out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput()
-			if err != nil {
-				buildOnce.err = fmt.Errorf("%s: %v\n%s", strings.Join(cmd, " "), err, out)
-				return
-			}
-		}
-	})
-	if buildOnce.err != nil {
-		t.Fatal(buildOnce.err)
-	}
-	return buildOnce.dir
-}
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to load BPF programs (run as root, as .ci/run does)")
-	}
-}
-
-// kretspanRun is a running kretspan process.
-type kretspanRun struct {
-	cmd    *exec.Cmd
-	stdout bytes.Buffer
-	stderr *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// startKretspan starts kretspan and waits until it has attached.
-func startKretspan(t *testing.T, dir string, args ...string) *kretspanRun {
-	t.Helper()
-	r := &kretspanRun{stderr: &lockedBuffer{}}
-	r.cmd = exec.Command(filepath.Join(dir, "kretspan"), args...)
-	r.cmd.Stdout = &r.stdout
-	r.cmd.Stderr = r.stderr
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.cmd.Process.Kill() })
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(r.stderr.String(), "kretspan: tracing") {
-		if time.Now().After(deadline) || r.cmd.ProcessState != nil {
-			t.Fatalf("kretspan did not attach:\n%s", r.stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return r
-}
-
-// stop sends SIGINT and waits for a clean exit.
-func (r *kretspanRun) stop(t *testing.T) {
-	t.Helper()
-	r.cmd.Process.Signal(syscall.SIGINT)
-	if err := r.cmd.Wait(); err != nil {
-		t.Fatalf("kretspan exited with %v:\n%s", err, r.stderr.String())
-	}
-}
-
-// workloadCall is one outer() call as the workload timed it.
-type workloadCall struct {
-	before, after int64 // CLOCK_REALTIME ns
-	ret           int64
-}
-
-type workload struct {
-	cmd      *exec.Cmd
-	stdin    io.WriteCloser
-	stdout   *bufio.Reader
-	pid, tid int64
-}
-
-func startWorkload(t *testing.T, path string, calls, ms int) *workload {
-	t.Helper()
-	w := &workload{cmd: exec.Command(path, fmt.Sprint(calls), fmt.Sprint(ms))}
-	var err error
-	if w.stdin, err = w.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	out, err := w.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.stdout = bufio.NewReader(out)
-	if err := w.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.cmd.Process.Kill() })
-	line, err := w.stdout.ReadString('\n')
-	if _, scanErr := fmt.Sscanf(line, "ready %d %d", &w.pid, &w.tid); err != nil || scanErr != nil {
-		t.Fatalf("workload said %q: %v %v", line, err, scanErr)
-	}
-	return w
-}
-
-// run lets the workload make its calls and returns them.
-func (w *workload) run(t *testing.T) []workloadCall {
-	t.Helper()
-	fmt.Fprintln(w.stdin, "go")
-	var calls []workloadCall
-	for {
-		line, err := w.stdout.ReadString('\n')
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		var c workloadCall
-		if _, err := fmt.Sscanf(line, "call %d %d %d", &c.before, &c.after, &c.ret); err != nil {
-			t.Fatalf("workload line %q: %v", line, err)
-		}
-		calls = append(calls, c)
-	}
-	if err := w.cmd.Wait(); err != nil {
-		t.Fatalf("workload: %v", err)
-	}
-	return calls
-}
 
 func spanDuration(s otlpreceiver.Span) time.Duration {
 	return time.Duration(s.EndTimeUnixNano - s.StartTimeUnixNano)
@@ -199,7 +33,7 @@ func TestUprobeNestedCallsBecomeParentAndChild(t *testing.T) {
 			}
 			defer receiver.Stop()
 			binary := filepath.Join(dir, tc.binary)
-			w := startWorkload(t, binary, calls, ms)
+			w := startWorkload(t, binary, fmt.Sprint(calls), fmt.Sprint(ms))
 			k := startKretspan(t, dir, "--otlp-endpoint", receiver.Endpoint(), "--pid", fmt.Sprint(w.pid), "--batch-timeout", "50ms",
 				"uprobe:"+binary+":"+tc.outer, "uprobe:"+binary+":"+tc.inner)
 			made := w.run(t)
@@ -285,7 +119,7 @@ func TestConsoleExporterTimesNanosleep(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
 	const calls, ms = 3, 20
-	w := startWorkload(t, filepath.Join(dir, "nested"), calls, ms)
+	w := startWorkload(t, filepath.Join(dir, "nested"), fmt.Sprint(calls), fmt.Sprint(ms))
 	k := startKretspan(t, dir, "--exporter", "console", "--pid", fmt.Sprint(w.pid), "syscall:clock_nanosleep", "syscall:nanosleep")
 	w.run(t)
 	time.Sleep(300 * time.Millisecond) // past the reader's poll deadline
@@ -322,7 +156,7 @@ func TestNestingDeeperThanTheStackIsCounted(t *testing.T) {
 	}
 	defer receiver.Stop()
 	binary := filepath.Join(dir, "nested")
-	w := startWorkload(t, binary, 0, 1)
+	w := startWorkload(t, binary, "0", "1")
 	k := startKretspan(t, dir, "--otlp-endpoint", receiver.Endpoint(), "--pid", fmt.Sprint(w.pid), "--batch-timeout", "50ms", "uprobe:"+binary+":recurse")
 	w.run(t)
 	const depth, stack = 10, 8
@@ -342,7 +176,8 @@ func TestNestingDeeperThanTheStackIsCounted(t *testing.T) {
 			t.Errorf("span returning %d is not the child of the one returning %d", ret, ret+1)
 		}
 	}
-	if summary := k.stderr.String(); !regexp.MustCompile(`uprobe:\S+:recurse\s+10\s+8\s+0\s+0\s+2\s+0\s+0\s`).MatchString(summary) {
-		t.Errorf("summary does not show 10 calls, 8 exported, 2 dropped:\n%s", summary)
+	row := summaryRow(t, k.stderr.String(), ":recurse")
+	if calls, exported, dropped, inFlight := row[0], row[1], row[4], row[6]; calls != depth || exported != stack || dropped != depth-stack || inFlight != 0 {
+		t.Errorf("summary row %v: want %d calls, %d exported, %d dropped, none in flight", row, depth, stack, depth-stack)
 	}
 }

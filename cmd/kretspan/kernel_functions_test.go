@@ -1,0 +1,177 @@
+package main
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kretspan/kretspan/internal/otlpreceiver"
+)
+
+// Kernel-function tests: kprobes and fentry. This project's CI kernel has neither, so here they
+// skip; the kernel matrix (make vmtest) runs them on real distribution kernels.
+
+func requireMechanism(t *testing.T, dir, feature string) {
+	t.Helper()
+	if !kernelSupports(t, dir, feature) {
+		t.Skipf("this kernel has no %s (see kretspan check); make vmtest runs this test on kernels that do", feature)
+	}
+}
+
+// traceProcess starts a receiver and kretspan tracing only pid.
+func traceProcess(t *testing.T, dir string, pid int64, args ...string) (*otlpreceiver.Receiver, *kretspanRun) {
+	t.Helper()
+	receiver, err := otlpreceiver.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(receiver.Stop)
+	args = append([]string{"--otlp-endpoint", receiver.Endpoint(), "--pid", fmt.Sprint(pid), "--batch-timeout", "50ms"}, args...)
+	return receiver, startKretspan(t, dir, args...)
+}
+
+// summaryRow returns a probe's row of the exit summary: calls, exported, filtered, sampled out,
+// dropped, missed returns, in flight.
+func summaryRow(t *testing.T, summary, label string) []uint64 {
+	t.Helper()
+	row := regexp.MustCompile(regexp.QuoteMeta(label) + `((?:\s+\d+){7})\s`).FindStringSubmatch(summary)
+	if row == nil {
+		t.Fatalf("no summary row for %s:\n%s", label, summary)
+	}
+	var values []uint64
+	for _, field := range strings.Fields(row[1]) {
+		v, _ := strconv.ParseUint(field, 10, 64)
+		values = append(values, v)
+	}
+	return values
+}
+
+func TestForkSeedCase(t *testing.T) {
+	requireRoot(t)
+	dir := buildTools(t)
+	if !kernelSupports(t, dir, "kprobes") {
+		requireMechanism(t, dir, "fentry/fexit")
+	}
+	const children = 5
+	d := startDriver(t, dir)
+	receiver, k := traceProcess(t, dir, d.pid, "_do_fork")
+	var childPIDs []int64
+	for _, field := range strings.Fields(strings.TrimPrefix(d.do(t, fmt.Sprintf("fork %d", children)), "forked")) {
+		pid, _ := strconv.ParseInt(field, 10, 64)
+		childPIDs = append(childPIDs, pid)
+	}
+	spans := receiver.WaitFor(10*time.Second, func(s []otlpreceiver.Span) bool { return len(s) >= children })
+	k.stop(t)
+	if !strings.Contains(k.stderr.String(), "_do_fork is called kernel_clone") {
+		t.Errorf("no note about the rename:\n%s", k.stderr.String())
+	}
+	if len(spans) != children || len(childPIDs) != children {
+		t.Fatalf("%d spans for %d forks (%v)", len(spans), len(childPIDs), childPIDs)
+	}
+	for _, s := range spans {
+		ret, _ := s.Attr("kretspan.return_value").(int64)
+		if s.Name != "kernel_clone" || !slices.Contains(childPIDs, ret) || s.Attr("process.pid") != d.pid {
+			t.Errorf("span %s returned %d from pid %v; want kernel_clone returning one of %v in pid %d", s.Name, ret, s.Attr("process.pid"), childPIDs, d.pid)
+		}
+		if dur := spanDuration(s); dur <= 0 || dur > time.Second {
+			t.Errorf("fork took %v", dur)
+		}
+	}
+}
+
+func TestKernelFunctionErrorPath(t *testing.T) {
+	requireRoot(t)
+	dir := buildTools(t)
+	for _, tc := range []struct{ spec, feature, kind string }{
+		{"kprobe:do_sys_openat2", "kprobes", "kprobe"},
+		{"fentry:do_sys_openat2", "fentry/fexit", "fentry"},
+		{"do_sys_openat2", "fentry/fexit", "fentry"}, // the bare form picks fentry where the kernel has it
+	} {
+		t.Run(tc.spec, func(t *testing.T) {
+			requireMechanism(t, dir, tc.feature)
+			d := startDriver(t, dir)
+			receiver, k := traceProcess(t, dir, d.pid, tc.spec)
+			if got := d.do(t, "open /nonexistent/kretspan"); got != "open -2" {
+				t.Fatalf("driver: %s", got)
+			}
+			spans := receiver.WaitFor(10*time.Second, func(s []otlpreceiver.Span) bool { return len(s) >= 1 })
+			k.stop(t)
+			if len(spans) != 1 {
+				t.Fatalf("got %d spans, want the one failed open", len(spans))
+			}
+			s := spans[0]
+			if s.Name != "do_sys_openat2" || s.Attr("kretspan.return_value") != int64(-2) || s.Attr("error.type") != "ENOENT" ||
+				s.GetStatus().GetCode().String() != "STATUS_CODE_ERROR" || s.Attr("kretspan.probe.kind") != tc.kind {
+				t.Errorf("span %s ret %v error.type %v status %v kind %v; want do_sys_openat2 -2 ENOENT ERROR %s",
+					s.Name, s.Attr("kretspan.return_value"), s.Attr("error.type"), s.GetStatus().GetCode(), s.Attr("kretspan.probe.kind"), tc.kind)
+			}
+		})
+	}
+}
+
+func TestGlobAttachesManyAndNests(t *testing.T) {
+	requireRoot(t)
+	dir := buildTools(t)
+	requireMechanism(t, dir, "kprobes")
+	d := startDriver(t, dir)
+	receiver, k := traceProcess(t, dir, d.pid, "kprobe:ksys_read", "kprobe:vfs_*")
+	var attached int
+	fmt.Sscanf(k.stderr.String()[strings.Index(k.stderr.String(), "tracing"):], "tracing %d targets", &attached)
+	if attached < 10 {
+		t.Errorf("vfs_* attached %d targets; want many", attached)
+	}
+	if got := d.do(t, "read /proc/version"); !strings.HasPrefix(got, "read ") || got == "read 0" {
+		t.Fatalf("driver: %s", got)
+	}
+	isNested := func(spans []otlpreceiver.Span) bool {
+		for _, child := range spans {
+			for _, parent := range spans {
+				if child.Name == "vfs_read" && parent.Name == "ksys_read" && string(child.ParentSpanId) == string(parent.SpanId) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	spans := receiver.WaitFor(10*time.Second, isNested)
+	k.stop(t)
+	if !isNested(spans) {
+		var names []string
+		for _, s := range spans {
+			names = append(names, s.Name)
+		}
+		t.Errorf("no vfs_read span under a ksys_read span among %v", names)
+	}
+}
+
+func TestMaxInflightOverflowIsCounted(t *testing.T) {
+	requireRoot(t)
+	dir := buildTools(t)
+	for _, tc := range []struct{ spec, feature string }{
+		{"syscall:clock_nanosleep", "syscall tracepoints"},
+		{"kprobe:hrtimer_nanosleep", "kprobes"},
+		{"fentry:hrtimer_nanosleep", "fentry/fexit"},
+	} {
+		t.Run(tc.spec, func(t *testing.T) {
+			requireMechanism(t, dir, tc.feature)
+			const sleepers, inflight = 6, 2
+			d := startDriver(t, dir)
+			_, k := traceProcess(t, dir, d.pid, "--max-inflight", fmt.Sprint(inflight), tc.spec)
+			if got := d.do(t, fmt.Sprintf("sleepers %d 200", sleepers)); got != "slept" {
+				t.Fatalf("driver: %s", got)
+			}
+			time.Sleep(300 * time.Millisecond)
+			k.stop(t)
+			row := summaryRow(t, k.stderr.String(), strings.TrimPrefix(tc.spec, "fentry:"))
+			exported, dropped := row[1], row[4]
+			if exported+dropped != sleepers || dropped < sleepers-inflight-1 {
+				t.Errorf("%d sleepers with --max-inflight %d: %d exported, %d dropped; want every call exported or counted as dropped",
+					sleepers, inflight, exported, dropped)
+			}
+		})
+	}
+}

@@ -1,0 +1,77 @@
+// A workload that the kernel tests drive line by line on stdin, so that they know exactly which
+// kernel calls it makes. It prints "ready PID TID" first, then one line per command:
+//   fork N          → "forked PID..." after forking N children that exit at once
+//   open PATH       → "open RET" (RET is -errno on failure)
+//   read PATH       → "read BYTES"
+//   sleepers N MS   → "slept" once N threads have each slept MS milliseconds, concurrently
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void *sleeper(void *arg)
+{
+	long ms = (long)arg;
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+	return NULL;
+}
+
+int main(void)
+{
+	char line[4096], arg[4096];
+	long n, ms;
+
+	printf("ready %d %ld\n", getpid(), syscall(SYS_gettid));
+	fflush(stdout);
+	while (fgets(line, sizeof(line), stdin)) {
+		if (sscanf(line, "fork %ld", &n) == 1) {
+			printf("forked");
+			for (long i = 0; i < n; i++) {
+				pid_t child = fork();
+
+				if (child == 0)
+					_exit(0);
+				printf(" %d", child);
+				waitpid(child, NULL, 0);
+			}
+			printf("\n");
+		} else if (sscanf(line, "open %4095s", arg) == 1) {
+			int fd = open(arg, O_RDONLY);
+
+			printf("open %d\n", fd < 0 ? -errno : fd);
+			if (fd >= 0)
+				close(fd);
+		} else if (sscanf(line, "read %4095s", arg) == 1) {
+			char buf[4096];
+			int fd = open(arg, O_RDONLY);
+			long got = fd < 0 ? -errno : read(fd, buf, sizeof(buf));
+
+			printf("read %ld\n", got);
+			if (fd >= 0)
+				close(fd);
+		} else if (sscanf(line, "sleepers %ld %ld", &n, &ms) == 2) {
+			pthread_t threads[256];
+
+			if (n > 256)
+				n = 256;
+			for (long i = 0; i < n; i++)
+				pthread_create(&threads[i], NULL, sleeper, (void *)ms);
+			for (long i = 0; i < n; i++)
+				pthread_join(threads[i], NULL);
+			printf("slept\n");
+		} else {
+			printf("unknown command: %s", line);
+		}
+		fflush(stdout);
+	}
+	return 0;
+}
