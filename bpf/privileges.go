@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,6 +19,22 @@ func explainPermission(err error) error {
 		return fmt.Errorf("%w (the kernel refused although kretspan holds CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN; lockdown or a security module may forbid it)", err)
 	}
 	return fmt.Errorf("%w: kretspan needs %s; run as root or grant them (setcap or a container's capabilities)", err, strings.Join(missing, " and "))
+}
+
+// CheckPrivileges fails, naming what is missing, when this process cannot load BPF programs.
+func CheckPrivileges() error {
+	if missing := MissingCapabilities(); len(missing) > 0 {
+		return fmt.Errorf("missing %s, needed to load eBPF programs and open perf events; run as root or grant them (setcap cap_bpf,cap_perfmon+ep, or a container's capabilities)", strings.Join(missing, " and "))
+	}
+	return nil
+}
+
+// RemoveMemlock lifts the locked-memory limit that kernels before 5.11 charge BPF maps to.
+func RemoveMemlock() error {
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return fmt.Errorf("raise the locked-memory limit for BPF maps (kernels before 5.11 need it): %w; grant CAP_SYS_RESOURCE or raise 'ulimit -l'", err)
+	}
+	return nil
 }
 
 // MissingCapabilities names the capabilities kretspan needs and this process lacks in its

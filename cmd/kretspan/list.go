@@ -10,8 +10,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/cilium/ebpf/rlimit"
-
 	"github.com/kretspan/kretspan/bpf"
 	"github.com/kretspan/kretspan/probe"
 )
@@ -75,8 +73,11 @@ func listMatching(stdout io.Writer, pattern, prefix string, names func() ([]stri
 }
 
 func runCheck(args []string, stdout io.Writer) error {
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return fmt.Errorf("raise the locked-memory limit for BPF maps: %w", err)
+	if err := bpf.CheckPrivileges(); err != nil {
+		return err
+	}
+	if err := bpf.RemoveMemlock(); err != nil {
+		return err
 	}
 	f := bpf.DetectFeatures()
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)

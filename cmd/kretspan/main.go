@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cilium/ebpf/rlimit"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 
 	"github.com/kretspan/kretspan/bpf"
@@ -80,8 +79,11 @@ func runTrace(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return fmt.Errorf("raise the locked-memory limit for BPF maps: %w", err)
+	if err := bpf.CheckPrivileges(); err != nil {
+		return err
+	}
+	if err := bpf.RemoveMemlock(); err != nil {
+		return err
 	}
 	features := bpf.DetectFeatures()
 	kernel := &probe.Kernel{Fentry: features.Fentry == nil, Kprobes: features.Kprobes == nil, TracefsDir: features.TracefsDir}
