@@ -109,7 +109,7 @@ func (k *Kernel) KernelSignature(name string) (Signature, error) {
 		return Signature{}, fmt.Errorf("function %s: BTF type is %T, not a prototype", name, fn.Type)
 	}
 	sig := Signature{ArgCount: len(proto.Params)}
-	if size, err := btf.Sizeof(proto.Return); err == nil && size == 4 {
+	if integer, ok := btf.UnderlyingType(proto.Return).(*btf.Int); ok && integer.Size == 4 && integer.Encoding&btf.Signed != 0 {
 		sig.RetInt32 = true
 	}
 	return sig, nil

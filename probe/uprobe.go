@@ -2,6 +2,7 @@ package probe
 
 import (
 	"debug/buildinfo"
+	"debug/dwarf"
 	"debug/elf"
 	"errors"
 	"fmt"
@@ -102,9 +103,10 @@ func resolveUprobe(spec Spec, globLimit int) ([]Target, error) {
 	}
 	_, goErr := buildinfo.ReadFile(binary)
 	isGo := goErr == nil
+	signed32 := signed32Returns(binary, matched)
 	var targets []Target
 	for _, name := range matched {
-		t := Target{Spec: spec, Mechanism: KindUprobe, Name: name, Binary: binary}
+		t := Target{Spec: spec, Mechanism: KindUprobe, Name: name, Binary: binary, RetInt32: signed32[name]}
 		if isGo {
 			sym := symbols[slices.Index(names, name)]
 			entry, returns, err := goProbeOffsets(binary, sym)
@@ -116,6 +118,52 @@ func resolveUprobe(spec Spec, globLimit int) ([]Target, error) {
 		targets = append(targets, t)
 	}
 	return targets, nil
+}
+
+// signed32Returns reads, from the binary's DWARF debug information where it has any, which of the
+// named functions return a signed 32-bit integer, so that an int returning -1 is not shown as
+// 4294967295. Functions without debug information are shown as 64 bits.
+func signed32Returns(binary string, names []string) map[string]bool {
+	signed := map[string]bool{}
+	file, err := elf.Open(binary)
+	if err != nil {
+		return signed
+	}
+	defer file.Close()
+	data, err := file.DWARF()
+	if err != nil {
+		return signed
+	}
+	wanted := map[string]bool{}
+	for _, name := range names {
+		wanted[name] = true
+	}
+	reader := data.Reader()
+	for {
+		entry, err := reader.Next()
+		if err != nil || entry == nil {
+			return signed
+		}
+		if entry.Tag != dwarf.TagSubprogram {
+			continue
+		}
+		name, _ := entry.Val(dwarf.AttrName).(string)
+		offset, hasType := entry.Val(dwarf.AttrType).(dwarf.Offset)
+		if !wanted[name] || !hasType {
+			continue
+		}
+		typ, err := data.Type(offset)
+		for err == nil {
+			typedef, ok := typ.(*dwarf.TypedefType)
+			if !ok {
+				break
+			}
+			typ = typedef.Type
+		}
+		if integer, ok := typ.(*dwarf.IntType); ok && err == nil && integer.Size() == 4 {
+			signed[name] = true
+		}
+	}
 }
 
 // goProbeOffsets decodes a Go function's machine code and returns where its entry probe goes and

@@ -41,7 +41,7 @@ func buildTools(t *testing.T) string {
 		for _, cmd := range [][]string{
 			{"go", "build", "-o", filepath.Join(dir, "kretspan"), "."},
 			{"go", "build", "-o", filepath.Join(dir, "gonested"), "./testdata/gonested"},
-			{"cc", "-O2", "-Wall", "-Werror", "-o", filepath.Join(dir, "nested"), "testdata/nested.c"},
+			{"cc", "-g", "-O2", "-Wall", "-Werror", "-o", filepath.Join(dir, "nested"), "testdata/nested.c"},
 			{"cc", "-O2", "-Wall", "-Werror", "-pthread", "-o", filepath.Join(dir, "driver"), "testdata/driver.c"},
 		} {
 			out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput()

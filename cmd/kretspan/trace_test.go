@@ -181,3 +181,21 @@ func TestNestingDeeperThanTheStackIsCounted(t *testing.T) {
 		t.Errorf("summary row %v: want %d calls, %d exported, %d dropped, none in flight", row, depth, stack, depth-stack)
 	}
 }
+
+// A C int is 32 bits: kretspan reads the return type from DWARF and sign-extends it.
+func TestNegativeIntReturnFromDebugInfo(t *testing.T) {
+	requireRoot(t)
+	dir := buildTools(t)
+	binary := filepath.Join(dir, "nested")
+	w := startWorkload(t, binary, "0", "1")
+	receiver, k := traceProcess(t, dir, w.pid, "uprobe:"+binary+":negative")
+	w.run(t)
+	spans := receiver.WaitFor(10*time.Second, func(s []otlpreceiver.Span) bool { return len(s) >= 1 })
+	k.stop(t)
+	if len(spans) != 1 || spans[0].Attr("kretspan.return_value") != int64(-22) {
+		t.Fatalf("want one span returning -22, got %d spans (%v)", len(spans), spans)
+	}
+	if spans[0].Attr("error.type") != nil || spans[0].GetStatus().GetCode() != 0 {
+		t.Errorf("a user-space function's negative return is not an errno: %v", spans[0])
+	}
+}

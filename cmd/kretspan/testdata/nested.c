@@ -1,7 +1,7 @@
 // A workload with known timing for kretspan's tests: outer(ms) calls inner(ms), which sleeps ms;
 // outer then sleeps ms again. It prints "ready PID TID", waits for a line on stdin, makes CALLS
 // calls and prints "call BEFORE_NS AFTER_NS RET" (CLOCK_REALTIME) for each. Last, recurse(10)
-// nests deeper than kretspan's per-thread stack.
+// nests deeper than kretspan's per-thread stack, and negative() returns a negative int.
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +49,11 @@ __attribute__((noinline)) int recurse(int n)
 	return recurse_again(n - 1) + 1;
 }
 
+__attribute__((noinline)) int negative(int n)
+{
+	return -n;
+}
+
 int main(int argc, char **argv)
 {
 	char line[16];
@@ -69,5 +74,5 @@ int main(int argc, char **argv)
 
 		printf("call %lld %lld %d\n", before, after, ret);
 	}
-	return recurse(10) == 10 ? 0 : 3;
+	return recurse(10) == 10 && negative(22) == -22 ? 0 : 3;
 }
