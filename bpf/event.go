@@ -11,6 +11,9 @@ type Event = kretspanEvent
 // ProbeCounters are one probe's call counters (struct probe_counters in kretspan.h).
 type ProbeCounters = kretspanProbeCounters
 
+// EventRemoteParent flags an event whose parent is an application span (EVENT_REMOTE_PARENT).
+const EventRemoteParent = 1
+
 // EventSize is the size of one ring-buffer record.
 const EventSize = int(unsafe.Sizeof(Event{}))
 

@@ -30,12 +30,18 @@ var cEventLayout = []struct {
 	{"comm", "Comm", 72, 16},
 }
 
-// cEventSize is sizeof(struct event): 16 + 5*8 + 4*4 + 16 bytes, no padding.
-const cEventSize = 88
+// minEventSize is the size of the fields above: 16 + 5*8 + 4*4 + 16 bytes.
+const minEventSize = 88
 
 func TestEventLayoutMatchesHeader(t *testing.T) {
-	if EventSize != cEventSize {
-		t.Errorf("EventSize = %d, want %d", EventSize, cEventSize)
+	if EventSize < minEventSize || EventSize%8 != 0 {
+		t.Errorf("EventSize = %d, want a multiple of 8 of at least %d", EventSize, minEventSize)
+	}
+	if uintptr(EventSize) != unsafe.Sizeof(Event{}) {
+		t.Errorf("EventSize %d != unsafe.Sizeof(Event{}) %d", EventSize, unsafe.Sizeof(Event{}))
+	}
+	if unsafe.Alignof(Event{}) != 8 {
+		t.Errorf("Event alignment %d, want 8", unsafe.Alignof(Event{}))
 	}
 	typ := reflect.TypeOf(Event{})
 	for _, f := range cEventLayout {
@@ -50,6 +56,24 @@ func TestEventLayoutMatchesHeader(t *testing.T) {
 	}
 }
 
+// cFieldName is the C name bpf2go made a Go field name from: TraceId → trace_id, Pad → _pad.
+func cFieldName(goName string) string {
+	if goName == "Pad" {
+		return "_pad"
+	}
+	var b strings.Builder
+	for i, r := range goName {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 // TestEventLayoutMatchesCompiler compiles kretspan.h with the host C compiler and compares
 // sizeof and offsetof with the Go struct, so an edit to the header without regenerating fails.
 func TestEventLayoutMatchesCompiler(t *testing.T) {
@@ -61,8 +85,13 @@ func TestEventLayoutMatchesCompiler(t *testing.T) {
 	src.WriteString("#include <stdio.h>\n#include <stddef.h>\n#include <linux/types.h>\n#include \"kretspan.h\"\nint main(void) {\n")
 	src.WriteString("\tprintf(\"size %zu\\n\", sizeof(struct event));\n")
 	src.WriteString("\tprintf(\"counters %zu\\n\", sizeof(struct probe_counters));\n")
-	for _, f := range cEventLayout {
-		src.WriteString("\tprintf(\"" + f.c + " %zu\\n\", offsetof(struct event, " + f.c + "));\n")
+	// Every field of the Go struct, so that fields added later are checked too.
+	typ := reflect.TypeOf(Event{})
+	for i := range typ.NumField() {
+		if name := typ.Field(i).Name; name != "_" {
+			c := cFieldName(name)
+			src.WriteString("\tprintf(\"" + c + " %zu\\n\", offsetof(struct event, " + c + "));\n")
+		}
 	}
 	src.WriteString("\treturn 0;\n}\n")
 	if err := os.WriteFile(filepath.Join(dir, "layout.c"), []byte(src.String()), 0o644); err != nil {
@@ -98,11 +127,18 @@ func TestEventLayoutMatchesCompiler(t *testing.T) {
 	if c["counters"] != unsafe.Sizeof(ProbeCounters{}) {
 		t.Errorf("sizeof(struct probe_counters) = %d, Go %d", c["counters"], unsafe.Sizeof(ProbeCounters{}))
 	}
-	typ := reflect.TypeOf(Event{})
+	for i := range typ.NumField() {
+		field := typ.Field(i)
+		if field.Name == "_" {
+			continue
+		}
+		if name := cFieldName(field.Name); c[name] != field.Offset {
+			t.Errorf("offsetof(struct event, %s) = %d, Go offset of %s = %d", name, c[name], field.Name, field.Offset)
+		}
+	}
 	for _, f := range cEventLayout {
-		field, _ := typ.FieldByName(f.goName)
-		if c[f.c] != field.Offset {
-			t.Errorf("offsetof(struct event, %s) = %d, Go offset of %s = %d", f.c, c[f.c], f.goName, field.Offset)
+		if c[f.c] != f.offset {
+			t.Errorf("offsetof(struct event, %s) = %d, the layout userspace decodes expects %d", f.c, c[f.c], f.offset)
 		}
 	}
 }
@@ -291,4 +327,25 @@ func FuzzDecodeEvent(f *testing.F) {
 			t.Fatalf("decoded %+v from %x", *event, raw[:EventSize])
 		}
 	})
+}
+
+func TestProbeCountersInFlight(t *testing.T) {
+	c := ProbeCounters{Entered: 100, Submitted: 50, FilteredEntry: 5, FilteredDuration: 5, SampledOut: 10, DropDepth: 3, MissedReturn: 2}
+	if got := c.InFlight(); got != 25 {
+		t.Errorf("InFlight() = %d, want 100 - (50+10+10+5) = 25", got)
+	}
+	// OrphanReturn is a return without an entry: it does not end an entered call.
+	c.OrphanReturn = 1000
+	if got := c.InFlight(); got != 25 {
+		t.Errorf("InFlight() with orphans = %d, want 25", got)
+	}
+	// Counters read across CPUs at slightly different times can end more calls than entered.
+	c.Submitted = 200
+	if got := c.InFlight(); got != 0 {
+		t.Errorf("InFlight() with more ended than entered = %d, want 0", got)
+	}
+	c = ProbeCounters{Entered: 7, Submitted: 7}
+	if got := c.InFlight(); got != 0 {
+		t.Errorf("InFlight() of a balanced probe = %d", got)
+	}
 }

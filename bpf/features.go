@@ -98,3 +98,22 @@ func tracefsDir() string {
 	}
 	return dir
 }
+
+// ensureBPFFS returns the folder for the shared OpenTelemetry maps under bpffs, mounting bpffs
+// when it is missing and that is permitted.
+func ensureBPFFS(bpffs string) (string, error) {
+	var stat unix.Statfs_t
+	if err := unix.Statfs(bpffs, &stat); err != nil || stat.Type != unix.BPF_FS_MAGIC {
+		if err := os.MkdirAll(bpffs, 0o755); err != nil {
+			return "", fmt.Errorf("create %s: %w", bpffs, err)
+		}
+		if err := unix.Mount("bpf", bpffs, "bpf", 0, ""); err != nil {
+			return "", fmt.Errorf("%s is not a bpffs and mounting one failed: %w", bpffs, err)
+		}
+	}
+	dir := filepath.Join(bpffs, "otel")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create %s: %w", dir, err)
+	}
+	return dir, nil
+}

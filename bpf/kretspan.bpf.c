@@ -23,6 +23,8 @@ volatile const __u8 trace_kernel_threads = 0;
 volatile const __u8 filter_pids = 0;
 volatile const __u8 filter_comm = 0;
 volatile const char comm_filter[TASK_COMM_LEN] = {};
+// Parent root calls under the application span bound to their thread (marker or traces_ctx_v1).
+volatile const __u8 correlate = 0;
 // Wake the reader only once this many bytes wait in the ring; it also polls on a deadline.
 volatile const __u64 wakeup_bytes = 1;
 
@@ -66,10 +68,26 @@ struct {
 	__type(value, __u32); // probe id, 0 when not probed
 } syscall_probes SEC(".maps");
 
+// Shared with OBI and the OTel eBPF profiler; user space pins it at $BPFFS/otel/traces_ctx_v1.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1 << 14);
+	__type(key, __u64); // pid_tgid
+	__type(value, struct trace_context);
+} traces_ctx_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH); // threads that exit while bound age out
+	__uint(max_entries, 1 << 14);
+	__type(key, __u64); // pid_tgid
+	__type(value, struct binding);
+} bindings SEC(".maps");
+
 // Force BTF for the types Go generates.
 const struct event *unused_event __attribute__((unused));
 const struct probe_counters *unused_counters __attribute__((unused));
 const struct probe_config *unused_config __attribute__((unused));
+const struct binding *unused_binding __attribute__((unused));
 
 static __always_inline bool comm_matches(void)
 {
@@ -110,6 +128,40 @@ static __always_inline __u64 random_id(void)
 	__u64 id = ((__u64)bpf_get_prandom_u32() << 32) | bpf_get_prandom_u32();
 
 	return id ? id : 1; // an all-zero ID is invalid in OpenTelemetry
+}
+
+static __always_inline void start_trace(struct call_stack *stack, struct frame *root, struct probe_config *config)
+{
+	__u64 *trace_id = (__u64 *)stack->trace_id;
+
+	root->sampled_out = !config->sample_all && bpf_get_prandom_u32() >= config->sample_keep_below;
+	trace_id[0] = random_id();
+	trace_id[1] = random_id();
+	stack->remote_parent_span_id = 0;
+	stack->bound_wall_ns = 0;
+}
+
+// join_application_trace makes the root call a child of the application span bound to this thread,
+// by the marker or by another tool through traces_ctx_v1; the application's sampling decision holds.
+static __always_inline bool join_application_trace(struct call_stack *stack, struct frame *root, __u64 pid_tgid)
+{
+	struct binding *binding = bpf_map_lookup_elem(&bindings, &pid_tgid);
+	struct trace_context *context;
+
+	if (binding) {
+		context = &binding->context;
+		root->sampled_out = !binding->sampled;
+		stack->bound_wall_ns = binding->bound_wall_ns;
+	} else {
+		context = bpf_map_lookup_elem(&traces_ctx_v1, &pid_tgid);
+		if (!context)
+			return false;
+		root->sampled_out = 0; // tools write only the contexts of sampled spans
+		stack->bound_wall_ns = 0;
+	}
+	__builtin_memcpy(stack->trace_id, context->trace_id, sizeof(stack->trace_id));
+	stack->remote_parent_span_id = __builtin_bswap64(*(__u64 *)context->span_id);
+	return true;
 }
 
 static __always_inline int on_entry(__u32 probe_id)
@@ -157,10 +209,8 @@ static __always_inline int on_entry(__u32 probe_id)
 
 	frame = &stack->frames[depth & (MAX_DEPTH - 1)];
 	if (depth == 0) {
-		frame->sampled_out = !config->sample_all && bpf_get_prandom_u32() >= config->sample_keep_below;
-		__u64 *trace_id = (__u64 *)stack->trace_id;
-		trace_id[0] = random_id();
-		trace_id[1] = random_id();
+		if (!correlate || !join_application_trace(stack, frame, pid_tgid))
+			start_trace(stack, frame, config);
 	} else {
 		frame->sampled_out = stack->frames[0].sampled_out; // children follow the root's decision
 	}
@@ -198,7 +248,16 @@ static __always_inline void emit(struct call_stack *stack, int index, __u64 end_
 	}
 	__builtin_memcpy(event->trace_id, stack->trace_id, sizeof(event->trace_id));
 	event->span_id = frame->span_id;
-	event->parent_span_id = index > 0 ? stack->frames[(index - 1) & (MAX_DEPTH - 1)].span_id : 0;
+	if (index > 0) {
+		event->parent_span_id = stack->frames[(index - 1) & (MAX_DEPTH - 1)].span_id;
+		event->flags = 0;
+		event->bound_wall_ns = 0;
+	} else {
+		event->parent_span_id = stack->remote_parent_span_id;
+		event->flags = stack->remote_parent_span_id ? EVENT_REMOTE_PARENT : 0;
+		event->bound_wall_ns = stack->bound_wall_ns;
+	}
+	event->_pad = 0;
 	event->start_ns = frame->start_ns;
 	event->end_ns = end_ns;
 	event->ret = ret;
@@ -367,4 +426,42 @@ SEC("tracepoint")
 int syscall_return(struct syscall_exit_ctx *ctx)
 {
 	return on_return(syscall_probe_id(ctx->nr), ctx->ret);
+}
+
+// The marker: kretspan's application libraries call kretspan_marker(trace_hi, trace_lo, span_id,
+// wall_ns, flags) to bind a span to the calling thread (or release it). Go passes the arguments in
+// its register ABI (RAX, RBX, RCX, RDI, RSI), C in the System V one (RDI, RSI, RDX, RCX, R8).
+static __always_inline int on_marker(__u64 trace_hi, __u64 trace_lo, __u64 span_id, __u64 wall_ns, __u64 flags)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct binding binding = {};
+
+	if (flags & BIND_RELEASE) {
+		bpf_map_delete_elem(&bindings, &pid_tgid);
+		bpf_map_delete_elem(&traces_ctx_v1, &pid_tgid);
+		return 0;
+	}
+	*(__u64 *)&binding.context.trace_id[0] = __builtin_bswap64(trace_hi);
+	*(__u64 *)&binding.context.trace_id[8] = __builtin_bswap64(trace_lo);
+	*(__u64 *)binding.context.span_id = __builtin_bswap64(span_id);
+	binding.bound_wall_ns = wall_ns;
+	binding.sampled = flags & BIND_SAMPLED;
+	bpf_map_update_elem(&bindings, &pid_tgid, &binding, BPF_ANY);
+	if (binding.sampled)
+		bpf_map_update_elem(&traces_ctx_v1, &pid_tgid, &binding.context, BPF_ANY);
+	else
+		bpf_map_delete_elem(&traces_ctx_v1, &pid_tgid);
+	return 0;
+}
+
+SEC("uprobe")
+int marker_go(struct pt_regs *ctx)
+{
+	return on_marker(ctx->ax, ctx->bx, ctx->cx, ctx->di, ctx->si);
+}
+
+SEC("uprobe")
+int marker_c(struct pt_regs *ctx)
+{
+	return on_marker(ctx->di, ctx->si, ctx->dx, ctx->cx, ctx->r8);
 }

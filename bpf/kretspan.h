@@ -22,6 +22,30 @@ struct event {
 	__u32 probe_id;
 	__u32 cpu;
 	__u8 comm[TASK_COMM_LEN];
+	/* Root of a nest under an application span: the application's clock when it bound the span
+	 * to the thread (0 when the context came from traces_ctx_v1, which carries no time). */
+	__u64 bound_wall_ns;
+	__u32 flags; /* EVENT_* */
+	__u32 _pad;
+};
+
+#define EVENT_REMOTE_PARENT 1 /* parent_span_id is an application span, not a kernel one */
+
+/* The OpenTelemetry eBPF ecosystem's per-thread context (OTEP 4855), map traces_ctx_v1. */
+struct trace_context {
+	__u8 trace_id[16];
+	__u8 span_id[8];
+};
+
+#define BIND_SAMPLED 1
+#define BIND_RELEASE 2
+
+/* A span an application bound to a thread through the marker function. */
+struct binding {
+	struct trace_context context;
+	__u64 bound_wall_ns;
+	__u32 sampled;
+	__u32 _pad;
 };
 
 /* Per-probe settings, indexed by probe id. */
@@ -58,6 +82,8 @@ struct frame {
 
 struct call_stack {
 	__u8 trace_id[16];
+	__u64 remote_parent_span_id; /* the application span the root call ran under, or 0 */
+	__u64 bound_wall_ns;
 	__u32 depth;
 	__u32 overflow; /* calls entered beyond MAX_DEPTH still in flight */
 	struct frame frames[MAX_DEPTH];

@@ -13,12 +13,22 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type kretspanBinding struct {
+	_           structs.HostLayout
+	Context     kretspanTraceContext
+	BoundWallNs uint64
+	Sampled     uint32
+	Pad         uint32
+}
+
 type kretspanCallStack struct {
-	_        structs.HostLayout
-	TraceId  [16]uint8
-	Depth    uint32
-	Overflow uint32
-	Frames   [8]struct {
+	_                  structs.HostLayout
+	TraceId            [16]uint8
+	RemoteParentSpanId uint64
+	BoundWallNs        uint64
+	Depth              uint32
+	Overflow           uint32
+	Frames             [8]struct {
 		_          structs.HostLayout
 		StartNs    uint64
 		SpanId     uint64
@@ -40,6 +50,9 @@ type kretspanEvent struct {
 	ProbeId      uint32
 	Cpu          uint32
 	Comm         [16]uint8
+	BoundWallNs  uint64
+	Flags        uint32
+	Pad          uint32
 }
 
 type kretspanProbeConfig struct {
@@ -67,33 +80,45 @@ type kretspanProbeCounters struct {
 	OrphanReturn     uint64
 }
 
+type kretspanTraceContext struct {
+	_       structs.HostLayout
+	TraceId [16]uint8
+	SpanId  [8]uint8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	kretspanMapBindings              = "bindings"
 	kretspanMapCounters              = "counters"
 	kretspanMapEvents                = "events"
 	kretspanMapPidFilter             = "pid_filter"
 	kretspanMapProbeConfigs          = "probe_configs"
 	kretspanMapStacks                = "stacks"
 	kretspanMapSyscallProbes         = "syscall_probes"
+	kretspanMapTracesCtxV1           = "traces_ctx_v1"
 	kretspanProgFentryEntry          = "fentry_entry"
 	kretspanProgFexitReturn          = "fexit_return"
 	kretspanProgKprobeEntry          = "kprobe_entry"
 	kretspanProgKprobeMultiEntry     = "kprobe_multi_entry"
 	kretspanProgKprobeMultiReturn    = "kprobe_multi_return"
 	kretspanProgKprobeReturn         = "kprobe_return"
+	kretspanProgMarkerC              = "marker_c"
+	kretspanProgMarkerGo             = "marker_go"
 	kretspanProgSyscallEntry         = "syscall_entry"
 	kretspanProgSyscallReturn        = "syscall_return"
 	kretspanProgUprobeEntry          = "uprobe_entry"
 	kretspanProgUprobeRetInstruction = "uprobe_ret_instruction"
 	kretspanProgUprobeReturn         = "uprobe_return"
 	kretspanVarCommFilter            = "comm_filter"
+	kretspanVarCorrelate             = "correlate"
 	kretspanVarFexitRetIndex         = "fexit_ret_index"
 	kretspanVarFilterComm            = "filter_comm"
 	kretspanVarFilterPids            = "filter_pids"
 	kretspanVarInstanceProbeId       = "instance_probe_id"
 	kretspanVarTraceKernelThreads    = "trace_kernel_threads"
+	kretspanVarUnusedBinding         = "unused_binding"
 	kretspanVarUnusedConfig          = "unused_config"
 	kretspanVarUnusedCounters        = "unused_counters"
 	kretspanVarUnusedEvent           = "unused_event"
@@ -148,6 +173,8 @@ type kretspanProgramSpecs struct {
 	KprobeMultiEntry     *ebpf.ProgramSpec `ebpf:"kprobe_multi_entry"`
 	KprobeMultiReturn    *ebpf.ProgramSpec `ebpf:"kprobe_multi_return"`
 	KprobeReturn         *ebpf.ProgramSpec `ebpf:"kprobe_return"`
+	MarkerC              *ebpf.ProgramSpec `ebpf:"marker_c"`
+	MarkerGo             *ebpf.ProgramSpec `ebpf:"marker_go"`
 	SyscallEntry         *ebpf.ProgramSpec `ebpf:"syscall_entry"`
 	SyscallReturn        *ebpf.ProgramSpec `ebpf:"syscall_return"`
 	UprobeEntry          *ebpf.ProgramSpec `ebpf:"uprobe_entry"`
@@ -159,12 +186,14 @@ type kretspanProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kretspanMapSpecs struct {
+	Bindings      *ebpf.MapSpec `ebpf:"bindings"`
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
 	PidFilter     *ebpf.MapSpec `ebpf:"pid_filter"`
 	ProbeConfigs  *ebpf.MapSpec `ebpf:"probe_configs"`
 	Stacks        *ebpf.MapSpec `ebpf:"stacks"`
 	SyscallProbes *ebpf.MapSpec `ebpf:"syscall_probes"`
+	TracesCtxV1   *ebpf.MapSpec `ebpf:"traces_ctx_v1"`
 }
 
 // kretspanVariableSpecs contains global variables before they are loaded into the kernel.
@@ -172,11 +201,13 @@ type kretspanMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type kretspanVariableSpecs struct {
 	CommFilter         *ebpf.VariableSpec `ebpf:"comm_filter"`
+	Correlate          *ebpf.VariableSpec `ebpf:"correlate"`
 	FexitRetIndex      *ebpf.VariableSpec `ebpf:"fexit_ret_index"`
 	FilterComm         *ebpf.VariableSpec `ebpf:"filter_comm"`
 	FilterPids         *ebpf.VariableSpec `ebpf:"filter_pids"`
 	InstanceProbeId    *ebpf.VariableSpec `ebpf:"instance_probe_id"`
 	TraceKernelThreads *ebpf.VariableSpec `ebpf:"trace_kernel_threads"`
+	UnusedBinding      *ebpf.VariableSpec `ebpf:"unused_binding"`
 	UnusedConfig       *ebpf.VariableSpec `ebpf:"unused_config"`
 	UnusedCounters     *ebpf.VariableSpec `ebpf:"unused_counters"`
 	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
@@ -203,22 +234,26 @@ func (o *kretspanObjects) Close() error {
 //
 // It can be passed to loadKretspanObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kretspanMaps struct {
+	Bindings      *ebpf.Map `ebpf:"bindings"`
 	Counters      *ebpf.Map `ebpf:"counters"`
 	Events        *ebpf.Map `ebpf:"events"`
 	PidFilter     *ebpf.Map `ebpf:"pid_filter"`
 	ProbeConfigs  *ebpf.Map `ebpf:"probe_configs"`
 	Stacks        *ebpf.Map `ebpf:"stacks"`
 	SyscallProbes *ebpf.Map `ebpf:"syscall_probes"`
+	TracesCtxV1   *ebpf.Map `ebpf:"traces_ctx_v1"`
 }
 
 func (m *kretspanMaps) Close() error {
 	return _KretspanClose(
+		m.Bindings,
 		m.Counters,
 		m.Events,
 		m.PidFilter,
 		m.ProbeConfigs,
 		m.Stacks,
 		m.SyscallProbes,
+		m.TracesCtxV1,
 	)
 }
 
@@ -227,11 +262,13 @@ func (m *kretspanMaps) Close() error {
 // It can be passed to loadKretspanObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kretspanVariables struct {
 	CommFilter         *ebpf.Variable `ebpf:"comm_filter"`
+	Correlate          *ebpf.Variable `ebpf:"correlate"`
 	FexitRetIndex      *ebpf.Variable `ebpf:"fexit_ret_index"`
 	FilterComm         *ebpf.Variable `ebpf:"filter_comm"`
 	FilterPids         *ebpf.Variable `ebpf:"filter_pids"`
 	InstanceProbeId    *ebpf.Variable `ebpf:"instance_probe_id"`
 	TraceKernelThreads *ebpf.Variable `ebpf:"trace_kernel_threads"`
+	UnusedBinding      *ebpf.Variable `ebpf:"unused_binding"`
 	UnusedConfig       *ebpf.Variable `ebpf:"unused_config"`
 	UnusedCounters     *ebpf.Variable `ebpf:"unused_counters"`
 	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`
@@ -248,6 +285,8 @@ type kretspanPrograms struct {
 	KprobeMultiEntry     *ebpf.Program `ebpf:"kprobe_multi_entry"`
 	KprobeMultiReturn    *ebpf.Program `ebpf:"kprobe_multi_return"`
 	KprobeReturn         *ebpf.Program `ebpf:"kprobe_return"`
+	MarkerC              *ebpf.Program `ebpf:"marker_c"`
+	MarkerGo             *ebpf.Program `ebpf:"marker_go"`
 	SyscallEntry         *ebpf.Program `ebpf:"syscall_entry"`
 	SyscallReturn        *ebpf.Program `ebpf:"syscall_return"`
 	UprobeEntry          *ebpf.Program `ebpf:"uprobe_entry"`
@@ -263,6 +302,8 @@ func (p *kretspanPrograms) Close() error {
 		p.KprobeMultiEntry,
 		p.KprobeMultiReturn,
 		p.KprobeReturn,
+		p.MarkerC,
+		p.MarkerGo,
 		p.SyscallEntry,
 		p.SyscallReturn,
 		p.UprobeEntry,

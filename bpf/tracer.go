@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -27,7 +28,15 @@ type Config struct {
 	WakeupBytes  uint64
 	PollInterval time.Duration
 	KprobeMulti  bool // attach kprobes through one kprobe.multi link (kernel 5.18+)
+	// Correlate parents root calls under application spans: those bound by kretspan's marker and
+	// those in the shared map traces_ctx_v1, pinned under BPFFS (created if absent).
+	Correlate bool
+	BPFFS     string
+	Markers   []probe.Marker // binaries whose binding marker to attach (with Correlate)
 }
+
+// TraceContextMapPath is where the OpenTelemetry eBPF tools share per-thread trace contexts.
+func TraceContextMapPath(bpffs string) string { return filepath.Join(bpffs, "otel", "traces_ctx_v1") }
 
 // Filter holds one probe's in-kernel filters.
 type Filter struct {
@@ -102,6 +111,7 @@ func configure(spec *ebpf.CollectionSpec, cfg Config, probeCount int) error {
 		"filter_comm":          boolByte(cfg.Comm != ""),
 		"comm_filter":          comm,
 		"wakeup_bytes":         wakeup,
+		"correlate":            boolByte(cfg.Correlate),
 	} {
 		if err := spec.Variables[name].Set(value); err != nil {
 			return fmt.Errorf("set %s: %w", name, err)
@@ -120,8 +130,21 @@ func boolByte(b bool) uint8 {
 func (t *Tracer) start(cfg Config, probes []Probe) error {
 	base := t.spec.Copy()
 	base.Programs = nil
-	objects, err := ebpf.NewCollection(base)
+	var opts ebpf.CollectionOptions
+	if cfg.Correlate {
+		dir, err := ensureBPFFS(cfg.BPFFS)
+		if err != nil {
+			return err
+		}
+		base.Maps[kretspanMapTracesCtxV1].Pinning = ebpf.PinByName
+		opts.Maps.PinPath = dir
+	}
+	objects, err := ebpf.NewCollectionWithOptions(base, opts)
 	if err != nil {
+		if cfg.Correlate {
+			return fmt.Errorf("open the shared trace-context map %s (another tool may have created it differently; --no-correlation runs without it): %w",
+				TraceContextMapPath(cfg.BPFFS), explainPermission(err))
+		}
 		return fmt.Errorf("create BPF maps: %w", explainPermission(err))
 	}
 	t.objects = objects
@@ -166,6 +189,11 @@ func (t *Tracer) start(cfg Config, probes []Probe) error {
 	}
 	if err := t.attachSyscalls(syscalls); err != nil {
 		return err
+	}
+	for _, m := range cfg.Markers {
+		if err := t.attachMarker(m); err != nil {
+			return err
+		}
 	}
 	if err := t.attachKprobeMulti(kprobes); err != nil {
 		return err
@@ -342,6 +370,33 @@ func (t *Tracer) attachUprobe(p Probe) error {
 		}
 		t.links = append(t.links, ret)
 	}
+	return nil
+}
+
+// attachMarker attaches to the binding marker of kretspan's application libraries.
+func (t *Tracer) attachMarker(m probe.Marker) error {
+	exe, ok := t.executables[m.Binary]
+	if !ok {
+		var err error
+		if exe, err = link.OpenExecutable(m.Binary); err != nil {
+			return fmt.Errorf("attach marker in %s: %w", m.Binary, err)
+		}
+		t.executables[m.Binary] = exe
+	}
+	binary, symbol := m.Binary, m.Symbol
+	program := kretspanProgMarkerC
+	if m.Go {
+		program = kretspanProgMarkerGo
+	}
+	coll, err := t.loadInstance([]string{program}, nil, "")
+	if err != nil {
+		return fmt.Errorf("load marker program: %w", err)
+	}
+	l, err := exe.Uprobe(symbol, coll.Programs[program], nil)
+	if err != nil {
+		return fmt.Errorf("attach marker %s in %s: %w", symbol, binary, explainPermission(err))
+	}
+	t.links = append(t.links, l)
 	return nil
 }
 

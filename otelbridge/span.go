@@ -21,6 +21,7 @@ const (
 	AttrThreadName  = string(semconv.ThreadNameKey) // the task's comm
 	AttrCPU         = string(semconv.CPULogicalNumberKey)
 	AttrErrorType   = string(semconv.ErrorTypeKey) // errno name, e.g. ENOENT
+	AttrLinkReason  = "kretspan.link.reason"       // on a link that stands in for the parent edge
 )
 
 // ProbeInfo is what a span needs to know of the probe that produced it.
@@ -63,6 +64,8 @@ type spanSlot struct {
 	values  [intAttributes + stringAttributes]commonpb.AnyValue
 	ints    [intAttributes]commonpb.AnyValue_IntValue
 	strings [stringAttributes]commonpb.AnyValue_StringValue
+	link    tracepb.Span_Link
+	links   [1]*tracepb.Span_Link
 	event   bpf.Event // the record, kept for sinks that print it
 	comm    string
 }
@@ -79,15 +82,22 @@ func buildSpan(slot *spanSlot, event *bpf.Event, info *ProbeInfo, clock *WallClo
 	binary.BigEndian.PutUint64(slot.ids[16:24], event.SpanId)
 	span.TraceId = slot.ids[:16]
 	span.SpanId = slot.ids[16:24]
-	span.ParentSpanId = nil
-	if event.ParentSpanId != 0 {
-		binary.BigEndian.PutUint64(slot.ids[24:32], event.ParentSpanId)
-		span.ParentSpanId = slot.ids[24:32]
-	}
 	span.Name = info.Name
 	span.Kind = tracepb.Span_SPAN_KIND_INTERNAL
 	span.StartTimeUnixNano = clock.UnixNano(event.StartNs)
 	span.EndTimeUnixNano = clock.UnixNano(event.EndNs)
+	span.ParentSpanId = nil
+	span.Links = nil
+	if event.ParentSpanId != 0 {
+		binary.BigEndian.PutUint64(slot.ids[24:32], event.ParentSpanId)
+		if outsideParentWindow(event, span.StartTimeUnixNano) {
+			slot.link = tracepb.Span_Link{TraceId: span.TraceId, SpanId: slot.ids[24:32], Attributes: outsideWindowLinkAttributes}
+			slot.links[0] = &slot.link
+			span.Links = slot.links[:]
+		} else {
+			span.ParentSpanId = slot.ids[24:32]
+		}
+	}
 
 	ints := [intAttributes]int64{event.Ret, int64(event.Pid), int64(event.Tid), int64(event.Cpu)}
 	n := 0
@@ -117,6 +127,17 @@ func buildSpan(slot *spanSlot, event *bpf.Event, info *ProbeInfo, clock *WallClo
 	n += copy(slot.attrs[n:], info.static[:])
 	span.Attributes = slot.attrs[:n]
 	return span
+}
+
+// outsideWindowLinkAttributes mark the link that replaces a parent edge.
+var outsideWindowLinkAttributes = []*commonpb.KeyValue{stringKeyValue(AttrLinkReason, "kernel span starts before the application bound its span to the thread")}
+
+// outsideParentWindow reports whether a call under an application span appears to start before
+// the application bound that span, by the application's own clock. The kernel's order says it
+// cannot, so the clocks disagree (a skewed clock, another time namespace): a parent edge would
+// draw the child outside its parent, and a link is the honest relation.
+func outsideParentWindow(event *bpf.Event, startUnixNano uint64) bool {
+	return event.Flags&bpf.EventRemoteParent != 0 && event.BoundWallNs != 0 && startUnixNano < event.BoundWallNs
 }
 
 // commInterner turns comm byte arrays into strings, allocating once per distinct name.

@@ -41,6 +41,8 @@ func buildTools(t *testing.T) string {
 		for _, cmd := range [][]string{
 			{"go", "build", "-o", filepath.Join(dir, "kretspan"), "."},
 			{"go", "build", "-o", filepath.Join(dir, "gonested"), "./testdata/gonested"},
+			{"go", "build", "-o", filepath.Join(dir, "httpservice"), "../../examples/httpservice"},
+			{"cc", "-O2", "-Wall", "-Werror", "-o", filepath.Join(dir, "bindc"), "testdata/bindc.c"},
 			{"cc", "-g", "-O2", "-Wall", "-Werror", "-o", filepath.Join(dir, "nested"), "testdata/nested.c"},
 			{"cc", "-O2", "-Wall", "-Werror", "-pthread", "-o", filepath.Join(dir, "driver"), "testdata/driver.c"},
 		} {

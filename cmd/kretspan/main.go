@@ -106,6 +106,11 @@ func runTrace(args []string, stdout io.Writer) error {
 		infos[t.ID] = otelbridge.NewProbeInfo(t)
 	}
 
+	markers, err := findMarkers(s)
+	if err != nil {
+		return err
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	sink, err := newSink(ctx, s, stderr)
@@ -130,12 +135,18 @@ func runTrace(args []string, stdout io.Writer) error {
 		RingBufferSize: s.RingBufferSize,
 		WakeupBytes:    uint64(s.BatchSize * bpf.EventSize),
 		KprobeMulti:    features.KprobeMulti == nil,
+		Correlate:      !s.NoCorrelation,
+		BPFFS:          s.BPFFS,
+		Markers:        markers,
 	}, probes)
 	if err != nil {
 		_ = pipeline.Close(context.Background())
 		return err
 	}
 	defer tracer.Close()
+	for _, m := range markers {
+		fmt.Fprintf(stderr, "kretspan: binding spans to threads in %s\n", m.Binary)
+	}
 	fmt.Fprintf(stderr, "kretspan: tracing %d targets; exporting to %s. Ctrl-C to stop.\n", len(targets), exporterName(s))
 
 	if s.Duration > 0 {
@@ -161,6 +172,35 @@ func runTrace(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stderr, "kretspan: last export error: %v\n", err)
 	}
 	return errors.Join(readErr, closeErr, countErr)
+}
+
+// findMarkers finds the span-binding marker in the --correlate binaries (each must have it) and in
+// running processes: those of --pid, or all of them.
+func findMarkers(s settings) ([]probe.Marker, error) {
+	if s.NoCorrelation {
+		return nil, nil
+	}
+	seen := map[string]bool{}
+	var markers []probe.Marker
+	for _, path := range s.Correlate {
+		binary, err := probe.ResolveBinary(path)
+		if err != nil {
+			return nil, usagef("--correlate: %v", err)
+		}
+		m, ok := probe.FindMarker(binary)
+		if !ok {
+			return nil, usagef("--correlate %s: no %s function in it; link kretspan's spanbind package or include kretspan_bind.h", path, probe.MarkerSymbol)
+		}
+		seen[m.Binary] = true
+		markers = append(markers, m)
+	}
+	for _, m := range probe.ScanMarkers(s.PIDs) {
+		if !seen[m.Binary] {
+			seen[m.Binary] = true
+			markers = append(markers, m)
+		}
+	}
+	return markers, nil
 }
 
 func exporterName(s settings) string {

@@ -39,6 +39,9 @@ type settings struct {
 	BatchSize      int             `yaml:"batch_size"`
 	BatchTimeout   time.Duration   `yaml:"batch_timeout"`
 	QueueBatches   int             `yaml:"queue_batches"`
+	NoCorrelation  bool            `yaml:"no_correlation"`
+	Correlate      []string        `yaml:"correlate"`
+	BPFFS          string          `yaml:"bpffs"`
 	Filter         filterSettings  `yaml:",inline"`
 	Probes         []probeSettings `yaml:"probes"`
 }
@@ -64,7 +67,7 @@ func (p *probeSettings) UnmarshalYAML(node *yaml.Node) error {
 }
 
 func defaultSettings() settings {
-	return settings{Exporter: "otlp", MaxInflight: 10240, MaxGlob: 1000, RingBufferSize: 8 << 20, BatchSize: 512, BatchTimeout: 200 * time.Millisecond, QueueBatches: 8}
+	return settings{Exporter: "otlp", BPFFS: "/sys/fs/bpf", MaxInflight: 10240, MaxGlob: 1000, RingBufferSize: 8 << 20, BatchSize: 512, BatchTimeout: 200 * time.Millisecond, QueueBatches: 8}
 }
 
 // loadConfig reads a YAML config file over s; unknown keys are errors.
@@ -94,6 +97,17 @@ func (l *pidList) Set(v string) error {
 	return nil
 }
 
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error {
+	if v == "" {
+		return fmt.Errorf("want a path")
+	}
+	*l = append(*l, v)
+	return nil
+}
+
 type ratio struct{ value *float64 }
 
 func (r ratio) String() string {
@@ -117,6 +131,7 @@ type runFlags struct {
 	config      string
 	s           settings
 	pids        pidList
+	correlate   stringList
 	minDuration time.Duration
 	errorsOnly  bool
 	sample      float64
@@ -152,6 +167,9 @@ func newRunFlags() *runFlags {
 	fs.Var(uint32Value{&f.s.RingBufferSize}, "ringbuf-size", "ring buffer `bytes` (a power of two)")
 	fs.IntVar(&f.s.BatchSize, "batch-size", f.s.BatchSize, "spans per OTLP export")
 	fs.DurationVar(&f.s.BatchTimeout, "batch-timeout", f.s.BatchTimeout, "longest wait before a partial batch is exported")
+	fs.Var(&f.correlate, "correlate", "also find the span-binding marker in this `binary` (repeatable; running processes are scanned anyway)")
+	fs.BoolVar(&f.s.NoCorrelation, "no-correlation", false, "do not parent calls under application spans (neither the marker nor traces_ctx_v1)")
+	fs.StringVar(&f.s.BPFFS, "bpffs", f.s.BPFFS, "bpffs `mount` holding the shared map otel/traces_ctx_v1")
 	fs.IntVar(&f.s.QueueBatches, "queue-batches", f.s.QueueBatches, "batches that may wait for export; more are dropped and counted")
 	return f
 }
@@ -238,12 +256,19 @@ func (f *runFlags) resolveSettings(specArgs []string) (settings, error) {
 				s.QueueBatches = fromFile.QueueBatches
 			case "pid":
 				s.PIDs = fromFile.PIDs
+			case "no-correlation":
+				s.NoCorrelation = fromFile.NoCorrelation
+			case "correlate":
+				s.Correlate = fromFile.Correlate
+			case "bpffs":
+				s.BPFFS = fromFile.BPFFS
 			}
 		})
 		s.Filter = fromFile.Filter
 		s.Probes = fromFile.Probes
 	}
 	s.PIDs = append(s.PIDs, f.pids...)
+	s.Correlate = append(s.Correlate, f.correlate...)
 	if explicit["min-duration"] {
 		s.Filter.MinDuration = &f.minDuration
 	}
@@ -282,6 +307,9 @@ func (s settings) validate() error {
 	}
 	if page := uint32(os.Getpagesize()); s.RingBufferSize < page || s.RingBufferSize&(s.RingBufferSize-1) != 0 {
 		return usagef("--ringbuf-size %d: want a power of two of at least %d", s.RingBufferSize, page)
+	}
+	if s.NoCorrelation && len(s.Correlate) > 0 {
+		return usagef("--correlate and --no-correlation contradict each other")
 	}
 	if len(s.Comm) > 15 {
 		return usagef("--comm %q: the kernel keeps only 15 characters of a command name", s.Comm)
