@@ -32,10 +32,17 @@ unit-test:
 
 test: lint check-generated unit-test
 
-# The console demo; the Jaeger demo replaces it.
-demo: build
-	@echo "kretspan: tracing clock_nanosleep and openat for 10 s, a line per call (as root)"
-	$(SUDO) $(BIN)/kretspan --exporter console --duration 10s syscall:clock_nanosleep syscall:openat
+# The Jaeger demo: builds kretspan and Jaeger (the first Jaeger build takes minutes), starts Jaeger
+# on 127.0.0.1:4317/16686, traces what this kernel supports and exports it until Ctrl-C.
+# DEMO_DURATION=30s stops by itself; PROBES="..." adds probes. See scripts/demo.sh.
+demo:
+	scripts/demo.sh
+
+# End-to-end tests against a real Jaeger (and headless Chromium for its UI) as root; they skip and
+# say why without root, Jaeger or /usr/bin/chromium. Installs nothing; builds Jaeger if not cached.
+.PHONY: e2e-test
+e2e-test:
+	@bin=$$(tools/jaeger/build.sh) && KRETSPAN_JAEGER_BIN="$$bin" $(GO) test -count=1 -v ./e2e/
 
 clean:
 	rm -rf $(BIN)

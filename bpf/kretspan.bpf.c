@@ -20,6 +20,8 @@ volatile const __u32 instance_probe_id = 0;
 // fexit: index of the return value in the context (= the traced function's argument count).
 volatile const __u32 fexit_ret_index = 0;
 volatile const __u8 trace_kernel_threads = 0;
+// kretspan's own process: its exports would otherwise trace themselves, a feedback loop.
+volatile const __u32 self_tgid = 0;
 volatile const __u8 filter_pids = 0;
 volatile const __u8 filter_comm = 0;
 volatile const char comm_filter[TASK_COMM_LEN] = {};
@@ -106,6 +108,8 @@ static __always_inline bool comm_matches(void)
 
 static __always_inline bool task_accepted(__u64 pid_tgid)
 {
+	if ((__u32)(pid_tgid >> 32) == self_tgid)
+		return false;
 	if (!trace_kernel_threads) {
 		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 

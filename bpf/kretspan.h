@@ -62,7 +62,7 @@ struct probe_config {
 struct probe_counters {
 	__u64 entered;
 	__u64 submitted;
-	__u64 filtered_entry;    /* kernel thread, --pid, --comm */
+	__u64 filtered_entry;    /* kernel thread, --pid, --comm, kretspan itself */
 	__u64 filtered_duration; /* --min-duration */
 	__u64 filtered_errors;   /* --errors-only */
 	__u64 sampled_out;

@@ -117,6 +117,7 @@ const (
 	kretspanVarFilterComm            = "filter_comm"
 	kretspanVarFilterPids            = "filter_pids"
 	kretspanVarInstanceProbeId       = "instance_probe_id"
+	kretspanVarSelfTgid              = "self_tgid"
 	kretspanVarTraceKernelThreads    = "trace_kernel_threads"
 	kretspanVarUnusedBinding         = "unused_binding"
 	kretspanVarUnusedConfig          = "unused_config"
@@ -206,6 +207,7 @@ type kretspanVariableSpecs struct {
 	FilterComm         *ebpf.VariableSpec `ebpf:"filter_comm"`
 	FilterPids         *ebpf.VariableSpec `ebpf:"filter_pids"`
 	InstanceProbeId    *ebpf.VariableSpec `ebpf:"instance_probe_id"`
+	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TraceKernelThreads *ebpf.VariableSpec `ebpf:"trace_kernel_threads"`
 	UnusedBinding      *ebpf.VariableSpec `ebpf:"unused_binding"`
 	UnusedConfig       *ebpf.VariableSpec `ebpf:"unused_config"`
@@ -267,6 +269,7 @@ type kretspanVariables struct {
 	FilterComm         *ebpf.Variable `ebpf:"filter_comm"`
 	FilterPids         *ebpf.Variable `ebpf:"filter_pids"`
 	InstanceProbeId    *ebpf.Variable `ebpf:"instance_probe_id"`
+	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
 	TraceKernelThreads *ebpf.Variable `ebpf:"trace_kernel_threads"`
 	UnusedBinding      *ebpf.Variable `ebpf:"unused_binding"`
 	UnusedConfig       *ebpf.Variable `ebpf:"unused_config"`

@@ -21,6 +21,7 @@ type Config struct {
 	KernelThreads  bool     // trace kernel threads too
 	PIDs           []uint32 // only these processes (tgids); empty: all
 	Comm           string   // only threads with this command name; empty: all
+	ExcludePID     uint32   // never this process (kretspan's own, whose exports would trace themselves)
 	MaxInflight    uint32   // threads with calls in flight at once (the seed's maxactive)
 	RingBufferSize uint32   // bytes; a power of two and a multiple of the page size
 	// WakeupBytes wakes the reader only once this much data waits; a quiet ring is still
@@ -112,6 +113,7 @@ func configure(spec *ebpf.CollectionSpec, cfg Config, probeCount int) error {
 		"comm_filter":          comm,
 		"wakeup_bytes":         wakeup,
 		"correlate":            boolByte(cfg.Correlate),
+		"self_tgid":            cfg.ExcludePID,
 	} {
 		if err := spec.Variables[name].Set(value); err != nil {
 			return fmt.Errorf("set %s: %w", name, err)
@@ -256,16 +258,16 @@ func (t *Tracer) attachSyscalls(probes []Probe) error {
 		if err := t.objects.Maps[kretspanMapSyscallProbes].Put(uint32(p.SyscallNumber), p.ID); err != nil {
 			return fmt.Errorf("attach %s: %w", p.Label(), err)
 		}
-		enter, err := link.Tracepoint("syscalls", "sys_enter_"+p.Name, coll.Programs[kretspanProgSyscallEntry], nil)
-		if err != nil {
-			return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
-		}
-		t.links = append(t.links, enter)
 		exit, err := link.Tracepoint("syscalls", "sys_exit_"+p.Name, coll.Programs[kretspanProgSyscallReturn], nil)
 		if err != nil {
 			return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
 		}
 		t.links = append(t.links, exit)
+		enter, err := link.Tracepoint("syscalls", "sys_enter_"+p.Name, coll.Programs[kretspanProgSyscallEntry], nil)
+		if err != nil {
+			return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
+		}
+		t.links = append(t.links, enter)
 	}
 	return nil
 }
@@ -276,16 +278,16 @@ func (t *Tracer) attachKprobe(p Probe) error {
 	if err != nil {
 		return fmt.Errorf("load %s: %w", p.Label(), err)
 	}
-	entry, err := link.Kprobe(p.Name, coll.Programs[kretspanProgKprobeEntry], nil)
-	if err != nil {
-		return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
-	}
-	t.links = append(t.links, entry)
 	ret, err := link.Kretprobe(p.Name, coll.Programs[kretspanProgKprobeReturn], nil)
 	if err != nil {
 		return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
 	}
 	t.links = append(t.links, ret)
+	entry, err := link.Kprobe(p.Name, coll.Programs[kretspanProgKprobeEntry], nil)
+	if err != nil {
+		return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
+	}
+	t.links = append(t.links, entry)
 	return nil
 }
 
@@ -304,16 +306,16 @@ func (t *Tracer) attachKprobeMulti(probes []Probe) error {
 		opts.Symbols = append(opts.Symbols, p.Name)
 		opts.Cookies = append(opts.Cookies, uint64(p.ID))
 	}
-	entry, err := link.KprobeMulti(coll.Programs[kretspanProgKprobeMultiEntry], opts)
-	if err != nil {
-		return fmt.Errorf("attach %d kprobes with kprobe.multi: %w", len(probes), explainPermission(err))
-	}
-	t.links = append(t.links, entry)
 	ret, err := link.KretprobeMulti(coll.Programs[kretspanProgKprobeMultiReturn], opts)
 	if err != nil {
 		return fmt.Errorf("attach %d kretprobes with kprobe.multi: %w", len(probes), explainPermission(err))
 	}
 	t.links = append(t.links, ret)
+	entry, err := link.KprobeMulti(coll.Programs[kretspanProgKprobeMultiEntry], opts)
+	if err != nil {
+		return fmt.Errorf("attach %d kprobes with kprobe.multi: %w", len(probes), explainPermission(err))
+	}
+	t.links = append(t.links, entry)
 	return nil
 }
 
@@ -323,7 +325,7 @@ func (t *Tracer) attachFentry(p Probe) error {
 	if err != nil {
 		return fmt.Errorf("load %s: %w", p.Label(), err)
 	}
-	for _, prog := range []*ebpf.Program{coll.Programs[kretspanProgFentryEntry], coll.Programs[kretspanProgFexitReturn]} {
+	for _, prog := range []*ebpf.Program{coll.Programs[kretspanProgFexitReturn], coll.Programs[kretspanProgFentryEntry]} {
 		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
 		if err != nil {
 			return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
@@ -350,18 +352,12 @@ func (t *Tracer) attachUprobe(p Probe) error {
 	if err != nil {
 		return fmt.Errorf("load %s: %w", p.Label(), err)
 	}
-	entry, err := exe.Uprobe(p.Name, coll.Programs[kretspanProgUprobeEntry], &link.UprobeOptions{Offset: p.GoEntryOffset})
-	if err != nil {
-		return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
-	}
-	t.links = append(t.links, entry)
 	if p.GoReturnOffsets == nil {
 		ret, err := exe.Uretprobe(p.Name, coll.Programs[kretspanProgUprobeReturn], nil)
 		if err != nil {
 			return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
 		}
 		t.links = append(t.links, ret)
-		return nil
 	}
 	for _, offset := range p.GoReturnOffsets {
 		ret, err := exe.Uprobe(p.Name, coll.Programs[kretspanProgUprobeRetInstruction], &link.UprobeOptions{Offset: offset})
@@ -370,6 +366,11 @@ func (t *Tracer) attachUprobe(p Probe) error {
 		}
 		t.links = append(t.links, ret)
 	}
+	entry, err := exe.Uprobe(p.Name, coll.Programs[kretspanProgUprobeEntry], &link.UprobeOptions{Offset: p.GoEntryOffset})
+	if err != nil {
+		return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
+	}
+	t.links = append(t.links, entry)
 	return nil
 }
 
@@ -426,6 +427,10 @@ func (t *Tracer) Read(onEvent func(*Event), onIdle func()) error {
 	}
 }
 
+// Return probes are attached before entry probes, and detached after them (links close in
+// reverse order), so that no call is entered without its return being watched: such a frame would stay on
+// its thread's stack and parent later calls under a span that never arrives.
+
 // Stop detaches every probe, then makes Read return once it has delivered what the ring holds.
 func (t *Tracer) Stop() error {
 	err := t.detach()
@@ -437,7 +442,7 @@ func (t *Tracer) Stop() error {
 
 func (t *Tracer) detach() error {
 	var errs []error
-	for _, l := range t.links {
+	for _, l := range slices.Backward(t.links) {
 		errs = append(errs, l.Close())
 	}
 	t.links = nil

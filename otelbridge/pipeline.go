@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -69,13 +69,19 @@ type Pipeline struct {
 	current *Batch
 	done    chan struct{}
 
-	received     uint64
-	droppedQueue atomic.Uint64
-	exported     atomic.Uint64
-	exportFailed atomic.Uint64
-	exportedByID []atomic.Uint64
-	latency      []*LatencyHistogram
-	lastErr      atomic.Value // error
+	exportCtx    context.Context // cancelled when Close gives up waiting
+	cancelExport context.CancelFunc
+
+	received uint64 // owned by the Add goroutine
+	latency  []*LatencyHistogram
+
+	mu           sync.Mutex // guards the export accounting below
+	droppedQueue uint64
+	exported     uint64
+	exportFailed uint64
+	exportedByID []uint64
+	abandoned    bool // Close timed out: what was still queued is counted as failed
+	lastErr      error
 	closeOnce    sync.Once
 }
 
@@ -95,9 +101,10 @@ func NewPipeline(sink Sink, probes []ProbeInfo, resource *resourcepb.Resource, c
 		free:         make(chan *Batch, cfg.queueBatches),
 		queue:        make(chan *Batch, cfg.queueBatches),
 		done:         make(chan struct{}),
-		exportedByID: make([]atomic.Uint64, len(probes)),
+		exportedByID: make([]uint64, len(probes)),
 		latency:      make([]*LatencyHistogram, len(probes)),
 	}
+	p.exportCtx, p.cancelExport = context.WithCancel(context.Background())
 	scope := &commonpb.InstrumentationScope{Name: ScopeName, Version: Version}
 	for range cfg.queueBatches {
 		b := &Batch{slots: make([]spanSlot, cfg.batchSize), spans: make([]*tracepb.Span, 0, cfg.batchSize)}
@@ -115,7 +122,7 @@ func (p *Pipeline) Add(event *bpf.Event) {
 	p.received++
 	id := int(event.ProbeId)
 	if id <= 0 || id >= len(p.probes) {
-		p.droppedQueue.Add(1) // cannot happen with a consistent tracer; counted, never silent
+		p.countDropped() // cannot happen with a consistent tracer; counted, never silent
 		return
 	}
 	if p.latency[id] == nil {
@@ -127,7 +134,7 @@ func (p *Pipeline) Add(event *bpf.Event) {
 		case p.current = <-p.free:
 			p.current.opened = time.Now()
 		default:
-			p.droppedQueue.Add(1)
+			p.countDropped()
 			return
 		}
 	}
@@ -154,28 +161,46 @@ func (p *Pipeline) send() {
 	p.clock.MaybeResync()
 }
 
+func (p *Pipeline) countDropped() {
+	p.mu.Lock()
+	p.droppedQueue++
+	p.mu.Unlock()
+}
+
 func (p *Pipeline) export() {
 	defer close(p.done)
 	for b := range p.queue {
-		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.exportTimeout)
-		err := p.sink.Export(ctx, b)
-		cancel()
-		if err != nil {
-			p.exportFailed.Add(uint64(b.Len()))
-			p.lastErr.Store(err)
-		} else {
-			p.exported.Add(uint64(b.Len()))
-			for i := range b.Len() {
-				p.exportedByID[b.slots[i].event.ProbeId].Add(1)
-			}
+		err := p.exportCtx.Err() // after Close gave up, what is left is not sent
+		if err == nil {
+			ctx, cancel := context.WithTimeout(p.exportCtx, p.cfg.exportTimeout)
+			err = p.sink.Export(ctx, b)
+			cancel()
 		}
+		p.account(b, err)
 		b.spans = b.spans[:0]
 		p.free <- b
 	}
 }
 
-// Close exports what is batched and queued, then shuts the sink down. Spans still queued when
-// ctx ends are counted as failed.
+func (p *Pipeline) account(b *Batch, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.abandoned {
+		return // Close has counted this batch as failed already
+	}
+	if err != nil {
+		p.exportFailed += uint64(b.Len())
+		p.lastErr = err
+		return
+	}
+	p.exported += uint64(b.Len())
+	for i := range b.Len() {
+		p.exportedByID[b.slots[i].event.ProbeId]++
+	}
+}
+
+// Close exports what is batched and queued, then shuts the sink down. When ctx ends first, the
+// export in progress is cancelled and every span not yet exported is counted as failed.
 func (p *Pipeline) Close(ctx context.Context) error {
 	var err error
 	p.closeOnce.Do(func() {
@@ -186,7 +211,13 @@ func (p *Pipeline) Close(ctx context.Context) error {
 		select {
 		case <-p.done:
 		case <-ctx.Done():
-			err = fmt.Errorf("export did not finish: %w", ctx.Err())
+			p.cancelExport()
+			p.mu.Lock()
+			p.abandoned = true
+			unaccounted := p.received - p.droppedQueue - p.exported - p.exportFailed
+			p.exportFailed += unaccounted
+			p.mu.Unlock()
+			err = fmt.Errorf("export did not finish, %d spans not exported: %w", unaccounted, ctx.Err())
 		}
 		err = errors.Join(err, p.sink.Shutdown(ctx))
 	})
@@ -195,22 +226,21 @@ func (p *Pipeline) Close(ctx context.Context) error {
 
 // LastError is the most recent export error, or nil.
 func (p *Pipeline) LastError() error {
-	err, _ := p.lastErr.Load().(error)
-	return err
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lastErr
 }
 
 // Stats returns the counts so far. Call it from the goroutine that calls Add, or after Close.
 func (p *Pipeline) Stats() Stats {
-	s := Stats{
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return Stats{
 		Received:       p.received,
-		Exported:       p.exported.Load(),
-		DroppedQueue:   p.droppedQueue.Load(),
-		ExportFailed:   p.exportFailed.Load(),
-		ExportedByID:   make([]uint64, len(p.exportedByID)),
+		Exported:       p.exported,
+		DroppedQueue:   p.droppedQueue,
+		ExportFailed:   p.exportFailed,
+		ExportedByID:   slices.Clone(p.exportedByID),
 		LatencyByProbe: p.latency,
 	}
-	for i := range p.exportedByID {
-		s.ExportedByID[i] = p.exportedByID[i].Load()
-	}
-	return s
 }

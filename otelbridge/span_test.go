@@ -189,9 +189,6 @@ func TestBuildSpanErrno(t *testing.T) {
 }
 
 func TestBuildSpanKernelInternalErrno(t *testing.T) {
-	knownBug(t, "otelbridge/span.go buildSpan: a ReturnsErrno return in [-4095,-1] without a unix name (e.g. -512 "+
-		"ERESTARTSYS, common in kernel functions and at sys_exit) gets no error status, although ProbeInfo.ReturnsErrno "+
-		"and Target.ReturnsErrno document the whole range as errnos and --errors-only keeps them in the kernel")
 	info := NewProbeInfo(syscallTarget)
 	event := testEvent(1, -512, "cat")
 	var slot spanSlot
@@ -208,7 +205,8 @@ func TestErrnoName(t *testing.T) {
 	for ret, want := range map[int64]string{
 		0: "", 1: "", 4096: "",
 		-1: "EPERM", -2: "ENOENT", -4: "EINTR", -11: "EAGAIN", -110: "ETIMEDOUT",
-		-4095:    "", // in the errno range but unnamed
+		-4095:    "errno 4095", // in the errno range but unnamed
+		-512:     "ERESTARTSYS",
 		-4096:    "", // outside the range
 		-1 << 62: "", -9223372036854775808: "",
 	} {

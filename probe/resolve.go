@@ -92,6 +92,9 @@ func resolveSyscall(spec Spec, sys System, globLimit int) ([]Target, []string, e
 		}
 		targets = append(targets, Target{Spec: spec, Mechanism: KindSyscall, Name: name, SyscallNumber: nr, ReturnsErrno: true})
 	}
+	if len(targets) == 0 {
+		return nil, nil, fmt.Errorf("probe %q: %w: no syscall this build knows the number of matches", spec.Raw, ErrNotFound)
+	}
 	return targets, nil, nil
 }
 
@@ -145,7 +148,10 @@ func resolveKernelFunction(spec Spec, sys System, globLimit int) ([]Target, []st
 		}
 		targets = append(targets, Target{Spec: spec, Mechanism: mechanism, Name: name, ArgCount: sig.ArgCount, RetInt32: sig.RetInt32, ReturnsErrno: true})
 	}
-	if spec.Kind == KindAuto && len(targets) > 0 {
+	if len(targets) == 0 {
+		return nil, nil, fmt.Errorf("probe %q: %w: no match has the BTF that fentry needs; try kprobe:%s", spec.Raw, ErrNotFound, spec.Pattern)
+	}
+	if spec.Kind == KindAuto {
 		notes = append(notes, fmt.Sprintf("%s: using %s", spec.Raw, mechanism))
 	}
 	return targets, notes, nil

@@ -84,9 +84,9 @@ func buildTestBinary(t *testing.T, lang string) string {
 		}
 		cmd = exec.Command("cc", "-O1", "-o", out, src)
 	case "go":
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goTool); err != nil {
-			t.Skipf("no go tool at %s", goTool)
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			t.Skipf("no go tool: %v", err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module probetest\n\ngo 1.22\n"), 0o644); err != nil {
 			t.Fatal(err)

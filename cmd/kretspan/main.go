@@ -45,7 +45,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case len(args) > 0 && args[0] == "check":
 		err = runCheck(args[1:], stdout)
 	default:
-		err = runTrace(args, stdout)
+		err = runTrace(args, stdout, stderr)
 	}
 	var usage usageError
 	switch {
@@ -62,8 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-func runTrace(args []string, stdout io.Writer) error {
-	stderr := os.Stderr
+func runTrace(args []string, stdout, stderr io.Writer) error {
 	flags, specArgs, err := parseArgs(args, stdout)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -113,7 +112,7 @@ func runTrace(args []string, stdout io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	sink, err := newSink(ctx, s, stderr)
+	sink, err := newSink(ctx, s, stdout)
 	if err != nil {
 		return err
 	}
@@ -131,6 +130,7 @@ func runTrace(args []string, stdout io.Writer) error {
 		KernelThreads:  s.KernelThreads,
 		PIDs:           s.PIDs,
 		Comm:           s.Comm,
+		ExcludePID:     uint32(os.Getpid()),
 		MaxInflight:    s.MaxInflight,
 		RingBufferSize: s.RingBufferSize,
 		WakeupBytes:    uint64(s.BatchSize * bpf.EventSize),
@@ -215,10 +215,10 @@ func exporterName(s settings) string {
 	return "OTLP " + otelbridge.DefaultEndpoint
 }
 
-func newSink(ctx context.Context, s settings, stderr io.Writer) (otelbridge.Sink, error) {
+func newSink(ctx context.Context, s settings, stdout io.Writer) (otelbridge.Sink, error) {
 	switch s.Exporter {
 	case "console":
-		return otelbridge.NewConsoleSink(os.Stdout), nil
+		return otelbridge.NewConsoleSink(stdout), nil
 	case "none":
 		return otelbridge.DiscardSink{}, nil
 	}

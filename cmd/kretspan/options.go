@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,9 +63,20 @@ func (p *probeSettings) UnmarshalYAML(node *yaml.Node) error {
 	if node.Kind == yaml.ScalarNode {
 		return node.Decode(&p.Spec)
 	}
+	// node.Decode does not inherit the decoder's KnownFields: check the keys here.
+	if node.Kind == yaml.MappingNode {
+		for i := 0; i < len(node.Content); i += 2 {
+			if key := node.Content[i].Value; !slices.Contains(probeKeys, key) {
+				return fmt.Errorf("line %d: unknown probe setting %q (want one of %s)", node.Content[i].Line, key, strings.Join(probeKeys, ", "))
+			}
+		}
+	}
 	type plain probeSettings
 	return node.Decode((*plain)(p))
 }
+
+// probeKeys are the settings a probe of a config file may have.
+var probeKeys = []string{"spec", "min_duration", "errors_only", "sample"}
 
 func defaultSettings() settings {
 	return settings{Exporter: "otlp", BPFFS: "/sys/fs/bpf", MaxInflight: 10240, MaxGlob: 1000, RingBufferSize: 8 << 20, BatchSize: 512, BatchTimeout: 200 * time.Millisecond, QueueBatches: 8}
@@ -75,6 +87,10 @@ func loadConfig(data []byte, s *settings) error {
 	decoder := yaml.NewDecoder(bytes.NewReader(data))
 	decoder.KnownFields(true)
 	if err := decoder.Decode(s); err != nil && !errors.Is(err, io.EOF) {
+		var typeErr *yaml.TypeError
+		if errors.As(err, &typeErr) {
+			return errors.New(strings.Join(typeErr.Errors, "; ")) // one line, as every error kretspan prints
+		}
 		return err
 	}
 	for i, p := range s.Probes {
@@ -307,6 +323,9 @@ func (s settings) validate() error {
 	}
 	if page := uint32(os.Getpagesize()); s.RingBufferSize < page || s.RingBufferSize&(s.RingBufferSize-1) != 0 {
 		return usagef("--ringbuf-size %d: want a power of two of at least %d", s.RingBufferSize, page)
+	}
+	if slices.Contains(s.PIDs, 0) {
+		return usagef("pids: 0 is not a process id")
 	}
 	if s.NoCorrelation && len(s.Correlate) > 0 {
 		return usagef("--correlate and --no-correlation contradict each other")

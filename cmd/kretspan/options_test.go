@@ -188,9 +188,6 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestConfigUnknownKeyInProbeMapping(t *testing.T) {
-	knownBug(t, "cmd/kretspan/options.go probeSettings.UnmarshalYAML: node.Decode uses a fresh decoder without "+
-		"KnownFields, so a misspelt key inside a probes: mapping (e.g. 'smaple: 0.1') is silently ignored although "+
-		"loadConfig documents unknown keys as errors")
 	var s settings
 	err := loadConfig([]byte("probes:\n  - spec: syscall:read\n    smaple: 0.1\n"), &s)
 	if err == nil {
@@ -199,8 +196,6 @@ func TestConfigUnknownKeyInProbeMapping(t *testing.T) {
 }
 
 func TestConfigZeroPID(t *testing.T) {
-	knownBug(t, "cmd/kretspan/options.go settings.validate: pids from the config file are not checked, so 'pids: [0]' "+
-		"(rejected as --pid 0) is accepted and filters for tgid 0")
 	path := writeConfig(t, "pids: [0]\nprobes: [syscall:read]\n")
 	_, err := settingsFor("--config", path)
 	checkUsageError(t, err, "0")

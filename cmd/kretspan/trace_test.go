@@ -211,3 +211,31 @@ func longestCall(calls []workloadCall) time.Duration {
 	}
 	return longest
 }
+
+// kretspan's own writes (its OTLP exports) would trace themselves; it leaves its process out.
+func TestKretspanDoesNotTraceItself(t *testing.T) {
+	requireRoot(t)
+	dir := buildTools(t)
+	receiver, err := otlpreceiver.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer receiver.Stop()
+	d := startDriver(t, dir)
+	k := startKretspan(t, dir, "--otlp-endpoint", receiver.Endpoint(), "--batch-timeout", "20ms", "syscall:read", "syscall:write", "syscall:sendmsg")
+	for range 5 {
+		d.do(t, "read /proc/version") // traced calls, so that kretspan exports while tracing
+		time.Sleep(50 * time.Millisecond)
+	}
+	spans := receiver.WaitFor(10*time.Second, func(s []otlpreceiver.Span) bool { return len(s) > 0 })
+	k.stop(t)
+	self := int64(k.cmd.Process.Pid)
+	for _, s := range receiver.Spans() {
+		if s.Attr("process.pid") == self {
+			t.Fatalf("kretspan traced its own %s", s.Name)
+		}
+	}
+	if len(spans) == 0 {
+		t.Fatal("no spans at all")
+	}
+}

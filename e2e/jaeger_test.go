@@ -1,0 +1,658 @@
+// Package e2e holds kretspan's end-to-end tests: the real kretspan binary traces a real workload
+// on this kernel and exports to a real Jaeger (tools/jaeger), whose query API and web UI are
+// checked. They need root (BPF) and a built Jaeger; without either they skip and say why.
+// `make e2e-test` builds Jaeger first and runs them.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The workload, cmd/kretspan/testdata/nested.c: outer(ms) calls inner(ms), which sleeps ms with
+// nanosleep (the clock_nanosleep syscall) and returns 2*ms; outer then sleeps ms again and returns
+// 2*ms+1. So each call makes four spans in one trace:
+//
+//	outer                        ~2ms
+//	├── inner                    ~ms
+//	│   └── clock_nanosleep      ~ms
+//	└── clock_nanosleep          ~ms
+//
+// kretspan keeps one call stack per thread for all its probes, so a syscall made inside a probed
+// user function becomes that function's child.
+const (
+	workloadCalls = 3
+	workloadMs    = 20
+)
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to load BPF programs (run as root: sudo make e2e-test, or .ci/run)")
+	}
+}
+
+// jaegerBinary is $KRETSPAN_JAEGER_BIN, else where tools/jaeger/build.sh caches it. The tests do
+// not build Jaeger (minutes on a cold cache); `make e2e-test` does, then passes the path.
+func jaegerBinary(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("KRETSPAN_JAEGER_BIN")
+	if bin == "" {
+		cache := os.Getenv("XDG_CACHE_HOME")
+		if cache == "" {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				t.Skipf("no Jaeger binary: KRETSPAN_JAEGER_BIN is not set and there is no home directory (%v); run make e2e-test", err)
+			}
+			cache = filepath.Join(home, ".cache")
+		}
+		bin = filepath.Join(cache, "kretspan", "jaeger-v1.76.0") // keep in sync with tools/jaeger/build.sh
+	}
+	if info, err := os.Stat(bin); err != nil || info.IsDir() || info.Mode()&0o111 == 0 {
+		t.Skipf("no Jaeger binary at %s (set KRETSPAN_JAEGER_BIN, or run make e2e-test, which builds it with tools/jaeger/build.sh)", bin)
+	}
+	return bin
+}
+
+// freePorts asks the kernel for n distinct free loopback ports. Another process could take one
+// before Jaeger binds it; start.sh then refuses to start and says which port.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var listeners []net.Listener
+	defer func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		listeners = append(listeners, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
+// jaeger is a Jaeger all-in-one started by tools/jaeger/start.sh.
+type jaeger struct {
+	queryURL     string // http://127.0.0.1:PORT
+	otlpEndpoint string // http://127.0.0.1:PORT (OTLP gRPC)
+	log          string
+}
+
+// uiAssets is the web UI Jaeger serves: $KRETSPAN_JAEGER_UI_ASSETS (a built jaeger-ui, the
+// contents of its release's assets.tar.gz) or else ../tools/jaeger/viewer, a minimal viewer of the same
+// query API. Jaeger built from the Go module proxy has no UI of its own: only a placeholder page.
+func uiAssets(t *testing.T) (dir string, realUI bool) {
+	t.Helper()
+	if dir := os.Getenv("KRETSPAN_JAEGER_UI_ASSETS"); dir != "" {
+		if _, err := os.Stat(filepath.Join(dir, "index.html")); err != nil {
+			t.Fatalf("KRETSPAN_JAEGER_UI_ASSETS: %v", err)
+		}
+		return dir, true
+	}
+	dir, err := filepath.Abs("../tools/jaeger/viewer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, false
+}
+
+// jaegerConfig writes tools/jaeger/config.yaml with the UI served from assets.
+func jaegerConfig(t *testing.T, dir, assets string) string {
+	t.Helper()
+	base, err := os.ReadFile(filepath.Join(repoRoot(t), "tools/jaeger/config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const anchor = "\n  jaeger_query:\n"
+	if !bytes.Contains(base, []byte(anchor)) {
+		t.Fatalf("tools/jaeger/config.yaml has no %q section to add the UI assets to", strings.TrimSpace(anchor))
+	}
+	config := strings.Replace(string(base), anchor, anchor+"    ui:\n      assets_path: "+strconv.Quote(assets)+"\n", 1)
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// startJaeger starts Jaeger on free ports in a temporary directory, its UI served from assets;
+// t.Cleanup stops it.
+func startJaeger(t *testing.T, bin, assets string) *jaeger {
+	t.Helper()
+	root := repoRoot(t)
+	dir := t.TempDir()
+	ports := freePorts(t, 4)
+	cmd := exec.Command(filepath.Join(root, "tools/jaeger/start.sh"), dir)
+	cmd.Env = append(os.Environ(),
+		"JAEGER_BIN="+bin,
+		"JAEGER_CONFIG="+jaegerConfig(t, dir, assets),
+		"JAEGER_OTLP_GRPC_PORT="+strconv.Itoa(ports[0]),
+		"JAEGER_OTLP_HTTP_PORT="+strconv.Itoa(ports[1]),
+		"JAEGER_QUERY_HTTP_PORT="+strconv.Itoa(ports[2]),
+		"JAEGER_QUERY_GRPC_PORT="+strconv.Itoa(ports[3]),
+	)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	// Registered before starting, so that a half-started Jaeger is stopped too (stop.sh does
+	// nothing without a pid file).
+	t.Cleanup(func() {
+		out, err := exec.Command(filepath.Join(root, "tools/jaeger/stop.sh"), dir).CombinedOutput()
+		if err != nil {
+			t.Errorf("stopping Jaeger: %v\n%s", err, out)
+		}
+	})
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("tools/jaeger/start.sh: %v\n%s", err, stderr.String())
+	}
+	env, err := os.ReadFile(filepath.Join(dir, "jaeger.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{}
+	for _, line := range strings.Split(string(env), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			vars[k] = v
+		}
+	}
+	j := &jaeger{queryURL: vars["JAEGER_QUERY_URL"], otlpEndpoint: "http://" + vars["JAEGER_OTLP_GRPC_ENDPOINT"], log: vars["JAEGER_LOG"]}
+	if vars["JAEGER_QUERY_URL"] == "" || vars["JAEGER_OTLP_GRPC_ENDPOINT"] == "" {
+		t.Fatalf("jaeger.env lacks the endpoints:\n%s", env)
+	}
+	return j
+}
+
+// The /api/traces JSON (tools/jaeger/README.md). Times and durations are microseconds, truncated.
+type jaegerTrace struct {
+	TraceID   string                   `json:"traceID"`
+	Spans     []jaegerSpan             `json:"spans"`
+	Processes map[string]jaegerProcess `json:"processes"`
+	Warnings  []string                 `json:"warnings"`
+}
+
+type jaegerSpan struct {
+	TraceID       string      `json:"traceID"`
+	SpanID        string      `json:"spanID"`
+	OperationName string      `json:"operationName"`
+	References    []jaegerRef `json:"references"`
+	StartTime     int64       `json:"startTime"`
+	Duration      int64       `json:"duration"`
+	Tags          []jaegerTag `json:"tags"`
+	ProcessID     string      `json:"processID"`
+	Warnings      []string    `json:"warnings"`
+}
+
+func (s jaegerSpan) end() int64 { return s.StartTime + s.Duration }
+
+type jaegerRef struct {
+	RefType string `json:"refType"`
+	TraceID string `json:"traceID"`
+	SpanID  string `json:"spanID"`
+}
+
+type jaegerTag struct {
+	Key   string          `json:"key"`
+	Type  string          `json:"type"`
+	Value json.RawMessage `json:"value"`
+}
+
+type jaegerProcess struct {
+	ServiceName string      `json:"serviceName"`
+	Tags        []jaegerTag `json:"tags"`
+}
+
+// tag returns a tag's value as text: strings unquoted, numbers and bools as JSON has them.
+func tag(tags []jaegerTag, key string) (string, bool) {
+	for _, tg := range tags {
+		if tg.Key == key {
+			var s string
+			if json.Unmarshal(tg.Value, &s) == nil {
+				return s, true
+			}
+			return string(tg.Value), true
+		}
+	}
+	return "", false
+}
+
+// traces returns the traces Jaeger holds for service.
+func (j *jaeger) traces(service string) ([]jaegerTrace, error) {
+	q := url.Values{"service": {service}, "limit": {"1000"}, "lookback": {"1h"}}
+	resp, err := http.Get(j.queryURL + "/api/traces?" + q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", resp.Status, body)
+	}
+	var envelope struct {
+		Data []jaegerTrace `json:"data"`
+	}
+	if err := json.Unmarshal(body, &envelope); err != nil {
+		return nil, fmt.Errorf("decode /api/traces: %w\n%s", err, body)
+	}
+	return envelope.Data, nil
+}
+
+// waitForSpans polls Jaeger until it holds at least want spans of service, or the timeout passes.
+func (j *jaeger) waitForSpans(t *testing.T, service string, want int, timeout time.Duration) []jaegerTrace {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		traces, err := j.traces(service)
+		if err != nil {
+			t.Fatalf("query Jaeger: %v", err)
+		}
+		n := 0
+		for _, tr := range traces {
+			n += len(tr.Spans)
+		}
+		if n >= want || time.Now().After(deadline) {
+			return traces
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// build compiles kretspan and the nested workload into dir.
+func build(t *testing.T, dir string) (kretspan, nested string) {
+	t.Helper()
+	root := repoRoot(t)
+	kretspan, nested = filepath.Join(dir, "kretspan"), filepath.Join(dir, "nested")
+	for _, args := range [][]string{
+		{"go", "build", "-o", kretspan, "./cmd/kretspan"},
+		{"cc", "-O2", "-Wall", "-Werror", "-o", nested, "cmd/kretspan/testdata/nested.c"},
+	} {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	return kretspan, nested
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// kretspanRun is a running kretspan.
+type kretspanRun struct {
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	done   chan struct{} // closed when it has exited; err is then its exit error
+	err    error
+}
+
+// startKretspan starts kretspan with extra environment and waits until it has attached.
+func startKretspan(t *testing.T, bin string, env []string, args ...string) *kretspanRun {
+	t.Helper()
+	k := &kretspanRun{cmd: exec.Command(bin, args...), stderr: &lockedBuffer{}, done: make(chan struct{})}
+	k.cmd.Env = append(os.Environ(), env...)
+	k.cmd.Stderr = k.stderr
+	if err := k.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { k.err = k.cmd.Wait(); close(k.done) }()
+	t.Cleanup(func() { k.cmd.Process.Kill(); <-k.done })
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(k.stderr.String(), "kretspan: tracing") {
+		select {
+		case <-k.done:
+			t.Fatalf("kretspan exited before attaching (%v):\n%s", k.err, k.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kretspan did not attach within 30s:\n%s", k.stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return k
+}
+
+// stop sends SIGINT: kretspan exports what it still holds, prints its summary and exits 0.
+func (k *kretspanRun) stop(t *testing.T) {
+	t.Helper()
+	k.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-k.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("kretspan did not exit within 20s of SIGINT:\n%s", k.stderr.String())
+	}
+	if k.err != nil {
+		t.Fatalf("kretspan exited with %v after SIGINT:\n%s", k.err, k.stderr.String())
+	}
+}
+
+// workloadCall is one outer() call as the workload timed it (CLOCK_REALTIME ns).
+type workloadCall struct {
+	before, after int64
+	ret           int64
+}
+
+// nestedWorkload is the running workload.
+type nestedWorkload struct {
+	cmd      *exec.Cmd
+	stdin    io.WriteCloser
+	stdout   *bufio.Reader
+	pid, tid int64
+}
+
+// startNested starts the workload; it has printed its pid and tid and waits for "go".
+func startNested(t *testing.T, bin string) *nestedWorkload {
+	t.Helper()
+	w := &nestedWorkload{cmd: exec.Command(bin, strconv.Itoa(workloadCalls), strconv.Itoa(workloadMs))}
+	var err error
+	if w.stdin, err = w.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := w.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.stdout = bufio.NewReader(out)
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.cmd.Process.Kill(); w.cmd.Wait() })
+	line, err := w.stdout.ReadString('\n')
+	if _, scanErr := fmt.Sscanf(line, "ready %d %d", &w.pid, &w.tid); err != nil || scanErr != nil {
+		t.Fatalf("workload said %q: %v %v", line, err, scanErr)
+	}
+	return w
+}
+
+func (w *nestedWorkload) run(t *testing.T) []workloadCall {
+	t.Helper()
+	fmt.Fprintln(w.stdin, "go")
+	var calls []workloadCall
+	for {
+		line, err := w.stdout.ReadString('\n')
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c workloadCall
+		if _, err := fmt.Sscanf(line, "call %d %d %d", &c.before, &c.after, &c.ret); err != nil {
+			t.Fatalf("workload line %q: %v", line, err)
+		}
+		calls = append(calls, c)
+	}
+	if err := w.cmd.Wait(); err != nil {
+		t.Fatalf("workload: %v", err)
+	}
+	return calls
+}
+
+// TestKretspanToJaeger traces the nested workload with uprobes on outer and inner plus the
+// clock_nanosleep syscall, exports to a real Jaeger, and checks what Jaeger's query API returns
+// against the workload's own clock. The subtest "browser" (browser_test.go) then opens one of the
+// traces in Jaeger's web UI with headless Chromium.
+func TestKretspanToJaeger(t *testing.T) {
+	requireRoot(t)
+	jaegerBin := jaegerBinary(t)
+	kretspanBin, nestedBin := build(t, t.TempDir())
+	assets, realUI := uiAssets(t)
+	j := startJaeger(t, jaegerBin, assets)
+
+	service := fmt.Sprintf("kretspan-e2e-%d-%d", os.Getpid(), time.Now().UnixNano())
+	w := startNested(t, nestedBin)
+	k := startKretspan(t, kretspanBin,
+		[]string{"OTEL_SERVICE_NAME=" + service, "OTEL_RESOURCE_ATTRIBUTES=deployment.environment=e2e"},
+		"--otlp-endpoint", j.otlpEndpoint, "--pid", strconv.FormatInt(w.pid, 10), "--batch-timeout", "50ms",
+		"uprobe:"+nestedBin+":outer", "uprobe:"+nestedBin+":inner", "syscall:clock_nanosleep")
+	made := w.run(t)
+	if len(made) != workloadCalls {
+		t.Fatalf("the workload made %d calls, want %d", len(made), workloadCalls)
+	}
+	k.stop(t)
+	t.Logf("kretspan:\n%s", k.stderr.String())
+
+	const wantSpans = 4 * workloadCalls
+	traces := j.waitForSpans(t, service, wantSpans, 20*time.Second)
+	// A moment more, so that spans beyond the expected ones would show up too.
+	time.Sleep(500 * time.Millisecond)
+	if traces2, err := j.traces(service); err == nil {
+		traces = traces2
+	}
+	n := 0
+	for _, tr := range traces {
+		n += len(tr.Spans)
+	}
+	t.Logf("Jaeger holds %d spans in %d traces for service %s", n, len(traces), service)
+	if n != wantSpans || len(traces) != workloadCalls {
+		t.Fatalf("Jaeger holds %d spans in %d traces, want %d in %d (one trace per outer call)\nkretspan:\n%s",
+			n, len(traces), wantSpans, workloadCalls, k.stderr.String())
+	}
+	checkTraces(t, traces, made, w, service, nestedBin)
+
+	t.Run("browser", func(t *testing.T) {
+		// The trace of the first call, with its four spans, in Jaeger's UI.
+		first := traces[0]
+		for _, tr := range traces {
+			if root := rootSpan(tr); root != nil && root.StartTime < rootSpan(first).StartTime {
+				first = tr
+			}
+		}
+		checkTraceInUI(t, j, first, realUI)
+	})
+}
+
+func rootSpan(tr jaegerTrace) *jaegerSpan {
+	for i, s := range tr.Spans {
+		if len(s.References) == 0 {
+			return &tr.Spans[i]
+		}
+	}
+	return nil
+}
+
+func checkTraces(t *testing.T, traces []jaegerTrace, made []workloadCall, w *nestedWorkload, service, nestedBin string) {
+	const us = int64(time.Microsecond)
+	step := int64(workloadMs) * int64(time.Millisecond) / us // µs
+	// Scheduling on a loaded 2-core VM can delay wake-ups; the ground truth below (the workload's
+	// own clock) is tighter.
+	slack := int64(20 * time.Millisecond / time.Microsecond)
+	hostname, _ := os.Hostname()
+	release, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	wantProcess := map[string]string{
+		"host.name":              hostname,
+		"os.type":                "linux",
+		"os.version":             strings.TrimSpace(string(release)),
+		"deployment.environment": "e2e",
+	}
+	matched := map[int]bool{}
+
+	for _, tr := range traces {
+		if len(tr.Warnings) != 0 {
+			t.Errorf("trace %s: Jaeger warns %q", tr.TraceID, tr.Warnings)
+		}
+		for id, p := range tr.Processes {
+			if p.ServiceName != service {
+				t.Errorf("trace %s process %s: service %q, want %q", tr.TraceID, id, p.ServiceName, service)
+			}
+			for k, want := range wantProcess {
+				if got, ok := tag(p.Tags, k); !ok || got != want {
+					t.Errorf("trace %s process %s: %s = %q (present %v), want %q", tr.TraceID, id, k, got, ok, want)
+				}
+			}
+		}
+		byID := map[string]jaegerSpan{}
+		count := map[string]int{}
+		var summary []string
+		for _, s := range tr.Spans {
+			byID[s.SpanID] = s
+			count[s.OperationName]++
+			summary = append(summary, fmt.Sprintf("%s %dµs", s.OperationName, s.Duration))
+		}
+		t.Logf("trace %s: %s", tr.TraceID, strings.Join(summary, ", "))
+		if count["outer"] != 1 || count["inner"] != 1 || count["clock_nanosleep"] != 2 || len(tr.Spans) != 4 {
+			t.Errorf("trace %s has spans %v, want outer, inner and 2 clock_nanosleep", tr.TraceID, count)
+			continue
+		}
+		parentOf := func(s jaegerSpan) (jaegerSpan, bool) {
+			if len(s.References) != 1 || s.References[0].RefType != "CHILD_OF" || s.References[0].TraceID != tr.TraceID {
+				return jaegerSpan{}, false
+			}
+			p, ok := byID[s.References[0].SpanID]
+			return p, ok
+		}
+		var outer jaegerSpan
+		for _, s := range tr.Spans {
+			if s.OperationName == "outer" {
+				outer = s
+			}
+		}
+		childrenOf := map[string][]string{} // parent name → child names
+
+		for _, s := range tr.Spans {
+			name := s.OperationName
+			if s.TraceID != tr.TraceID || len(s.SpanID) != 16 {
+				t.Errorf("%s: span %s of trace %s in trace %s", name, s.SpanID, s.TraceID, tr.TraceID)
+			}
+			if len(s.Warnings) != 0 {
+				t.Errorf("%s: Jaeger warns %q", name, s.Warnings)
+			}
+			wantTags := map[string]string{
+				"process.pid":           strconv.FormatInt(w.pid, 10),
+				"thread.id":             strconv.FormatInt(w.tid, 10),
+				"thread.name":           "nested",
+				"kretspan.probe.kind":   "uprobe",
+				"kretspan.probe.target": "uprobe:" + nestedBin + ":" + name,
+			}
+			switch name {
+			case "outer":
+				wantTags["kretspan.return_value"] = strconv.Itoa(2*workloadMs + 1)
+			case "inner":
+				wantTags["kretspan.return_value"] = strconv.Itoa(2 * workloadMs)
+			case "clock_nanosleep":
+				wantTags["kretspan.return_value"] = "0"
+				wantTags["kretspan.probe.kind"] = "syscall"
+				wantTags["kretspan.probe.target"] = "syscall:clock_nanosleep"
+			}
+			for k, want := range wantTags {
+				if got, ok := tag(s.Tags, k); !ok || got != want {
+					t.Errorf("%s: tag %s = %q (present %v), want %q", name, k, got, ok, want)
+				}
+			}
+			if v, ok := tag(s.Tags, "error"); ok {
+				t.Errorf("%s: error tag %s on a successful call", name, v)
+			}
+
+			// Durations against the workload's ground truth (µs, truncated by Jaeger).
+			want := step
+			if name == "outer" {
+				want = 2 * step
+			}
+			if s.Duration < want || s.Duration > want+slack {
+				t.Errorf("%s took %dµs, want %dµs to %dµs", name, s.Duration, want, want+slack)
+			}
+
+			if name == "outer" {
+				if len(s.References) != 0 {
+					t.Errorf("outer has references %+v, want none (a root span)", s.References)
+				}
+				continue
+			}
+			parent, ok := parentOf(s)
+			if !ok {
+				t.Errorf("%s: references %+v, want one CHILD_OF a span of trace %s", name, s.References, tr.TraceID)
+				continue
+			}
+			childrenOf[parent.OperationName] = append(childrenOf[parent.OperationName], name)
+			// Within the parent; each end may lose up to 1µs to truncation.
+			if s.StartTime < parent.StartTime || s.end() > parent.end()+2 {
+				t.Errorf("%s [%d, %d] lies outside its parent %s [%d, %d]", name, s.StartTime, s.end(), parent.OperationName, parent.StartTime, parent.end())
+			}
+		}
+		if got := strings.Join(childrenOf["outer"], ","); got != "inner,clock_nanosleep" && got != "clock_nanosleep,inner" {
+			t.Errorf("trace %s: outer's children are [%s], want inner and clock_nanosleep", tr.TraceID, got)
+		}
+		if got := strings.Join(childrenOf["inner"], ","); got != "clock_nanosleep" {
+			t.Errorf("trace %s: inner's children are [%s], want clock_nanosleep", tr.TraceID, got)
+		}
+		if len(childrenOf["clock_nanosleep"]) != 0 {
+			t.Errorf("trace %s: clock_nanosleep has children %v", tr.TraceID, childrenOf["clock_nanosleep"])
+		}
+
+		// The outer span against the workload's clock: it starts within 1ms after the workload
+		// read the clock before the call, ends before it read it after, and its duration is at
+		// most 2ms shorter than the workload measured.
+		found := -1
+		for i, c := range made {
+			if d := outer.StartTime - c.before/1000; d >= -1000 && d <= 1000 {
+				found = i
+			}
+		}
+		if found < 0 {
+			t.Errorf("trace %s: outer starts at %dµs, within 1ms of no call the workload made (%+v)", tr.TraceID, outer.StartTime, made)
+			continue
+		}
+		if matched[found] {
+			t.Errorf("call %d has two outer spans", found)
+		}
+		matched[found] = true
+		c := made[found]
+		measured := (c.after - c.before) / 1000
+		if outer.end() > c.after/1000+1000 {
+			t.Errorf("call %d: outer ends at %dµs, after the workload saw it return at %dµs", found, outer.end(), c.after/1000)
+		}
+		if outer.Duration > measured+1 || outer.Duration < measured-2000 {
+			t.Errorf("call %d: outer took %dµs, the workload measured %dµs around it", found, outer.Duration, measured)
+		}
+		if c.ret != 2*workloadMs+1 {
+			t.Errorf("call %d: the workload saw outer return %d", found, c.ret)
+		}
+	}
+	if len(matched) != len(made) {
+		t.Errorf("outer spans match %d of the workload's %d calls", len(matched), len(made))
+	}
+}
