@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all build generate check-generated lint test unit-test demo clean
+.PHONY: all build generate check-generated lint test unit-test deploy-test e2e-test vmtest-files demo clean
 
 all: build
 
@@ -26,11 +26,18 @@ lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-# Every Go test of the module. As root, the kernel tests run too; otherwise they skip and say why.
+# Every Go test of the module but the Jaeger end-to-end ones (e2e-test). As root the kernel tests
+# (TestKernel*) run too; otherwise they skip and say why.
 unit-test:
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /e2e)
 
-test: lint check-generated unit-test
+# docker-compose.yml and the Kubernetes manifests, parsed by the real loaders (own module).
+deploy-test:
+	cd tools/deploytest && $(GO) test -count=1 ./...
+
+# Every test: lint, generated code, unit and kernel tests, manifests, Jaeger end to end, and the
+# kernel matrix under QEMU.
+test: lint check-generated unit-test deploy-test e2e-test vmtest
 
 # The Jaeger demo: builds kretspan and Jaeger (the first Jaeger build takes minutes), starts Jaeger
 # on 127.0.0.1:4317/16686, traces what this kernel supports and exports it until Ctrl-C.
@@ -40,9 +47,27 @@ demo:
 
 # End-to-end tests against a real Jaeger (and headless Chromium for its UI) as root; they skip and
 # say why without root, Jaeger or /usr/bin/chromium. Installs nothing; builds Jaeger if not cached.
-.PHONY: e2e-test
 e2e-test:
 	@bin=$$(tools/jaeger/build.sh) && KRETSPAN_JAEGER_BIN="$$bin" $(GO) test -count=1 -v ./e2e/
+
+# The kernel matrix (vmtest/README.md): the kernel tests of bpf and cmd/kretspan, and the harness's
+# own guest checks, on Debian's 5.10, 6.1 and 6.12 kernels under QEMU. The guest has no toolchain,
+# so kretspan and the test workloads go in prebuilt and static.
+VMTEST_PKGS = ./vmtest/guestprobe ./bpf ./cmd/kretspan
+VMTEST_ARGS = -test.v -test.run '^TestKernel'
+VMTEST_FILES = $(VMTEST_CACHE)/files
+VMTEST_FLAGS = -parallel 2 -files $(VMTEST_FILES) -env KRETSPAN_TEST_BIN_DIR=/files
+include vmtest/vmtest.mk
+vmtest: vmtest-files
+
+vmtest-files:
+	rm -rf $(VMTEST_FILES) && mkdir -p $(VMTEST_FILES)
+	CGO_ENABLED=0 $(GO) build -o $(VMTEST_FILES)/kretspan ./cmd/kretspan
+	CGO_ENABLED=0 $(GO) build -o $(VMTEST_FILES)/gonested ./cmd/kretspan/testdata/gonested
+	CGO_ENABLED=0 $(GO) build -o $(VMTEST_FILES)/httpservice ./examples/httpservice
+	cc -static -g -O2 -Wall -Werror -o $(VMTEST_FILES)/nested cmd/kretspan/testdata/nested.c
+	cc -static -O2 -Wall -Werror -pthread -o $(VMTEST_FILES)/driver cmd/kretspan/testdata/driver.c
+	cc -static -O2 -Wall -Werror -o $(VMTEST_FILES)/bindc cmd/kretspan/testdata/bindc.c
 
 clean:
 	rm -rf $(BIN)

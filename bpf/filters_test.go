@@ -66,7 +66,7 @@ func nanosleep(d time.Duration) {
 	_ = unix.ClockNanosleep(unix.CLOCK_MONOTONIC, 0, &ts, nil)
 }
 
-func TestMinDurationDropsFastCallsInKernel(t *testing.T) {
+func TestKernelMinDurationDropsFastCalls(t *testing.T) {
 	events, counters, targets := traceSyscalls(t, thisProcess(), Filter{MinDuration: 10 * time.Millisecond}, func() {
 		nanosleep(time.Millisecond)
 		nanosleep(30 * time.Millisecond)
@@ -81,7 +81,7 @@ func TestMinDurationDropsFastCallsInKernel(t *testing.T) {
 	}
 }
 
-func TestErrorsOnlyKeepsErrnoReturns(t *testing.T) {
+func TestKernelErrorsOnlyKeepsErrnoReturns(t *testing.T) {
 	events, counters, targets := traceSyscalls(t, thisProcess(), Filter{ErrorsOnly: true}, func() {
 		for _, path := range []string{"/proc/self/status", "/nonexistent/kretspan", "/proc/self/stat"} {
 			if fd, err := unix.Open(path, unix.O_RDONLY, 0); err == nil {
@@ -99,7 +99,7 @@ func TestErrorsOnlyKeepsErrnoReturns(t *testing.T) {
 	}
 }
 
-func TestSampleRatioDecidesPerRootCall(t *testing.T) {
+func TestKernelSampleRatioDecidesPerRootCall(t *testing.T) {
 	const calls = 2000
 	events, counters, targets := traceSyscalls(t, thisProcess(), Filter{SampleRatio: 0.25}, func() {
 		for range calls {
@@ -116,7 +116,7 @@ func TestSampleRatioDecidesPerRootCall(t *testing.T) {
 	}
 }
 
-func TestCommFilterAndPidFilter(t *testing.T) {
+func TestKernelCommFilterAndPidFilter(t *testing.T) {
 	cfg := thisProcess()
 	cfg.Comm = "no-such-comm"
 	events, counters, targets := traceSyscalls(t, cfg, Filter{}, func() {
@@ -145,7 +145,7 @@ func TestCommFilterAndPidFilter(t *testing.T) {
 	}
 }
 
-func TestInflightTableFullIsCounted(t *testing.T) {
+func TestKernelInflightTableFullIsCounted(t *testing.T) {
 	cfg := thisProcess()
 	cfg.MaxInflight = 1
 	const threads = 3
@@ -166,7 +166,7 @@ func TestInflightTableFullIsCounted(t *testing.T) {
 	}
 }
 
-func TestRootCallsGetTheirOwnTraces(t *testing.T) {
+func TestKernelRootCallsGetTheirOwnTraces(t *testing.T) {
 	// Syscalls on one thread never overlap: each is a root with its own trace.
 	events, _, _ := traceSyscalls(t, thisProcess(), Filter{}, func() {
 		runtime.LockOSThread()

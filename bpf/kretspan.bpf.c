@@ -375,27 +375,35 @@ int fentry_entry(__u64 *ctx)
 	return on_entry(instance_probe_id);
 }
 
-// The verifier allows only constant context offsets; fexit_ret_index is a load-time constant,
-// so all but one branch are dead code that the verifier prunes.
+// fexit's context holds the arguments, then the return value. The verifier allows only constant
+// context offsets, so each case loads through inline assembly with its own immediate offset:
+// plain C would let the compiler fold the cases into one load at a computed offset, which the
+// verifier rejects. fexit_ret_index is a load-time constant: all cases but one are dead code.
+#define CTX_SLOT(ctx, n) ({                                                        \
+	__u64 value;                                                               \
+	asm volatile("%0 = *(u64 *)(%1 + %2)" : "=r"(value) : "r"(ctx), "i"((n) * 8)); \
+	value;                                                                     \
+})
+
 SEC("fexit")
 int fexit_return(__u64 *ctx)
 {
 	__u64 ret;
 
 	switch (fexit_ret_index) {
-	case 0: ret = ctx[0]; break;
-	case 1: ret = ctx[1]; break;
-	case 2: ret = ctx[2]; break;
-	case 3: ret = ctx[3]; break;
-	case 4: ret = ctx[4]; break;
-	case 5: ret = ctx[5]; break;
-	case 6: ret = ctx[6]; break;
-	case 7: ret = ctx[7]; break;
-	case 8: ret = ctx[8]; break;
-	case 9: ret = ctx[9]; break;
-	case 10: ret = ctx[10]; break;
-	case 11: ret = ctx[11]; break;
-	default: ret = ctx[12]; break;
+	case 0: ret = CTX_SLOT(ctx, 0); break;
+	case 1: ret = CTX_SLOT(ctx, 1); break;
+	case 2: ret = CTX_SLOT(ctx, 2); break;
+	case 3: ret = CTX_SLOT(ctx, 3); break;
+	case 4: ret = CTX_SLOT(ctx, 4); break;
+	case 5: ret = CTX_SLOT(ctx, 5); break;
+	case 6: ret = CTX_SLOT(ctx, 6); break;
+	case 7: ret = CTX_SLOT(ctx, 7); break;
+	case 8: ret = CTX_SLOT(ctx, 8); break;
+	case 9: ret = CTX_SLOT(ctx, 9); break;
+	case 10: ret = CTX_SLOT(ctx, 10); break;
+	case 11: ret = CTX_SLOT(ctx, 11); break;
+	default: ret = CTX_SLOT(ctx, 12); break;
 	}
 	return on_return(instance_probe_id, ret);
 }

@@ -5,14 +5,16 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
 // explainPermission adds to a permission error the capabilities this process lacks.
 func explainPermission(err error) error {
-	if !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EACCES) {
-		return err
+	var verifierErr *ebpf.VerifierError
+	if errors.As(err, &verifierErr) || (!errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EACCES)) {
+		return err // the verifier answers EACCES for programs it rejects: not a privilege matter
 	}
 	missing := MissingCapabilities()
 	if len(missing) == 0 {

@@ -25,7 +25,7 @@ func testConfig() Config {
 	return Config{MaxInflight: 1024, RingBufferSize: 1 << 20, PollInterval: 20 * time.Millisecond}
 }
 
-func TestSyscallTracepointTimesNanosleep(t *testing.T) {
+func TestKernelSyscallTracepointTimesNanosleep(t *testing.T) {
 	requireRoot(t)
 	kernel := &probe.Kernel{TracefsDir: DetectFeatures().TracefsDir}
 	spec, err := probe.Parse("syscall:clock_nanosleep")

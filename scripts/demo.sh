@@ -92,6 +92,8 @@ cleanup() {
 		wait "$kretspan_pid" 2>/dev/null || true
 	fi
 	rm -f "$run_dir/kretspan.pid"
+	[[ -n ${load_pid:-} ]] && kill "$load_pid" 2>/dev/null
+	[[ -n ${service_pid:-} ]] && kill "$service_pid" 2>/dev/null
 	if [[ -s $run_dir/jaeger.pid ]]; then
 		tools/jaeger/stop.sh "$run_dir" || true
 	fi
@@ -121,7 +123,27 @@ tools/jaeger/start.sh "$run_dir" >/dev/null || die "Jaeger did not start (see ab
 # shellcheck source=/dev/null
 . "$run_dir/jaeger.env"
 
-# --- 3. probes for this kernel -----------------------------------------------------------------
+# --- 3. an instrumented application --------------------------------------------------------------
+# examples/httpservice: an HTTP service with the OpenTelemetry SDK and spanbind.Middleware, which
+# binds each request's span to the thread serving it. Its request spans go to Jaeger too, and
+# kretspan, which finds the binding marker in running processes, puts the kernel calls each request
+# makes (the read of a 1 MiB file, the connect to its upstream) inside them: look for service
+# "httpservice" in Jaeger. A loop requests /work every second.
+log "starting examples/httpservice (service httpservice), requested every second"
+"$GO" build -o bin/httpservice ./examples/httpservice
+head -c 1048576 /dev/urandom >"$run_dir/payload"
+OTEL_EXPORTER_OTLP_ENDPOINT="http://$JAEGER_OTLP_GRPC_ENDPOINT" bin/httpservice -addr 127.0.0.1:0 -file "$run_dir/payload" \
+	>"$run_dir/httpservice.out" 2>"$run_dir/httpservice.log" &
+service_pid=$!
+for _ in $(seq 50); do
+	read -r _ service_addr _ <"$run_dir/httpservice.out" 2>/dev/null && [[ -n ${service_addr:-} ]] && break
+	sleep 0.1
+done
+[[ -n ${service_addr:-} ]] || die "examples/httpservice did not start: $(cat "$run_dir/httpservice.log")"
+while sleep 1; do curl -fsS "http://$service_addr/work" >/dev/null 2>&1; done &
+load_pid=$!
+
+# --- 4. probes for this kernel -----------------------------------------------------------------
 check=$($SUDO bin/kretspan check) || die "bin/kretspan check failed:"$'\n'"$check"
 feature() { awk -v f="$1" 'index($0, f "  ") == 1 { sub("^" f " *", ""); print; exit }' <<<"$check"; }
 kprobes=$(feature kprobes)
@@ -129,7 +151,7 @@ fentry=$(feature fentry/fexit)
 if [[ $kprobes == yes* || $fentry == yes* ]]; then
 	# Kernel functions can be probed: fork (kretspan translates _do_fork to kernel_clone), VFS
 	# reads and writes, and file opens, which nest inside the openat syscall as child spans.
-	defaults=(_do_fork vfs_read vfs_write do_sys_openat2 syscall:openat)
+	defaults=(_do_fork vfs_read vfs_write do_sys_openat2 syscall:openat syscall:connect)
 	log "this kernel has kprobes or fentry: tracing kernel functions"
 else
 	# No kprobes and no fentry (as on this project's CI kernel): syscall tracepoints only.
@@ -179,7 +201,7 @@ echo
 echo "    Open $url"
 echo
 
-# --- 4. trace ----------------------------------------------------------------------------------
+# --- 5. trace ----------------------------------------------------------------------------------
 # kretspan runs in the background so this shell can wait for it and still react to signals; it
 # gets SIGINT from the terminal (Ctrl-C) itself, and from cleanup() otherwise.
 set +e
@@ -205,7 +227,7 @@ done
 kretspan_pid=
 set -e
 
-# --- 5. what reached Jaeger --------------------------------------------------------------------
+# --- 6. what reached Jaeger --------------------------------------------------------------------
 sleep 1 # Jaeger's own batch processor (200 ms) makes the last spans queryable
 if body=$(curl -fsS --max-time 10 "$JAEGER_QUERY_URL/api/traces?service=$service&limit=100000&lookback=1h" 2>/dev/null); then
 	if command -v jq >/dev/null; then
@@ -215,6 +237,11 @@ if body=$(curl -fsS --max-time 10 "$JAEGER_QUERY_URL/api/traces?service=$service
 	else
 		log "Jaeger received $(grep -o '"spanID"' <<<"$body" | wc -l) spans"
 	fi
+fi
+if command -v jq >/dev/null && body=$(curl -fsS --max-time 10 "$JAEGER_QUERY_URL/api/traces?service=httpservice&limit=100000&lookback=1h" 2>/dev/null); then
+	log "httpservice: $(jq '.data | length' <<<"$body") request traces, with these kernel spans inside them:"
+	jq -r '[.data[] | .processes as $p | .spans[] | select($p[.processID].serviceName == "'"$service"'") | .operationName]
+		| group_by(.) | map("\(length) \(.[0])") | .[]' <<<"$body" | sed 's/^/[demo]     /' >&2
 fi
 if ((status != 0)) && ((!interrupted)); then
 	die "kretspan exited with status $status"

@@ -72,7 +72,7 @@ func (s *httpService) get(t *testing.T, path string) (traceID, spanID string) {
 
 func isKernelSpan(s otlpreceiver.Span) bool { return s.Attr("kretspan.probe.kind") != nil }
 
-func TestHTTPServiceKernelSpansInsideRequestSpans(t *testing.T) {
+func TestKernelHTTPServiceSpansInsideRequestSpans(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
 	receiver, err := otlpreceiver.Start()
@@ -158,7 +158,7 @@ func TestHTTPServiceKernelSpansInsideRequestSpans(t *testing.T) {
 	}
 }
 
-func TestUnsampledRequestsYieldNoKernelSpans(t *testing.T) {
+func TestKernelUnsampledRequestsYieldNoSpans(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
 	receiver, err := otlpreceiver.Start()
@@ -185,7 +185,7 @@ func TestUnsampledRequestsYieldNoKernelSpans(t *testing.T) {
 }
 
 // A C program binds through kretspan_bind.h; see testdata/bindc.c for the four opens.
-func TestCHeaderBindsReleasesAndLinksSkewedClocks(t *testing.T) {
+func TestKernelCHeaderBindsReleasesAndLinksSkewedClocks(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
 	binary := filepath.Join(dir, "bindc")
@@ -216,7 +216,7 @@ func TestCHeaderBindsReleasesAndLinksSkewedClocks(t *testing.T) {
 
 // OBI (OpenTelemetry eBPF Instrumentation) fills traces_ctx_v1 with the request context of each
 // thread; kretspan parents root calls under it with no change to the application.
-func TestSharedTraceContextMapParentsCalls(t *testing.T) {
+func TestKernelSharedTraceContextMapParentsCalls(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
 	d := startDriver(t, dir)

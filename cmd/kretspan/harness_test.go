@@ -68,9 +68,11 @@ func requireRoot(t *testing.T) {
 
 // kretspanRun is a running kretspan process.
 type kretspanRun struct {
-	cmd    *exec.Cmd
-	stdout bytes.Buffer
-	stderr *lockedBuffer
+	cmd     *exec.Cmd
+	stdout  bytes.Buffer
+	stderr  *lockedBuffer
+	exited  chan struct{} // closed when the process has exited
+	waitErr error
 }
 
 type lockedBuffer struct {
@@ -100,14 +102,33 @@ func startKretspan(t *testing.T, dir string, args ...string) *kretspanRun {
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.cmd.Process.Kill() })
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(r.stderr.String(), "kretspan: tracing") {
-		if time.Now().After(deadline) || r.cmd.ProcessState != nil {
-			t.Fatalf("kretspan did not attach:\n%s", r.stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	r.exited = make(chan struct{})
+	go func() {
+		r.waitErr = r.cmd.Wait()
+		close(r.exited)
+	}()
+	t.Cleanup(func() {
+		r.cmd.Process.Kill()
+		<-r.exited
+	})
+	// Emulated kernels (make vmtest) attach more slowly.
+	wait := 20 * time.Second
+	if os.Getenv("KRETSPAN_VMTEST") != "" {
+		wait = 2 * time.Minute
 	}
+	start := time.Now()
+	deadline := start.Add(wait)
+	for !strings.Contains(r.stderr.String(), "kretspan: tracing") {
+		select {
+		case <-r.exited:
+			t.Fatalf("kretspan exited (%v) before attaching:\n%s", r.waitErr, r.stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kretspan did not attach within %v:\n%s", wait, r.stderr.String())
+		}
+	}
+	t.Logf("kretspan attached in %v", time.Since(start).Round(time.Millisecond))
 	return r
 }
 
@@ -115,8 +136,9 @@ func startKretspan(t *testing.T, dir string, args ...string) *kretspanRun {
 func (r *kretspanRun) stop(t *testing.T) {
 	t.Helper()
 	r.cmd.Process.Signal(syscall.SIGINT)
-	if err := r.cmd.Wait(); err != nil {
-		t.Fatalf("kretspan exited with %v:\n%s", err, r.stderr.String())
+	<-r.exited
+	if r.waitErr != nil {
+		t.Fatalf("kretspan exited with %v:\n%s", r.waitErr, r.stderr.String())
 	}
 }
 

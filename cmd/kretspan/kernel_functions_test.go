@@ -50,7 +50,7 @@ func summaryRow(t *testing.T, summary, label string) []uint64 {
 	return values
 }
 
-func TestForkSeedCase(t *testing.T) {
+func TestKernelForkSeedCase(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
 	if !kernelSupports(t, dir, "kprobes") {
@@ -113,7 +113,7 @@ func TestKernelFunctionErrorPath(t *testing.T) {
 	}
 }
 
-func TestGlobAttachesManyAndNests(t *testing.T) {
+func TestKernelGlobAttachesManyAndNests(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
 	requireMechanism(t, dir, "kprobes")
@@ -148,7 +148,7 @@ func TestGlobAttachesManyAndNests(t *testing.T) {
 	}
 }
 
-func TestMaxInflightOverflowIsCounted(t *testing.T) {
+func TestKernelMaxInflightOverflowIsCounted(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
 	for _, tc := range []struct{ spec, feature string }{
@@ -166,11 +166,13 @@ func TestMaxInflightOverflowIsCounted(t *testing.T) {
 			}
 			time.Sleep(300 * time.Millisecond)
 			k.stop(t)
+			// Every sleeper's call is exported, dropped, or — where the kernel missed its return
+			// (seen with kretprobes on 5.10) — still counted as in flight; none is lost uncounted.
 			row := summaryRow(t, k.stderr.String(), strings.TrimPrefix(tc.spec, "fentry:"))
-			exported, dropped := row[1], row[4]
-			if exported+dropped != sleepers || dropped < sleepers-inflight-1 {
-				t.Errorf("%d sleepers with --max-inflight %d: %d exported, %d dropped; want every call exported or counted as dropped",
-					sleepers, inflight, exported, dropped)
+			calls, filtered, exported, dropped, inFlight := row[0], row[2], row[1], row[4], row[6]
+			if calls-filtered != sleepers || exported+dropped+inFlight != sleepers || dropped < sleepers-inflight-1 {
+				t.Errorf("%d sleepers with --max-inflight %d: %d exported, %d dropped, %d in flight; want each call in exactly one\n%s",
+					sleepers, inflight, exported, dropped, inFlight, k.stderr.String())
 			}
 		})
 	}

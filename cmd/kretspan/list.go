@@ -37,18 +37,14 @@ func runList(args []string, stdout io.Writer) error {
 		if err != nil {
 			return usageError{err}
 		}
-		symbols, err := probe.FunctionSymbols(file)
-		if err != nil {
-			return usageError{err}
-		}
-		for _, sym := range symbols {
-			if ok, err := path.Match(pattern, sym.Name); err != nil {
-				return usagef("bad pattern %q: %v", pattern, err)
-			} else if ok {
-				fmt.Fprintf(stdout, "uprobe:%s:%s\n", file, sym.Name)
+		return listMatching(stdout, pattern, "uprobe:"+file+":", func() ([]string, error) {
+			symbols, err := probe.FunctionSymbols(file)
+			names := make([]string, len(symbols))
+			for i, sym := range symbols {
+				names[i] = sym.Name
 			}
-		}
-		return nil
+			return names, err
+		})
 	}
 	kernel := &probe.Kernel{TracefsDir: bpf.DetectFeatures().TracefsDir}
 	if rest, ok := strings.CutPrefix(pattern, "syscall:"); ok {
@@ -57,17 +53,21 @@ func runList(args []string, stdout io.Writer) error {
 	return listMatching(stdout, pattern, "", kernel.KernelFunctions)
 }
 
+// listMatching prints the names matching pattern (a glob, as in probe specs), each after prefix.
 func listMatching(stdout io.Writer, pattern, prefix string, names func() ([]string, error)) error {
+	if _, err := path.Match(pattern, ""); err != nil {
+		return usagef("bad pattern %q: %v", pattern, err)
+	}
 	all, err := names()
 	if err != nil {
 		return err
 	}
-	for _, name := range all {
-		if ok, err := path.Match(pattern, name); err != nil {
-			return usagef("bad pattern %q: %v", pattern, err)
-		} else if ok {
-			fmt.Fprintln(stdout, prefix+name)
-		}
+	matched, err := probe.Spec{Raw: pattern, Pattern: pattern}.Match(all, math.MaxInt)
+	if err != nil {
+		return usageError{err}
+	}
+	for _, name := range matched {
+		fmt.Fprintln(stdout, prefix+name)
 	}
 	return nil
 }

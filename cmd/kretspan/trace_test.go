@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,7 +21,7 @@ func spanDuration(s otlpreceiver.Span) time.Duration {
 // clockTolerance covers converting kernel timestamps to wall-clock time.
 const clockTolerance = 100 * time.Microsecond
 
-func TestUprobeNestedCallsBecomeParentAndChild(t *testing.T) {
+func TestKernelUprobeNestedCallsBecomeParentAndChild(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
 	for _, tc := range []struct{ name, binary, outer, inner string }{
@@ -102,23 +104,34 @@ func checkNestedSpans(t *testing.T, spans []otlpreceiver.Span, made []workloadCa
 			t.Errorf("unexpected span %q", s.Name)
 		}
 	}
-	// Wall-clock alignment: each outer span starts within 1 ms of the workload's own clock reading.
+	// Wall-clock alignment: each outer span starts within 1 ms of the workload's own clock reading
+	// (20 ms on emulated kernels, where a uprobe's trap alone can take milliseconds).
+	alignment := int64(time.Millisecond)
+	if os.Getenv("KRETSPAN_VMTEST") != "" {
+		alignment = int64(20 * time.Millisecond)
+	}
 	for i, call := range made {
 		var best *otlpreceiver.Span
+		closest := int64(math.MaxInt64)
 		for j := range outers {
-			if d := int64(outers[j].StartTimeUnixNano) - call.before; d >= -int64(time.Millisecond) && d <= int64(time.Millisecond) {
+			d := int64(outers[j].StartTimeUnixNano) - call.before
+			if d >= -alignment && d <= alignment {
 				best = &outers[j]
+			}
+			if abs(d) < abs(closest) {
+				closest = d
 			}
 		}
 		if best == nil {
-			t.Errorf("call %d: no outer span starts within 1ms of the workload's %d", i, call.before)
+			t.Errorf("call %d: no outer span starts within %v of the workload's clock reading; the closest starts %v after it",
+				i, time.Duration(alignment), time.Duration(closest))
 		} else if measured := time.Duration(call.after - call.before); spanDuration(*best) > measured+clockTolerance {
 			t.Errorf("call %d: span took %v, longer than the %v the workload measured around it", i, spanDuration(*best), measured)
 		}
 	}
 }
 
-func TestConsoleExporterTimesNanosleep(t *testing.T) {
+func TestKernelConsoleExporterTimesNanosleep(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
 	const calls, ms = 3, 20
@@ -151,7 +164,7 @@ func TestConsoleExporterTimesNanosleep(t *testing.T) {
 	}
 }
 
-func TestNestingDeeperThanTheStackIsCounted(t *testing.T) {
+func TestKernelNestingDeeperThanTheStackIsCounted(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
 	receiver, err := otlpreceiver.Start()
@@ -187,7 +200,7 @@ func TestNestingDeeperThanTheStackIsCounted(t *testing.T) {
 }
 
 // A C int is 32 bits: kretspan reads the return type from DWARF and sign-extends it.
-func TestNegativeIntReturnFromDebugInfo(t *testing.T) {
+func TestKernelNegativeIntReturnFromDebugInfo(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
 	binary := filepath.Join(dir, "nested")
@@ -204,6 +217,8 @@ func TestNegativeIntReturnFromDebugInfo(t *testing.T) {
 	}
 }
 
+func abs(n int64) int64 { return max(n, -n) }
+
 func longestCall(calls []workloadCall) time.Duration {
 	var longest time.Duration
 	for _, c := range calls {
@@ -213,7 +228,7 @@ func longestCall(calls []workloadCall) time.Duration {
 }
 
 // kretspan's own writes (its OTLP exports) would trace themselves; it leaves its process out.
-func TestKretspanDoesNotTraceItself(t *testing.T) {
+func TestKernelKretspanDoesNotTraceItself(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
 	receiver, err := otlpreceiver.Start()
