@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all build generate check-generated lint test unit-test deploy-test e2e-test vmtest-files demo clean
+.PHONY: all build generate check-generated lint test unit-test deploy-test e2e-test vmtest-files vmtest-selfcheck demo clean
 
 all: build
 
@@ -37,7 +37,7 @@ deploy-test:
 
 # Every test: lint, generated code, unit and kernel tests, manifests, Jaeger end to end, and the
 # kernel matrix under QEMU.
-test: lint check-generated unit-test deploy-test e2e-test vmtest
+test: lint check-generated unit-test deploy-test e2e-test vmtest vmtest-selfcheck
 
 # The Jaeger demo: builds kretspan and Jaeger (the first Jaeger build takes minutes), starts Jaeger
 # on 127.0.0.1:4317/16686, traces what this kernel supports and exports it until Ctrl-C.
@@ -59,6 +59,17 @@ VMTEST_FILES = $(VMTEST_CACHE)/files
 VMTEST_FLAGS = -parallel 2 -files $(VMTEST_FILES) -env KRETSPAN_TEST_BIN_DIR=/files
 include vmtest/vmtest.mk
 vmtest: vmtest-files
+
+# The harness must fail a run whose guest test fails, hangs or crashes the kernel: it reads the
+# guest's exit status, not its log. Each of these boots must be reported as a failure.
+VMTEST_SELFCHECK = $(VMTEST_CACHE)/bin/vmtest -cache $(VMTEST_CACHE) -lock vmtest/kernels.lock -tests $(VMTEST_BINS) -kernels 6.12
+vmtest-selfcheck: vmtest
+	@for mode in fail hang crash; do \
+		if $(VMTEST_SELFCHECK) -timeout 30s -env KRETSPAN_VMTEST_SELFCHECK=$$mode -- -test.run HarnessSelfCheck >/dev/null 2>&1; then \
+			echo "vmtest-selfcheck: a guest that does '$$mode' was reported as passing"; exit 1; \
+		fi; \
+		echo "vmtest-selfcheck: a guest that does '$$mode' fails the run, as it must"; \
+	done
 
 vmtest-files:
 	rm -rf $(VMTEST_FILES) && mkdir -p $(VMTEST_FILES)
