@@ -2,6 +2,7 @@ package otelbridge
 
 import (
 	"strconv"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -45,4 +46,19 @@ func errnoText(ret int64) string {
 		return known[1]
 	}
 	return syscall.Errno(-ret).Error()
+}
+
+// errnoMessages caches status messages ("ENOENT: no such file or directory"), so that failed calls
+// cost no allocation either.
+var errnoMessages [4096]atomic.Pointer[string]
+
+// errnoMessage is the span status message of an errno return.
+func errnoMessage(ret int64) string {
+	slot := &errnoMessages[-ret]
+	if message := slot.Load(); message != nil {
+		return *message
+	}
+	message := ErrnoName(ret) + ": " + errnoText(ret)
+	slot.Store(&message)
+	return message
 }

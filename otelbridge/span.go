@@ -120,7 +120,7 @@ func buildSpan(slot *spanSlot, event *bpf.Event, info *ProbeInfo, clock *WallClo
 	if info.ReturnsErrno {
 		if name := ErrnoName(event.Ret); name != "" {
 			addString(1, AttrErrorType, name)
-			slot.status = tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: name + ": " + errnoText(event.Ret)}
+			slot.status = tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: errnoMessage(event.Ret)}
 			span.Status = &slot.status
 		}
 	}
