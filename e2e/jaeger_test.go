@@ -5,7 +5,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -18,10 +17,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kretspan/kretspan/internal/testprocess"
 )
 
 // The workload, cmd/kretspan/testdata/nested.c: outer(ms) calls inner(ms), which sleeps ms with
@@ -305,133 +304,6 @@ func build(t *testing.T, dir string) (kretspan, nested string) {
 	return kretspan, nested
 }
 
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// kretspanRun is a running kretspan.
-type kretspanRun struct {
-	cmd    *exec.Cmd
-	stderr *lockedBuffer
-	done   chan struct{} // closed when it has exited; err is then its exit error
-	err    error
-}
-
-// startKretspan starts kretspan with extra environment and waits until it has attached.
-func startKretspan(t *testing.T, bin string, env []string, args ...string) *kretspanRun {
-	t.Helper()
-	k := &kretspanRun{cmd: exec.Command(bin, args...), stderr: &lockedBuffer{}, done: make(chan struct{})}
-	k.cmd.Env = append(os.Environ(), env...)
-	k.cmd.Stderr = k.stderr
-	if err := k.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { k.err = k.cmd.Wait(); close(k.done) }()
-	t.Cleanup(func() { k.cmd.Process.Kill(); <-k.done })
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(k.stderr.String(), "kretspan: tracing") {
-		select {
-		case <-k.done:
-			t.Fatalf("kretspan exited before attaching (%v):\n%s", k.err, k.stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kretspan did not attach within 30s:\n%s", k.stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return k
-}
-
-// stop sends SIGINT: kretspan exports what it still holds, prints its summary and exits 0.
-func (k *kretspanRun) stop(t *testing.T) {
-	t.Helper()
-	k.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-k.done:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("kretspan did not exit within 20s of SIGINT:\n%s", k.stderr.String())
-	}
-	if k.err != nil {
-		t.Fatalf("kretspan exited with %v after SIGINT:\n%s", k.err, k.stderr.String())
-	}
-}
-
-// workloadCall is one outer() call as the workload timed it (CLOCK_REALTIME ns).
-type workloadCall struct {
-	before, after int64
-	ret           int64
-}
-
-// nestedWorkload is the running workload.
-type nestedWorkload struct {
-	cmd      *exec.Cmd
-	stdin    io.WriteCloser
-	stdout   *bufio.Reader
-	pid, tid int64
-}
-
-// startNested starts the workload; it has printed its pid and tid and waits for "go".
-func startNested(t *testing.T, bin string) *nestedWorkload {
-	t.Helper()
-	w := &nestedWorkload{cmd: exec.Command(bin, strconv.Itoa(workloadCalls), strconv.Itoa(workloadMs))}
-	var err error
-	if w.stdin, err = w.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	out, err := w.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.stdout = bufio.NewReader(out)
-	if err := w.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.cmd.Process.Kill(); w.cmd.Wait() })
-	line, err := w.stdout.ReadString('\n')
-	if _, scanErr := fmt.Sscanf(line, "ready %d %d", &w.pid, &w.tid); err != nil || scanErr != nil {
-		t.Fatalf("workload said %q: %v %v", line, err, scanErr)
-	}
-	return w
-}
-
-func (w *nestedWorkload) run(t *testing.T) []workloadCall {
-	t.Helper()
-	fmt.Fprintln(w.stdin, "go")
-	var calls []workloadCall
-	for {
-		line, err := w.stdout.ReadString('\n')
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		var c workloadCall
-		if _, err := fmt.Sscanf(line, "call %d %d %d", &c.before, &c.after, &c.ret); err != nil {
-			t.Fatalf("workload line %q: %v", line, err)
-		}
-		calls = append(calls, c)
-	}
-	if err := w.cmd.Wait(); err != nil {
-		t.Fatalf("workload: %v", err)
-	}
-	return calls
-}
-
 // TestKretspanToJaeger traces the nested workload with uprobes on outer and inner plus the
 // clock_nanosleep syscall, exports to a real Jaeger, and checks what Jaeger's query API returns
 // against the workload's own clock. The subtest "browser" (browser_test.go) then opens one of the
@@ -444,17 +316,17 @@ func TestKretspanToJaeger(t *testing.T) {
 	j := startJaeger(t, jaegerBin, assets)
 
 	service := fmt.Sprintf("kretspan-e2e-%d-%d", os.Getpid(), time.Now().UnixNano())
-	w := startNested(t, nestedBin)
-	k := startKretspan(t, kretspanBin,
+	w := testprocess.StartWorkload(t, nestedBin, strconv.Itoa(workloadCalls), strconv.Itoa(workloadMs))
+	k := testprocess.StartKretspan(t, kretspanBin,
 		[]string{"OTEL_SERVICE_NAME=" + service, "OTEL_RESOURCE_ATTRIBUTES=deployment.environment=e2e"},
-		"--otlp-endpoint", j.otlpEndpoint, "--pid", strconv.FormatInt(w.pid, 10), "--batch-timeout", "50ms",
+		"--otlp-endpoint", j.otlpEndpoint, "--pid", strconv.FormatInt(w.PID, 10), "--batch-timeout", "50ms",
 		"uprobe:"+nestedBin+":outer", "uprobe:"+nestedBin+":inner", "syscall:clock_nanosleep")
-	made := w.run(t)
+	made := w.Run(t)
 	if len(made) != workloadCalls {
 		t.Fatalf("the workload made %d calls, want %d", len(made), workloadCalls)
 	}
-	k.stop(t)
-	t.Logf("kretspan:\n%s", k.stderr.String())
+	k.Stop(t)
+	t.Logf("kretspan:\n%s", k.Stderr())
 
 	const wantSpans = 4 * workloadCalls
 	traces := j.waitForSpans(t, service, wantSpans, 20*time.Second)
@@ -470,7 +342,7 @@ func TestKretspanToJaeger(t *testing.T) {
 	t.Logf("Jaeger holds %d spans in %d traces for service %s", n, len(traces), service)
 	if n != wantSpans || len(traces) != workloadCalls {
 		t.Fatalf("Jaeger holds %d spans in %d traces, want %d in %d (one trace per outer call)\nkretspan:\n%s",
-			n, len(traces), wantSpans, workloadCalls, k.stderr.String())
+			n, len(traces), wantSpans, workloadCalls, k.Stderr())
 	}
 	checkTraces(t, traces, made, w, service, nestedBin)
 
@@ -495,7 +367,7 @@ func rootSpan(tr jaegerTrace) *jaegerSpan {
 	return nil
 }
 
-func checkTraces(t *testing.T, traces []jaegerTrace, made []workloadCall, w *nestedWorkload, service, nestedBin string) {
+func checkTraces(t *testing.T, traces []jaegerTrace, made []testprocess.Call, w *testprocess.Workload, service, nestedBin string) {
 	const us = int64(time.Microsecond)
 	step := int64(workloadMs) * int64(time.Millisecond) / us // µs
 	// Scheduling on a loaded 2-core VM can delay wake-ups; the ground truth below (the workload's
@@ -562,8 +434,8 @@ func checkTraces(t *testing.T, traces []jaegerTrace, made []workloadCall, w *nes
 				t.Errorf("%s: Jaeger warns %q", name, s.Warnings)
 			}
 			wantTags := map[string]string{
-				"process.pid":           strconv.FormatInt(w.pid, 10),
-				"thread.id":             strconv.FormatInt(w.tid, 10),
+				"process.pid":           strconv.FormatInt(w.PID, 10),
+				"thread.id":             strconv.FormatInt(w.TID, 10),
 				"thread.name":           "nested",
 				"kretspan.probe.kind":   "uprobe",
 				"kretspan.probe.target": "uprobe:" + nestedBin + ":" + name,
@@ -628,7 +500,7 @@ func checkTraces(t *testing.T, traces []jaegerTrace, made []workloadCall, w *nes
 		// most 2ms shorter than the workload measured.
 		found := -1
 		for i, c := range made {
-			if d := outer.StartTime - c.before/1000; d >= -1000 && d <= 1000 {
+			if d := outer.StartTime - c.Before/1000; d >= -1000 && d <= 1000 {
 				found = i
 			}
 		}
@@ -641,15 +513,15 @@ func checkTraces(t *testing.T, traces []jaegerTrace, made []workloadCall, w *nes
 		}
 		matched[found] = true
 		c := made[found]
-		measured := (c.after - c.before) / 1000
-		if outer.end() > c.after/1000+1000 {
-			t.Errorf("call %d: outer ends at %dµs, after the workload saw it return at %dµs", found, outer.end(), c.after/1000)
+		measured := (c.After - c.Before) / 1000
+		if outer.end() > c.After/1000+1000 {
+			t.Errorf("call %d: outer ends at %dµs, after the workload saw it return at %dµs", found, outer.end(), c.After/1000)
 		}
 		if outer.Duration > measured+1 || outer.Duration < measured-2000 {
 			t.Errorf("call %d: outer took %dµs, the workload measured %dµs around it", found, outer.Duration, measured)
 		}
-		if c.ret != 2*workloadMs+1 {
-			t.Errorf("call %d: the workload saw outer return %d", found, c.ret)
+		if c.Ret != 2*workloadMs+1 {
+			t.Errorf("call %d: the workload saw outer return %d", found, c.Ret)
 		}
 	}
 	if len(matched) != len(made) {

@@ -7,6 +7,7 @@ package probe
 import (
 	"fmt"
 	"path"
+	"regexp"
 	"strings"
 )
 
@@ -95,9 +96,13 @@ func (s Spec) Match(names []string, limit int) ([]string, error) {
 		}
 		return nil, nil
 	}
+	glob, err := globRegexp(s.Pattern)
+	if err != nil {
+		return nil, fmt.Errorf("probe %q: %w", s.Raw, err)
+	}
 	var matched []string
 	for _, name := range names {
-		if ok, _ := path.Match(s.Pattern, name); ok {
+		if glob.MatchString(name) {
 			matched = append(matched, name)
 			if len(matched) > limit {
 				return nil, fmt.Errorf("probe %q matches more than %d targets; narrow the pattern or raise --max-glob", s.Raw, limit)
@@ -105,4 +110,39 @@ func (s Spec) Match(names []string, limit int) ([]string, error) {
 		}
 	}
 	return matched, nil
+}
+
+// globRegexp compiles a glob (*, ?, [...], \ escapes) into a regular expression. Unlike
+// path.Match, '*' also matches '/', which Go symbols contain (github.com/org/pkg.Handler).
+func globRegexp(pattern string) (*regexp.Regexp, error) {
+	if _, err := path.Match(pattern, ""); err != nil {
+		return nil, fmt.Errorf("bad glob %q: %w", pattern, err)
+	}
+	var re strings.Builder
+	re.WriteString("^")
+	for i := 0; i < len(pattern); i++ {
+		switch c := pattern[i]; c {
+		case '*':
+			re.WriteString(".*")
+		case '?':
+			re.WriteString(".")
+		case '\\':
+			if i+1 < len(pattern) {
+				i++
+				re.WriteString(regexp.QuoteMeta(pattern[i : i+1]))
+			}
+		case '[':
+			end := strings.IndexByte(pattern[i+1:], ']')
+			class := pattern[i+1 : i+1+end]
+			if strings.HasPrefix(class, "^") || strings.HasPrefix(class, "!") {
+				class = "^" + class[1:]
+			}
+			re.WriteString("[" + class + "]")
+			i += end + 1
+		default:
+			re.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	re.WriteString("$")
+	return regexp.Compile(re.String())
 }

@@ -171,8 +171,8 @@ func TestMatch(t *testing.T) {
 	if got, err := (Spec{Raw: "x*", Pattern: "x*"}).Match(names, 10); err != nil || len(got) != 0 {
 		t.Errorf("glob without matches = %q, %v", got, err)
 	}
-	// '*' does not cross '/': documented path.Match behaviour, relevant for Go symbols.
-	if got, _ := (Spec{Raw: "*.Handler", Pattern: "*.Handler"}).Match([]string{"main.Handler", "github.com/x/y.Handler"}, 10); len(got) != 1 || got[0] != "main.Handler" {
+	// '*' crosses '/', unlike path.Match: Go symbols contain slashes.
+	if got, _ := (Spec{Raw: "*.Handler", Pattern: "*.Handler"}).Match([]string{"main.Handler", "github.com/x/y.Handler"}, 10); len(got) != 2 {
 		t.Errorf("*.Handler matched %q", got)
 	}
 }
@@ -219,4 +219,34 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestGlobMatchesAcrossSlashes(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, name string
+		want          bool
+	}{
+		{"*.Handler", "github.com/org/pkg.Handler", true},
+		{"vfs_*", "vfs_read", true},
+		{"vfs_*", "ksys_read", false},
+		{"vfs_?ead", "vfs_read", true},
+		{"vfs_[rw]*", "vfs_write", true},
+		{"vfs_[!r]*", "vfs_read", false},
+		{"vfs_[^r]*", "vfs_write", true},
+		{`a\*b`, "a*b", true},
+		{`a\*b`, "axb", false},
+		{"a.b", "axb", false}, // '.' is literal
+		{"(x)+", "(x)+", true},
+	} {
+		glob, err := globRegexp(tc.pattern)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.pattern, err)
+		}
+		if got := glob.MatchString(tc.name); got != tc.want {
+			t.Errorf("%q matches %q: %v, want %v", tc.pattern, tc.name, got, tc.want)
+		}
+	}
+	if _, err := globRegexp("vfs_[read"); err == nil {
+		t.Error("unterminated class accepted")
+	}
 }

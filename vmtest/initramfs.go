@@ -76,8 +76,8 @@ type GuestRun struct {
 	Kernel Kernel
 	Tests  []TestBinary
 	Files  []TestBinary // support programs the tests run, placed under /files (KRETSPAN_VMTEST_FILES)
-	Args   []string // passed to every test binary, e.g. -test.v
-	Env    []string // extra KEY=VALUE for the tests
+	Args   []string     // passed to every test binary, e.g. -test.v
+	Env    []string     // extra KEY=VALUE for the tests
 }
 
 // Console protocol: /init prints these at the start of a line on ttyS0; the

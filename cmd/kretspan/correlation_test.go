@@ -19,6 +19,7 @@ import (
 
 	"github.com/kretspan/kretspan/bpf"
 	"github.com/kretspan/kretspan/internal/otlpreceiver"
+	"github.com/kretspan/kretspan/internal/testprocess"
 )
 
 // Kernel spans inside application traces: the example HTTP service binds each request's span
@@ -75,16 +76,12 @@ func isKernelSpan(s otlpreceiver.Span) bool { return s.Attr("kretspan.probe.kind
 func TestKernelHTTPServiceSpansInsideRequestSpans(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
-	receiver, err := otlpreceiver.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(receiver.Stop)
+	receiver := startReceiver(t)
 	service := startHTTPService(t, dir, receiver.Endpoint())
 	k := startKretspan(t, dir, "--otlp-endpoint", receiver.Endpoint(), "--pid", fmt.Sprint(service.pid), "--batch-timeout", "50ms",
 		"syscall:openat", "syscall:read", "syscall:connect")
-	if !strings.Contains(k.stderr.String(), "binding spans to threads in") {
-		t.Fatalf("kretspan did not find the marker:\n%s", k.stderr.String())
+	if !strings.Contains(k.Stderr(), "binding spans to threads in") {
+		t.Fatalf("kretspan did not find the marker:\n%s", k.Stderr())
 	}
 	const requests = 3
 	requestSpans := map[string]string{} // trace ID → request span ID
@@ -114,7 +111,7 @@ func TestKernelHTTPServiceSpansInsideRequestSpans(t *testing.T) {
 		return true
 	}
 	spans := receiver.WaitFor(15*time.Second, complete)
-	k.stop(t)
+	k.Stop(t)
 	if !complete(spans) {
 		t.Fatalf("not every request trace has its server span, openat and connect: %v", spanNames(spans))
 	}
@@ -161,25 +158,21 @@ func TestKernelHTTPServiceSpansInsideRequestSpans(t *testing.T) {
 func TestKernelUnsampledRequestsYieldNoSpans(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
-	receiver, err := otlpreceiver.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(receiver.Stop)
+	receiver := startReceiver(t)
 	service := startHTTPService(t, dir, receiver.Endpoint(), "-sample", "0")
 	k := startKretspan(t, dir, "--otlp-endpoint", receiver.Endpoint(), "--pid", fmt.Sprint(service.pid), "--batch-timeout", "50ms", "syscall:openat", "syscall:connect")
 	traceID, _ := service.get(t, "/work")
 	service.get(t, "/unbound") // a marker for "the export has caught up": its openat is traced
 	receiver.WaitFor(10*time.Second, func(s []otlpreceiver.Span) bool { return slices.Contains(spanNames(s), "openat") })
 	time.Sleep(300 * time.Millisecond)
-	k.stop(t)
+	k.Stop(t)
 	spans := receiver.Spans()
 	for _, s := range spans {
 		if hex.EncodeToString(s.TraceId) == traceID {
 			t.Errorf("unsampled request %s has span %s", traceID, s.Name)
 		}
 	}
-	if row := summaryRow(t, k.stderr.String(), "syscall:openat"); row[3] == 0 {
+	if row := summaryRow(t, k.Stderr(), "syscall:openat"); row[3] == 0 {
 		t.Errorf("the unsampled request's openat is not counted as sampled out: %v", row)
 	}
 }
@@ -189,12 +182,12 @@ func TestKernelCHeaderBindsReleasesAndLinksSkewedClocks(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
 	binary := filepath.Join(dir, "bindc")
-	w := startWorkload(t, binary)
-	receiver, k := traceProcess(t, dir, w.pid, "--correlate", binary, "syscall:openat")
-	w.run(t)
+	w := testprocess.StartWorkload(t, binary)
+	receiver, k := traceProcess(t, dir, w.PID, "--correlate", binary, "syscall:openat")
+	w.Run(t)
 	receiver.WaitFor(10*time.Second, func(s []otlpreceiver.Span) bool { return len(s) >= 3 })
 	time.Sleep(200 * time.Millisecond)
-	k.stop(t)
+	k.Stop(t)
 	spans := receiver.Spans()
 	if len(spans) != 3 {
 		t.Fatalf("got %d spans, want 3 (bound, released, skewed; the unsampled one left out)", len(spans))
@@ -220,13 +213,13 @@ func TestKernelSharedTraceContextMapParentsCalls(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
 	d := startDriver(t, dir)
-	receiver, k := traceProcess(t, dir, d.pid, "syscall:openat")
+	receiver, k := traceProcess(t, dir, d.PID, "syscall:openat")
 	contexts, err := ebpf.LoadPinnedMap(bpf.TraceContextMapPath("/sys/fs/bpf"), nil)
 	if err != nil {
 		t.Fatalf("kretspan did not create and pin traces_ctx_v1: %v", err)
 	}
 	defer contexts.Close()
-	key := uint64(d.pid)<<32 | uint64(d.tid)
+	key := uint64(d.PID)<<32 | uint64(d.TID)
 	var value [24]byte
 	traceID, _ := hex.DecodeString("0af7651916cd43dd8448eb211c80319c")
 	spanID, _ := hex.DecodeString("b7ad6b7169203331")
@@ -235,13 +228,13 @@ func TestKernelSharedTraceContextMapParentsCalls(t *testing.T) {
 	if err := contexts.Put(key, value); err != nil {
 		t.Fatal(err)
 	}
-	d.do(t, "open /nonexistent/kretspan/obi")
+	d.Do(t, "open /nonexistent/kretspan/obi")
 	if err := contexts.Delete(key); err != nil {
 		t.Fatal(err)
 	}
-	d.do(t, "open /nonexistent/kretspan/after")
+	d.Do(t, "open /nonexistent/kretspan/after")
 	spans := receiver.WaitFor(10*time.Second, func(s []otlpreceiver.Span) bool { return len(s) >= 2 })
-	k.stop(t)
+	k.Stop(t)
 	if len(spans) != 2 {
 		t.Fatalf("got %d spans, want 2", len(spans))
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kretspan/kretspan/internal/otlpreceiver"
+	"github.com/kretspan/kretspan/internal/testprocess"
 )
 
 // Kernel-function tests: kprobes and fentry. This project's CI kernel has neither, so here they
@@ -23,13 +24,9 @@ func requireMechanism(t *testing.T, dir, feature string) {
 }
 
 // traceProcess starts a receiver and kretspan tracing only pid.
-func traceProcess(t *testing.T, dir string, pid int64, args ...string) (*otlpreceiver.Receiver, *kretspanRun) {
+func traceProcess(t *testing.T, dir string, pid int64, args ...string) (*otlpreceiver.Receiver, *testprocess.Kretspan) {
 	t.Helper()
-	receiver, err := otlpreceiver.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(receiver.Stop)
+	receiver := startReceiver(t)
 	args = append([]string{"--otlp-endpoint", receiver.Endpoint(), "--pid", fmt.Sprint(pid), "--batch-timeout", "50ms"}, args...)
 	return receiver, startKretspan(t, dir, args...)
 }
@@ -58,24 +55,24 @@ func TestKernelForkSeedCase(t *testing.T) {
 	}
 	const children = 5
 	d := startDriver(t, dir)
-	receiver, k := traceProcess(t, dir, d.pid, "_do_fork")
+	receiver, k := traceProcess(t, dir, d.PID, "_do_fork")
 	var childPIDs []int64
-	for _, field := range strings.Fields(strings.TrimPrefix(d.do(t, fmt.Sprintf("fork %d", children)), "forked")) {
+	for _, field := range strings.Fields(strings.TrimPrefix(d.Do(t, fmt.Sprintf("fork %d", children)), "forked")) {
 		pid, _ := strconv.ParseInt(field, 10, 64)
 		childPIDs = append(childPIDs, pid)
 	}
 	spans := receiver.WaitFor(10*time.Second, func(s []otlpreceiver.Span) bool { return len(s) >= children })
-	k.stop(t)
-	if !strings.Contains(k.stderr.String(), "_do_fork is called kernel_clone") {
-		t.Errorf("no note about the rename:\n%s", k.stderr.String())
+	k.Stop(t)
+	if !strings.Contains(k.Stderr(), "_do_fork is called kernel_clone") {
+		t.Errorf("no note about the rename:\n%s", k.Stderr())
 	}
 	if len(spans) != children || len(childPIDs) != children {
 		t.Fatalf("%d spans for %d forks (%v)", len(spans), len(childPIDs), childPIDs)
 	}
 	for _, s := range spans {
 		ret, _ := s.Attr("kretspan.return_value").(int64)
-		if s.Name != "kernel_clone" || !slices.Contains(childPIDs, ret) || s.Attr("process.pid") != d.pid {
-			t.Errorf("span %s returned %d from pid %v; want kernel_clone returning one of %v in pid %d", s.Name, ret, s.Attr("process.pid"), childPIDs, d.pid)
+		if s.Name != "kernel_clone" || !slices.Contains(childPIDs, ret) || s.Attr("process.pid") != d.PID {
+			t.Errorf("span %s returned %d from pid %v; want kernel_clone returning one of %v in pid %d", s.Name, ret, s.Attr("process.pid"), childPIDs, d.PID)
 		}
 		if dur := spanDuration(s); dur <= 0 || dur > time.Second {
 			t.Errorf("fork took %v", dur)
@@ -94,12 +91,12 @@ func TestKernelFunctionErrorPath(t *testing.T) {
 		t.Run(tc.spec, func(t *testing.T) {
 			requireMechanism(t, dir, tc.feature)
 			d := startDriver(t, dir)
-			receiver, k := traceProcess(t, dir, d.pid, tc.spec)
-			if got := d.do(t, "open /nonexistent/kretspan"); got != "open -2" {
+			receiver, k := traceProcess(t, dir, d.PID, tc.spec)
+			if got := d.Do(t, "open /nonexistent/kretspan"); got != "open -2" {
 				t.Fatalf("driver: %s", got)
 			}
 			spans := receiver.WaitFor(10*time.Second, func(s []otlpreceiver.Span) bool { return len(s) >= 1 })
-			k.stop(t)
+			k.Stop(t)
 			if len(spans) != 1 {
 				t.Fatalf("got %d spans, want the one failed open", len(spans))
 			}
@@ -118,13 +115,13 @@ func TestKernelGlobAttachesManyAndNests(t *testing.T) {
 	dir := buildTools(t)
 	requireMechanism(t, dir, "kprobes")
 	d := startDriver(t, dir)
-	receiver, k := traceProcess(t, dir, d.pid, "kprobe:ksys_read", "kprobe:vfs_*")
+	receiver, k := traceProcess(t, dir, d.PID, "kprobe:ksys_read", "kprobe:vfs_*")
 	var attached int
-	fmt.Sscanf(k.stderr.String()[strings.Index(k.stderr.String(), "tracing"):], "tracing %d targets", &attached)
+	fmt.Sscanf(k.Stderr()[strings.Index(k.Stderr(), "tracing"):], "tracing %d targets", &attached)
 	if attached < 10 {
 		t.Errorf("vfs_* attached %d targets; want many", attached)
 	}
-	if got := d.do(t, "read /proc/version"); !strings.HasPrefix(got, "read ") || got == "read 0" {
+	if got := d.Do(t, "read /proc/version"); !strings.HasPrefix(got, "read ") || got == "read 0" {
 		t.Fatalf("driver: %s", got)
 	}
 	isNested := func(spans []otlpreceiver.Span) bool {
@@ -138,7 +135,7 @@ func TestKernelGlobAttachesManyAndNests(t *testing.T) {
 		return false
 	}
 	spans := receiver.WaitFor(10*time.Second, isNested)
-	k.stop(t)
+	k.Stop(t)
 	if !isNested(spans) {
 		var names []string
 		for _, s := range spans {
@@ -160,19 +157,19 @@ func TestKernelMaxInflightOverflowIsCounted(t *testing.T) {
 			requireMechanism(t, dir, tc.feature)
 			const sleepers, inflight = 6, 2
 			d := startDriver(t, dir)
-			_, k := traceProcess(t, dir, d.pid, "--max-inflight", fmt.Sprint(inflight), tc.spec)
-			if got := d.do(t, fmt.Sprintf("sleepers %d 200", sleepers)); got != "slept" {
+			_, k := traceProcess(t, dir, d.PID, "--max-inflight", fmt.Sprint(inflight), tc.spec)
+			if got := d.Do(t, fmt.Sprintf("sleepers %d 200", sleepers)); got != "slept" {
 				t.Fatalf("driver: %s", got)
 			}
 			time.Sleep(300 * time.Millisecond)
-			k.stop(t)
+			k.Stop(t)
 			// Every sleeper's call is exported, dropped, or — where the kernel missed its return
 			// (seen with kretprobes on 5.10) — still counted as in flight; none is lost uncounted.
-			row := summaryRow(t, k.stderr.String(), strings.TrimPrefix(tc.spec, "fentry:"))
+			row := summaryRow(t, k.Stderr(), strings.TrimPrefix(tc.spec, "fentry:"))
 			calls, filtered, exported, dropped, inFlight := row[0], row[2], row[1], row[4], row[6]
 			if calls-filtered != sleepers || exported+dropped+inFlight != sleepers || dropped < sleepers-inflight-1 {
 				t.Errorf("%d sleepers with --max-inflight %d: %d exported, %d dropped, %d in flight; want each call in exactly one\n%s",
-					sleepers, inflight, exported, dropped, inFlight, k.stderr.String())
+					sleepers, inflight, exported, dropped, inFlight, k.Stderr())
 			}
 		})
 	}

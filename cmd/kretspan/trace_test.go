@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kretspan/kretspan/internal/otlpreceiver"
+	"github.com/kretspan/kretspan/internal/testprocess"
 )
 
 func spanDuration(s otlpreceiver.Span) time.Duration {
@@ -30,27 +31,23 @@ func TestKernelUprobeNestedCallsBecomeParentAndChild(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const calls, ms = 3, 20
-			receiver, err := otlpreceiver.Start()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer receiver.Stop()
+			receiver := startReceiver(t)
 			binary := filepath.Join(dir, tc.binary)
-			w := startWorkload(t, binary, fmt.Sprint(calls), fmt.Sprint(ms))
-			k := startKretspan(t, dir, "--otlp-endpoint", receiver.Endpoint(), "--pid", fmt.Sprint(w.pid), "--batch-timeout", "50ms",
+			w := testprocess.StartWorkload(t, binary, fmt.Sprint(calls), fmt.Sprint(ms))
+			k := startKretspan(t, dir, "--otlp-endpoint", receiver.Endpoint(), "--pid", fmt.Sprint(w.PID), "--batch-timeout", "50ms",
 				"uprobe:"+binary+":"+tc.outer, "uprobe:"+binary+":"+tc.inner)
-			made := w.run(t)
+			made := w.Run(t)
 			spans := receiver.WaitFor(10*time.Second, func(s []otlpreceiver.Span) bool { return len(s) >= 2*calls })
-			k.stop(t)
+			k.Stop(t)
 			if len(spans) != 2*calls {
-				t.Fatalf("received %d spans, want %d:\n%s", len(spans), 2*calls, k.stderr.String())
+				t.Fatalf("received %d spans, want %d:\n%s", len(spans), 2*calls, k.Stderr())
 			}
 			checkNestedSpans(t, spans, made, w, tc.outer, tc.inner, ms)
 		})
 	}
 }
 
-func checkNestedSpans(t *testing.T, spans []otlpreceiver.Span, made []workloadCall, w *workload, outerName, innerName string, ms int) {
+func checkNestedSpans(t *testing.T, spans []otlpreceiver.Span, made []testprocess.Call, w *testprocess.Workload, outerName, innerName string, ms int) {
 	t.Helper()
 	// Durations are checked against ground truth: at least the sleeps the code makes, at most
 	// what the workload measured around the call (or the parent span) — not a fixed slack,
@@ -68,8 +65,8 @@ func checkNestedSpans(t *testing.T, spans []otlpreceiver.Span, made []workloadCa
 		t.Fatalf("%d %s spans, want %d", len(outers), outerName, len(made))
 	}
 	for _, s := range spans {
-		if s.Attr("process.pid") != w.pid || s.Attr("thread.id") != w.tid {
-			t.Errorf("%s: pid %v tid %v, want %d %d", s.Name, s.Attr("process.pid"), s.Attr("thread.id"), w.pid, w.tid)
+		if s.Attr("process.pid") != w.PID || s.Attr("thread.id") != w.TID {
+			t.Errorf("%s: pid %v tid %v, want %d %d", s.Name, s.Attr("process.pid"), s.Attr("thread.id"), w.PID, w.TID)
 		}
 		if s.Attr("kretspan.probe.kind") != "uprobe" || s.Resource["service.name"] != "kretspan" {
 			t.Errorf("%s: probe kind %v, service %v", s.Name, s.Attr("kretspan.probe.kind"), s.Resource["service.name"])
@@ -114,7 +111,7 @@ func checkNestedSpans(t *testing.T, spans []otlpreceiver.Span, made []workloadCa
 		var best *otlpreceiver.Span
 		closest := int64(math.MaxInt64)
 		for j := range outers {
-			d := int64(outers[j].StartTimeUnixNano) - call.before
+			d := int64(outers[j].StartTimeUnixNano) - call.Before
 			if d >= -alignment && d <= alignment {
 				best = &outers[j]
 			}
@@ -125,7 +122,7 @@ func checkNestedSpans(t *testing.T, spans []otlpreceiver.Span, made []workloadCa
 		if best == nil {
 			t.Errorf("call %d: no outer span starts within %v of the workload's clock reading; the closest starts %v after it",
 				i, time.Duration(alignment), time.Duration(closest))
-		} else if measured := time.Duration(call.after - call.before); spanDuration(*best) > measured+clockTolerance {
+		} else if measured := time.Duration(call.After - call.Before); spanDuration(*best) > measured+clockTolerance {
 			t.Errorf("call %d: span took %v, longer than the %v the workload measured around it", i, spanDuration(*best), measured)
 		}
 	}
@@ -135,14 +132,14 @@ func TestKernelConsoleExporterTimesNanosleep(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
 	const calls, ms = 3, 20
-	w := startWorkload(t, filepath.Join(dir, "nested"), fmt.Sprint(calls), fmt.Sprint(ms))
-	k := startKretspan(t, dir, "--exporter", "console", "--pid", fmt.Sprint(w.pid), "syscall:clock_nanosleep", "syscall:nanosleep")
-	made := w.run(t)
+	w := testprocess.StartWorkload(t, filepath.Join(dir, "nested"), fmt.Sprint(calls), fmt.Sprint(ms))
+	k := startKretspan(t, dir, "--exporter", "console", "--pid", fmt.Sprint(w.PID), "syscall:clock_nanosleep", "syscall:nanosleep")
+	made := w.Run(t)
 	time.Sleep(300 * time.Millisecond) // past the reader's poll deadline
-	k.stop(t)
-	lines := strings.Split(strings.TrimSpace(k.stdout.String()), "\n")
+	k.Stop(t)
+	lines := strings.Split(strings.TrimSpace(k.Stdout()), "\n")
 	if len(lines) != 2*calls {
-		t.Fatalf("got %d lines, want %d:\n%s", len(lines), 2*calls, k.stdout.String())
+		t.Fatalf("got %d lines, want %d:\n%s", len(lines), 2*calls, k.Stdout())
 	}
 	for _, line := range lines {
 		var name string
@@ -151,34 +148,30 @@ func TestKernelConsoleExporterTimesNanosleep(t *testing.T) {
 		if _, err := fmt.Sscanf(line, "%s returned %d and took %d ns (pid %d tid %d comm %s", &name, &ret, &ns, &pid, &tid, &comm); err != nil {
 			t.Fatalf("line %q: %v", line, err)
 		}
-		if !strings.HasSuffix(name, "nanosleep") || ret != 0 || pid != w.pid || tid != w.tid || comm != "nested)" {
-			t.Errorf("line %q: want a nanosleep returning 0 from pid %d tid %d comm nested", line, w.pid, w.tid)
+		if !strings.HasSuffix(name, "nanosleep") || ret != 0 || pid != w.PID || tid != w.TID || comm != "nested)" {
+			t.Errorf("line %q: want a nanosleep returning 0 from pid %d tid %d comm nested", line, w.PID, w.TID)
 		}
 		// Each sleep lasts at least what was asked, and less than the outer call around it.
 		if d := time.Duration(ns); d < time.Duration(ms)*time.Millisecond || d > longestCall(made) {
 			t.Errorf("line %q: took %v, want at least %dms and at most %v", line, d, ms, longestCall(made))
 		}
 	}
-	if !strings.Contains(k.stderr.String(), "syscall:") {
-		t.Errorf("no per-probe summary at exit:\n%s", k.stderr.String())
+	if !strings.Contains(k.Stderr(), "syscall:") {
+		t.Errorf("no per-probe summary at exit:\n%s", k.Stderr())
 	}
 }
 
 func TestKernelNestingDeeperThanTheStackIsCounted(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
-	receiver, err := otlpreceiver.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer receiver.Stop()
+	receiver := startReceiver(t)
 	binary := filepath.Join(dir, "nested")
-	w := startWorkload(t, binary, "0", "1")
-	k := startKretspan(t, dir, "--otlp-endpoint", receiver.Endpoint(), "--pid", fmt.Sprint(w.pid), "--batch-timeout", "50ms", "uprobe:"+binary+":recurse")
-	w.run(t)
+	w := testprocess.StartWorkload(t, binary, "0", "1")
+	k := startKretspan(t, dir, "--otlp-endpoint", receiver.Endpoint(), "--pid", fmt.Sprint(w.PID), "--batch-timeout", "50ms", "uprobe:"+binary+":recurse")
+	w.Run(t)
 	const depth, stack = 10, 8
 	spans := receiver.WaitFor(10*time.Second, func(s []otlpreceiver.Span) bool { return len(s) >= stack })
-	k.stop(t)
+	k.Stop(t)
 	if len(spans) != stack {
 		t.Fatalf("received %d spans, want the %d that fit the stack", len(spans), stack)
 	}
@@ -193,7 +186,7 @@ func TestKernelNestingDeeperThanTheStackIsCounted(t *testing.T) {
 			t.Errorf("span returning %d is not the child of the one returning %d", ret, ret+1)
 		}
 	}
-	row := summaryRow(t, k.stderr.String(), ":recurse")
+	row := summaryRow(t, k.Stderr(), ":recurse")
 	if calls, exported, dropped, inFlight := row[0], row[1], row[4], row[6]; calls != depth || exported != stack || dropped != depth-stack || inFlight != 0 {
 		t.Errorf("summary row %v: want %d calls, %d exported, %d dropped, none in flight", row, depth, stack, depth-stack)
 	}
@@ -204,11 +197,11 @@ func TestKernelNegativeIntReturnFromDebugInfo(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
 	binary := filepath.Join(dir, "nested")
-	w := startWorkload(t, binary, "0", "1")
-	receiver, k := traceProcess(t, dir, w.pid, "uprobe:"+binary+":negative")
-	w.run(t)
+	w := testprocess.StartWorkload(t, binary, "0", "1")
+	receiver, k := traceProcess(t, dir, w.PID, "uprobe:"+binary+":negative")
+	w.Run(t)
 	spans := receiver.WaitFor(10*time.Second, func(s []otlpreceiver.Span) bool { return len(s) >= 1 })
-	k.stop(t)
+	k.Stop(t)
 	if len(spans) != 1 || spans[0].Attr("kretspan.return_value") != int64(-22) {
 		t.Fatalf("want one span returning -22, got %d spans (%v)", len(spans), spans)
 	}
@@ -219,10 +212,10 @@ func TestKernelNegativeIntReturnFromDebugInfo(t *testing.T) {
 
 func abs(n int64) int64 { return max(n, -n) }
 
-func longestCall(calls []workloadCall) time.Duration {
+func longestCall(calls []testprocess.Call) time.Duration {
 	var longest time.Duration
 	for _, c := range calls {
-		longest = max(longest, time.Duration(c.after-c.before))
+		longest = max(longest, time.Duration(c.After-c.Before))
 	}
 	return longest
 }
@@ -231,20 +224,16 @@ func longestCall(calls []workloadCall) time.Duration {
 func TestKernelKretspanDoesNotTraceItself(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
-	receiver, err := otlpreceiver.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer receiver.Stop()
+	receiver := startReceiver(t)
 	d := startDriver(t, dir)
 	k := startKretspan(t, dir, "--otlp-endpoint", receiver.Endpoint(), "--batch-timeout", "20ms", "syscall:read", "syscall:write", "syscall:sendmsg")
 	for range 5 {
-		d.do(t, "read /proc/version") // traced calls, so that kretspan exports while tracing
+		d.Do(t, "read /proc/version") // traced calls, so that kretspan exports while tracing
 		time.Sleep(50 * time.Millisecond)
 	}
 	spans := receiver.WaitFor(10*time.Second, func(s []otlpreceiver.Span) bool { return len(s) > 0 })
-	k.stop(t)
-	self := int64(k.cmd.Process.Pid)
+	k.Stop(t)
+	self := int64(k.PID())
 	for _, s := range receiver.Spans() {
 		if s.Attr("process.pid") == self {
 			t.Fatalf("kretspan traced its own %s", s.Name)
