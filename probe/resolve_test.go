@@ -278,16 +278,7 @@ func TestResolveDuplicates(t *testing.T) {
 
 func TestResolveSyscalls(t *testing.T) {
 	sys := newFakeSystem()
-	targets, notes, err := Resolve(mustParse(t, "syscall:openat"), sys, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(notes) != 0 {
-		t.Errorf("notes %q", notes)
-	}
-	if len(targets) != 1 {
-		t.Fatalf("targets %q", labels(targets))
-	}
+	targets := []Target{mustResolveOne(t, "syscall:openat", sys, 100)}
 	if got := targets[0]; got.SyscallNumber != 257 || got.Mechanism != KindSyscall || got.Name != "openat" || !got.ReturnsErrno || got.ID != 1 || got.Label() != "syscall:openat" {
 		t.Errorf("syscall:openat = %+v", got)
 	}
@@ -360,4 +351,20 @@ func TestResolveLimits(t *testing.T) {
 	if err != nil || len(targets) != 5 {
 		t.Errorf("at the limit: %q, %v", labels(targets), err)
 	}
+}
+
+// mustResolveOne resolves a spec that must yield exactly one target and no notes.
+func mustResolveOne(t *testing.T, raw string, sys System, limit int) Target {
+	t.Helper()
+	targets, notes, err := Resolve(mustParse(t, raw), sys, limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(notes) != 0 {
+		t.Errorf("notes %q", notes)
+	}
+	if len(targets) != 1 {
+		t.Fatalf("targets %q", labels(targets))
+	}
+	return targets[0]
 }

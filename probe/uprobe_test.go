@@ -160,16 +160,7 @@ func TestFunctionSymbolsOfCBinary(t *testing.T) {
 
 func TestResolveUprobeCFunction(t *testing.T) {
 	bin := buildTestBinary(t, "c")
-	targets, notes, err := Resolve(mustParse(t, "uprobe:"+bin+":add_numbers"), newFakeSystem(), 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(notes) != 0 {
-		t.Errorf("notes %q", notes)
-	}
-	if len(targets) != 1 {
-		t.Fatalf("targets %q", labels(targets))
-	}
+	targets := []Target{mustResolveOne(t, "uprobe:"+bin+":add_numbers", newFakeSystem(), 10)}
 	got := targets[0]
 	if got.Mechanism != KindUprobe || got.Name != "add_numbers" || got.Binary != bin || got.ID != 1 {
 		t.Errorf("target %+v", got)
