@@ -278,12 +278,11 @@ func TestResolveDuplicates(t *testing.T) {
 
 func TestResolveSyscalls(t *testing.T) {
 	sys := newFakeSystem()
-	targets := []Target{mustResolveOne(t, "syscall:openat", sys, 100)}
-	if got := targets[0]; got.SyscallNumber != 257 || got.Mechanism != KindSyscall || got.Name != "openat" || !got.ReturnsErrno || got.ID != 1 || got.Label() != "syscall:openat" {
+	if got := mustResolveOne(t, "syscall:openat", sys, 100); got.SyscallNumber != 257 || got.Mechanism != KindSyscall || got.Name != "openat" || !got.ReturnsErrno || got.ID != 1 || got.Label() != "syscall:openat" {
 		t.Errorf("syscall:openat = %+v", got)
 	}
 
-	targets, _, err = Resolve(mustParse(t, "syscall:read", "syscall:*open*", "syscall:write"), sys, 100)
+	targets, _, err := Resolve(mustParse(t, "syscall:read", "syscall:*open*", "syscall:write"), sys, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -160,8 +160,7 @@ func TestFunctionSymbolsOfCBinary(t *testing.T) {
 
 func TestResolveUprobeCFunction(t *testing.T) {
 	bin := buildTestBinary(t, "c")
-	targets := []Target{mustResolveOne(t, "uprobe:"+bin+":add_numbers", newFakeSystem(), 10)}
-	got := targets[0]
+	got := mustResolveOne(t, "uprobe:"+bin+":add_numbers", newFakeSystem(), 10)
 	if got.Mechanism != KindUprobe || got.Name != "add_numbers" || got.Binary != bin || got.ID != 1 {
 		t.Errorf("target %+v", got)
 	}
@@ -176,7 +175,7 @@ func TestResolveUprobeCFunction(t *testing.T) {
 	}
 
 	// Globs, not found and limits work on symbols too.
-	targets, _, err = Resolve(mustParse(t, "uprobe:"+bin+":*_numbers", "uprobe:"+bin+":helper_*"), newFakeSystem(), 10)
+	targets, _, err := Resolve(mustParse(t, "uprobe:"+bin+":*_numbers", "uprobe:"+bin+":helper_*"), newFakeSystem(), 10)
 	if err != nil || !slices.Equal(labels(targets), []string{"uprobe:" + bin + ":add_numbers", "uprobe:" + bin + ":helper_static"}) {
 		t.Errorf("glob: %q, %v", labels(targets), err)
 	}
