@@ -42,6 +42,9 @@ func (c *ProbeCounters) Add(other *ProbeCounters) {
 	c.DropRingbufFull += other.DropRingbufFull
 	c.MissedReturn += other.MissedReturn
 	c.OrphanReturn += other.OrphanReturn
+	for i := range c.LatencyLog2 {
+		c.LatencyLog2[i] += other.LatencyLog2[i]
+	}
 }
 
 // Filtered is every call filtered out in the kernel.

@@ -243,6 +243,8 @@ func TestDecodeEventErrors(t *testing.T) {
 
 func TestProbeCountersAdd(t *testing.T) {
 	var a, b ProbeCounters
+	// Every counter and every latency bucket gets its own value, so that a field Add misses shows.
+	var slotsA, slotsB []reflect.Value
 	va, vb := reflect.ValueOf(&a).Elem(), reflect.ValueOf(&b).Elem()
 	var fields []string
 	for i := range va.NumField() {
@@ -251,23 +253,28 @@ func TestProbeCountersAdd(t *testing.T) {
 			continue
 		}
 		fields = append(fields, f.Name)
-		va.Field(i).SetUint(uint64(1 + i))
-		vb.Field(i).SetUint(uint64(100 * (1 + i)))
-	}
-	if len(fields) != 11 {
-		t.Fatalf("ProbeCounters has %d counters, the test expects 11: %v", len(fields), fields)
-	}
-	a.Add(&b)
-	for i := range va.NumField() {
-		f := va.Type().Field(i)
-		if f.Name == "_" {
+		if f.Type.Kind() == reflect.Array {
+			for j := range va.Field(i).Len() {
+				slotsA, slotsB = append(slotsA, va.Field(i).Index(j)), append(slotsB, vb.Field(i).Index(j))
+			}
 			continue
 		}
-		if got, want := va.Field(i).Uint(), uint64(101*(1+i)); got != want {
-			t.Errorf("after Add, %s = %d, want %d (Add misses the field?)", f.Name, got, want)
+		slotsA, slotsB = append(slotsA, va.Field(i)), append(slotsB, vb.Field(i))
+	}
+	if len(fields) != 12 {
+		t.Fatalf("ProbeCounters has %d fields, the test expects 11 counters and the latency histogram: %v", len(fields), fields)
+	}
+	for i := range slotsA {
+		slotsA[i].SetUint(uint64(1 + i))
+		slotsB[i].SetUint(uint64(100 * (1 + i)))
+	}
+	a.Add(&b)
+	for i := range slotsA {
+		if got, want := slotsA[i].Uint(), uint64(101*(1+i)); got != want {
+			t.Errorf("after Add, slot %d = %d, want %d (Add misses a field?)", i, got, want)
 		}
-		if vb.Field(i).Uint() != uint64(100*(1+i)) {
-			t.Errorf("Add changed its argument's %s", f.Name)
+		if slotsB[i].Uint() != uint64(100*(1+i)) {
+			t.Errorf("Add changed its argument's slot %d", i)
 		}
 	}
 }

@@ -79,6 +79,21 @@ func TestKernelMinDurationDropsFastCalls(t *testing.T) {
 	if c.Entered-c.FilteredEntry != 3 || c.Submitted != 1 || c.FilteredDuration != 2 {
 		t.Errorf("counters %+v: want 3 entered, 1 submitted, 2 filtered by duration", c)
 	}
+	// The latency histogram holds every call that returned, the filtered ones too: two in the
+	// buckets of 1 ms (2^19..2^21 ns, allowing for scheduling) and one in those of 30 ms.
+	var total, fast, slow uint64
+	for bucket, n := range c.LatencyLog2 {
+		total += n
+		if bucket >= 19 && bucket <= 21 {
+			fast += n
+		}
+		if bucket >= 24 && bucket <= 25 {
+			slow += n
+		}
+	}
+	if total != 3 || fast != 2 || slow != 1 {
+		t.Errorf("latency histogram %v: want 3 calls, 2 near 1ms and 1 near 30ms", c.LatencyLog2)
+	}
 }
 
 func TestKernelErrorsOnlyKeepsErrnoReturns(t *testing.T) {

@@ -233,6 +233,32 @@ static __always_inline void count_missed_return(__u32 probe_id)
 		count->missed_return++;
 }
 
+static __always_inline __u32 log2_u32(__u32 v)
+{
+	__u32 r, shift;
+
+	r = (v > 0xFFFF) << 4;
+	v >>= r;
+	shift = (v > 0xFF) << 3;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xF) << 2;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0x3) << 1;
+	v >>= shift;
+	r |= shift;
+	r |= (v >> 1);
+	return r;
+}
+
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 high = v >> 32;
+
+	return high ? log2_u32(high) + 32 : log2_u32(v);
+}
+
 static __always_inline bool is_errno(__s64 ret)
 {
 	return ret < 0 && ret >= -4095;
@@ -286,6 +312,7 @@ static __always_inline int on_return(__u32 probe_id, __u64 raw_ret)
 	struct probe_config *config;
 	struct call_stack *stack;
 	int index = -1;
+	__u64 duration;
 	__u32 depth;
 	__s64 ret;
 
@@ -323,9 +350,12 @@ static __always_inline int on_return(__u32 probe_id, __u64 raw_ret)
 	stack->depth = index;
 
 	ret = config->ret_int32 ? (__s64)(__s32)raw_ret : (__s64)raw_ret;
+	duration = end_ns - stack->frames[index & (MAX_DEPTH - 1)].start_ns;
+	// Every call's latency, so that it stays visible while spans are filtered or sampled out.
+	count->latency_log2[log2_u64(duration) & (LATENCY_BUCKETS - 1)]++;
 	if (stack->frames[index & (MAX_DEPTH - 1)].sampled_out)
 		count->sampled_out++;
-	else if (end_ns - stack->frames[index & (MAX_DEPTH - 1)].start_ns < config->min_duration_ns)
+	else if (duration < config->min_duration_ns)
 		count->filtered_duration++;
 	else if (config->errors_only && !is_errno(ret))
 		count->filtered_errors++;

@@ -58,7 +58,11 @@ struct probe_config {
 	__u8 _pad;
 };
 
-/* Per-probe, per-CPU counters: every call entered ends in exactly one of these (or is still in flight). */
+/* Log2 latency buckets: bucket k counts calls that took [2^k, 2^(k+1)) ns (bucket 0 also 0 ns). */
+#define LATENCY_BUCKETS 64
+
+/* Per-probe, per-CPU counters: every call entered ends in exactly one of these (or is still in
+ * flight), and every call that returned is in the latency histogram, filtered or not. */
 struct probe_counters {
 	__u64 entered;
 	__u64 submitted;
@@ -71,6 +75,7 @@ struct probe_counters {
 	__u64 drop_ringbuf_full;
 	__u64 missed_return;     /* entry whose return never came (found stale under a later return) */
 	__u64 orphan_return;     /* return with no entry on this thread's stack (e.g. attached mid-call) */
+	__u64 latency_log2[LATENCY_BUCKETS];
 };
 
 struct frame {

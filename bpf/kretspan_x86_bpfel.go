@@ -78,6 +78,7 @@ type kretspanProbeCounters struct {
 	DropRingbufFull  uint64
 	MissedReturn     uint64
 	OrphanReturn     uint64
+	LatencyLog2      [64]uint64
 }
 
 type kretspanTraceContext struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -72,7 +73,7 @@ type Pipeline struct {
 	exportCtx    context.Context // cancelled when Close gives up waiting
 	cancelExport context.CancelFunc
 
-	received uint64 // owned by the Add goroutine
+	received atomic.Uint64 // read by Stats from any goroutine, for a live status
 	latency  []*LatencyHistogram
 
 	mu           sync.Mutex // guards the export accounting below
@@ -119,7 +120,7 @@ func NewPipeline(sink Sink, probes []ProbeInfo, resource *resourcepb.Resource, c
 
 // Add converts one event into a span. The event may be reused after Add returns.
 func (p *Pipeline) Add(event *bpf.Event) {
-	p.received++
+	p.received.Add(1)
 	id := int(event.ProbeId)
 	if id <= 0 || id >= len(p.probes) {
 		p.countDropped() // cannot happen with a consistent tracer; counted, never silent
@@ -214,7 +215,7 @@ func (p *Pipeline) Close(ctx context.Context) error {
 			p.cancelExport()
 			p.mu.Lock()
 			p.abandoned = true
-			unaccounted := p.received - p.droppedQueue - p.exported - p.exportFailed
+			unaccounted := p.received.Load() - p.droppedQueue - p.exported - p.exportFailed
 			p.exportFailed += unaccounted
 			p.mu.Unlock()
 			err = fmt.Errorf("export did not finish, %d spans not exported: %w", unaccounted, ctx.Err())
@@ -231,12 +232,13 @@ func (p *Pipeline) LastError() error {
 	return p.lastErr
 }
 
-// Stats returns the counts so far. Call it from the goroutine that calls Add, or after Close.
+// Stats returns the counts so far. LatencyByProbe is owned by the goroutine that calls Add: read
+// it from there, or after Close.
 func (p *Pipeline) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return Stats{
-		Received:       p.received,
+		Received:       p.received.Load(),
 		Exported:       p.exported,
 		DroppedQueue:   p.droppedQueue,
 		ExportFailed:   p.exportFailed,

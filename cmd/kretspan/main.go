@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"golang.org/x/sys/unix"
 
 	"github.com/kretspan/kretspan/bpf"
 	"github.com/kretspan/kretspan/otelbridge"
@@ -158,7 +159,19 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 		<-ctx.Done()
 		tracer.Stop()
 	}()
+	statusCtx, stopStatus := context.WithCancel(ctx)
+	statusDone := make(chan struct{})
+	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
+		go func() {
+			defer close(statusDone)
+			showStatus(statusCtx, f, pipeline)
+		}()
+	} else {
+		close(statusDone)
+	}
 	readErr := tracer.Read(pipeline.Add, pipeline.Idle)
+	stopStatus()
+	<-statusDone // the status line is cleared before the summary is printed
 	tracer.Stop() // a read error ends tracing too
 
 	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -166,6 +179,8 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 	closeErr := pipeline.Close(shutdown)
 	counters, countErr := tracer.Counters()
 	if countErr == nil {
+		printHistograms(stderr, targets, counters)
+		fmt.Fprintln(stderr)
 		printSummary(stderr, targets, counters, pipeline.Stats())
 	}
 	if err := pipeline.LastError(); err != nil {
@@ -231,4 +246,29 @@ func newSink(ctx context.Context, s settings, stdout io.Writer) (otelbridge.Sink
 		return nil, usagef("%v", err)
 	}
 	return sink, nil
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// showStatus keeps a status line on the terminal until ctx ends: events per second, spans
+// exported, and everything lost so far.
+func showStatus(ctx context.Context, terminal io.Writer, pipeline *otelbridge.Pipeline) {
+	ticker := time.NewTicker(time.Second)
+	defer ticker.Stop()
+	var last uint64
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprint(terminal, "\r\033[K")
+			return
+		case <-ticker.C:
+			s := pipeline.Stats()
+			fmt.Fprintf(terminal, "\r\033[Kkretspan: %d events/s, %d spans exported, %d dropped (queue full), %d failed to export",
+				s.Received-last, s.Exported, s.DroppedQueue, s.ExportFailed)
+			last = s.Received
+		}
+	}
 }

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -28,4 +31,52 @@ func printSummary(w io.Writer, targets []probe.Target, counters []bpf.ProbeCount
 	tw.Flush()
 	fmt.Fprintf(w, "user space: %d events received, %d spans exported, %d dropped (export queue full), %d failed to export\n",
 		stats.Received, stats.Exported, stats.DroppedQueue, stats.ExportFailed)
+}
+
+// maxHistograms bounds the histograms printed at exit; globs can make thousands of probes.
+const maxHistograms = 20
+
+// printHistograms prints each busy probe's in-kernel latency histogram of every call, filtered
+// and sampled out ones included, in the manner of bcc's funclatency.
+func printHistograms(w io.Writer, targets []probe.Target, counters []bpf.ProbeCounters) {
+	busy := slices.Clone(targets)
+	busy = slices.DeleteFunc(busy, func(t probe.Target) bool { return counters[t.ID].Entered == 0 })
+	slices.SortStableFunc(busy, func(a, b probe.Target) int { return cmp.Compare(counters[b.ID].Entered, counters[a.ID].Entered) })
+	if len(busy) > maxHistograms {
+		fmt.Fprintf(w, "\nlatency of every call, the %d busiest of %d probes:\n", maxHistograms, len(busy))
+		busy = busy[:maxHistograms]
+	}
+	for _, t := range busy {
+		fmt.Fprintf(w, "\n%s\n", t.Label())
+		writeHistogram(w, counters[t.ID].LatencyLog2[:])
+	}
+}
+
+// writeHistogram prints log2 buckets (bucket k: [2^k, 2^(k+1)) ns) from the first to the last
+// non-empty one.
+func writeHistogram(w io.Writer, buckets []uint64) {
+	first, last := -1, -1
+	var peak uint64
+	for i, n := range buckets {
+		if n > 0 {
+			if first < 0 {
+				first = i
+			}
+			last = i
+			peak = max(peak, n)
+		}
+	}
+	if first < 0 {
+		return
+	}
+	const width = 40
+	fmt.Fprintf(w, "%24s : %-10s %s\n", "nsecs", "count", "distribution")
+	for i := first; i <= last; i++ {
+		low, high := uint64(1)<<i, uint64(1)<<(i+1)-1
+		if i == 0 {
+			low = 0
+		}
+		bar := strings.Repeat("*", int(buckets[i]*width/peak))
+		fmt.Fprintf(w, "%10d -> %-10d : %-10d |%-*s|\n", low, high, buckets[i], width, bar)
+	}
 }
