@@ -10,17 +10,32 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// explainPermission adds to a permission error the capabilities this process lacks.
-func explainPermission(err error) error {
+// Capabilities kretspan needs. CAP_BPF and CAP_PERFMON load programs and open perf events for
+// tracepoints, kprobes and fentry; the kernel's uprobe PMU asks for CAP_SYS_ADMIN, which also
+// stands in for the other two on kernels before 5.8.
+const (
+	capBPF      = "CAP_BPF"
+	capPerfmon  = "CAP_PERFMON"
+	capSysAdmin = "CAP_SYS_ADMIN"
+)
+
+var capabilityBits = map[string]int{capBPF: unix.CAP_BPF, capPerfmon: unix.CAP_PERFMON, capSysAdmin: unix.CAP_SYS_ADMIN}
+
+// explainPermission adds to a permission error the capabilities, of those the failed operation
+// needs, that this process lacks.
+func explainPermission(err error, needed ...string) error {
 	var verifierErr *ebpf.VerifierError
 	if errors.As(err, &verifierErr) || (!errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EACCES)) {
 		return err // the verifier answers EACCES for programs it rejects: not a privilege matter
 	}
-	missing := MissingCapabilities()
-	if len(missing) == 0 {
-		return fmt.Errorf("%w (the kernel refused although kretspan holds CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN; lockdown or a security module may forbid it)", err)
+	if len(needed) == 0 {
+		needed = []string{capBPF, capPerfmon}
 	}
-	return fmt.Errorf("%w: kretspan needs %s; run as root or grant them (setcap or a container's capabilities)", err, strings.Join(missing, " and "))
+	missing := missingCapabilities(needed...)
+	if len(missing) == 0 {
+		return fmt.Errorf("%w (the kernel refused although kretspan holds %s; lockdown or a security module may forbid it)", err, strings.Join(needed, " and "))
+	}
+	return fmt.Errorf("%w: this needs %s; run as root or grant it (setcap, or a container's capabilities)", err, strings.Join(missing, " and "))
 }
 
 // CheckPrivileges fails, naming what is missing, when this process cannot load BPF programs.
@@ -39,24 +54,28 @@ func RemoveMemlock() error {
 	return nil
 }
 
-// MissingCapabilities names the capabilities kretspan needs and this process lacks in its
-// effective set. CAP_SYS_ADMIN stands in for CAP_BPF and CAP_PERFMON on kernels before 5.8.
+// MissingCapabilities names what this process lacks of CAP_BPF and CAP_PERFMON (none when it
+// holds CAP_SYS_ADMIN, which kernels before 5.8 ask for instead).
 func MissingCapabilities() []string {
+	if len(missingCapabilities(capSysAdmin)) == 0 {
+		return nil
+	}
+	return missingCapabilities(capBPF, capPerfmon)
+}
+
+// missingCapabilities returns those of names not in this process's effective set.
+func missingCapabilities(names ...string) []string {
 	header := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&header, &data[0]); err != nil {
 		return nil
 	}
-	has := func(capability int) bool { return data[capability/32].Effective&(1<<(capability%32)) != 0 }
-	if has(unix.CAP_SYS_ADMIN) {
-		return nil
-	}
 	var missing []string
-	if !has(unix.CAP_BPF) {
-		missing = append(missing, "CAP_BPF")
-	}
-	if !has(unix.CAP_PERFMON) {
-		missing = append(missing, "CAP_PERFMON")
+	for _, name := range names {
+		bit := capabilityBits[name]
+		if data[bit/32].Effective&(1<<(bit%32)) == 0 {
+			missing = append(missing, name)
+		}
 	}
 	return missing
 }

@@ -33,7 +33,7 @@ type Config struct {
 	// those in the shared map traces_ctx_v1, pinned under BPFFS (created if absent).
 	Correlate bool
 	BPFFS     string
-	Markers   []probe.Marker // binaries whose binding marker to attach (with Correlate)
+	Markers   []probe.Marker // binaries whose binding marker must be attached (with Correlate)
 }
 
 // TraceContextMapPath is where the OpenTelemetry eBPF tools share per-thread trace contexts.
@@ -193,7 +193,7 @@ func (t *Tracer) start(cfg Config, probes []Probe) error {
 		return err
 	}
 	for _, m := range cfg.Markers {
-		if err := t.attachMarker(m); err != nil {
+		if err := t.AttachMarker(m); err != nil {
 			return err
 		}
 	}
@@ -355,27 +355,28 @@ func (t *Tracer) attachUprobe(p Probe) error {
 	if p.GoReturnOffsets == nil {
 		ret, err := exe.Uretprobe(p.Name, coll.Programs[kretspanProgUprobeReturn], nil)
 		if err != nil {
-			return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
+			return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err, capSysAdmin))
 		}
 		t.links = append(t.links, ret)
 	}
 	for _, offset := range p.GoReturnOffsets {
 		ret, err := exe.Uprobe(p.Name, coll.Programs[kretspanProgUprobeRetInstruction], &link.UprobeOptions{Offset: offset})
 		if err != nil {
-			return fmt.Errorf("attach %s return at +%#x: %w", p.Label(), offset, explainPermission(err))
+			return fmt.Errorf("attach %s return at +%#x: %w", p.Label(), offset, explainPermission(err, capSysAdmin))
 		}
 		t.links = append(t.links, ret)
 	}
 	entry, err := exe.Uprobe(p.Name, coll.Programs[kretspanProgUprobeEntry], &link.UprobeOptions{Offset: p.GoEntryOffset})
 	if err != nil {
-		return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
+		return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err, capSysAdmin))
 	}
 	t.links = append(t.links, entry)
 	return nil
 }
 
-// attachMarker attaches to the binding marker of kretspan's application libraries.
-func (t *Tracer) attachMarker(m probe.Marker) error {
+// AttachMarker attaches to the binding marker of kretspan's application libraries in a binary;
+// on error nothing of it stays attached.
+func (t *Tracer) AttachMarker(m probe.Marker) error {
 	exe, ok := t.executables[m.Binary]
 	if !ok {
 		var err error
@@ -395,7 +396,7 @@ func (t *Tracer) attachMarker(m probe.Marker) error {
 	}
 	l, err := exe.Uprobe(symbol, coll.Programs[program], nil)
 	if err != nil {
-		return fmt.Errorf("attach marker %s in %s: %w", symbol, binary, explainPermission(err))
+		return fmt.Errorf("attach marker %s in %s: %w", symbol, binary, explainPermission(err, capSysAdmin))
 	}
 	t.links = append(t.links, l)
 	return nil

@@ -106,7 +106,7 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 		infos[t.ID] = otelbridge.NewProbeInfo(t)
 	}
 
-	markers, err := findMarkers(s)
+	markers, scanned, err := findMarkers(s)
 	if err != nil {
 		return err
 	}
@@ -145,6 +145,14 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer tracer.Close()
+	// Markers found by scanning are a convenience: one that cannot be attached is reported, not fatal.
+	for _, m := range scanned {
+		if err := tracer.AttachMarker(m); err != nil {
+			fmt.Fprintf(stderr, "kretspan: not binding spans in %s: %v\n", m.Binary, err)
+			continue
+		}
+		markers = append(markers, m)
+	}
 	for _, m := range markers {
 		fmt.Fprintf(stderr, "kretspan: binding spans to threads in %s\n", m.Binary)
 	}
@@ -189,33 +197,32 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 	return errors.Join(readErr, closeErr, countErr)
 }
 
-// findMarkers finds the span-binding marker in the --correlate binaries (each must have it) and in
-// running processes: those of --pid, or all of them.
-func findMarkers(s settings) ([]probe.Marker, error) {
+// findMarkers finds the span-binding marker in the --correlate binaries (each must have it: these
+// are required) and in running processes, those of --pid or all of them (scanned).
+func findMarkers(s settings) (required, scanned []probe.Marker, err error) {
 	if s.NoCorrelation {
-		return nil, nil
+		return nil, nil, nil
 	}
 	seen := map[string]bool{}
-	var markers []probe.Marker
 	for _, path := range s.Correlate {
 		binary, err := probe.ResolveBinary(path)
 		if err != nil {
-			return nil, usagef("--correlate: %v", err)
+			return nil, nil, usagef("--correlate: %v", err)
 		}
 		m, ok := probe.FindMarker(binary)
 		if !ok {
-			return nil, usagef("--correlate %s: no %s function in it; link kretspan's spanbind package or include kretspan_bind.h", path, probe.MarkerSymbol)
+			return nil, nil, usagef("--correlate %s: no %s function in it; link kretspan's spanbind package or include kretspan_bind.h", path, probe.MarkerSymbol)
 		}
 		seen[m.Binary] = true
-		markers = append(markers, m)
+		required = append(required, m)
 	}
 	for _, m := range probe.ScanMarkers(s.PIDs) {
 		if !seen[m.Binary] {
 			seen[m.Binary] = true
-			markers = append(markers, m)
+			scanned = append(scanned, m)
 		}
 	}
-	return markers, nil
+	return required, scanned, nil
 }
 
 func exporterName(s settings) string {
