@@ -179,7 +179,7 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 	}
 	readErr := tracer.Read(pipeline.Add, pipeline.Idle)
 	stopStatus()
-	<-statusDone // the status line is cleared before the summary is printed
+	<-statusDone  // the status line is cleared before the summary is printed
 	tracer.Stop() // a read error ends tracing too
 
 	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
