@@ -104,6 +104,16 @@ type jaeger struct {
 	queryURL     string // http://127.0.0.1:PORT
 	otlpEndpoint string // http://127.0.0.1:PORT (OTLP gRPC)
 	log          string
+	dir          string // its run directory, for tools/jaeger/stop.sh
+}
+
+// stop stops Jaeger; it is safe to call again.
+func (j *jaeger) stop(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(repoRoot(t), "tools/jaeger/stop.sh"), j.dir).CombinedOutput()
+	if err != nil {
+		t.Errorf("stopping Jaeger: %v\n%s", err, out)
+	}
 }
 
 // uiAssets is the web UI Jaeger serves: $KRETSPAN_JAEGER_UI_ASSETS (a built jaeger-ui, the
@@ -147,9 +157,15 @@ func jaegerConfig(t *testing.T, dir, assets string) string {
 // t.Cleanup stops it.
 func startJaeger(t *testing.T, bin, assets string) *jaeger {
 	t.Helper()
+	return startJaegerAt(t, bin, assets, freePorts(t, 4))
+}
+
+// startJaegerAt starts Jaeger on the given ports: OTLP gRPC, OTLP HTTP, query HTTP, query gRPC.
+func startJaegerAt(t *testing.T, bin, assets string, ports []int) *jaeger {
+	t.Helper()
 	root := repoRoot(t)
 	dir := t.TempDir()
-	ports := freePorts(t, 4)
+	j := &jaeger{dir: dir}
 	cmd := exec.Command(filepath.Join(root, "tools/jaeger/start.sh"), dir)
 	cmd.Env = append(os.Environ(),
 		"JAEGER_BIN="+bin,
@@ -163,12 +179,7 @@ func startJaeger(t *testing.T, bin, assets string) *jaeger {
 	cmd.Stderr = &stderr
 	// Registered before starting, so that a half-started Jaeger is stopped too (stop.sh does
 	// nothing without a pid file).
-	t.Cleanup(func() {
-		out, err := exec.Command(filepath.Join(root, "tools/jaeger/stop.sh"), dir).CombinedOutput()
-		if err != nil {
-			t.Errorf("stopping Jaeger: %v\n%s", err, out)
-		}
-	})
+	t.Cleanup(func() { j.stop(t) })
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("tools/jaeger/start.sh: %v\n%s", err, stderr.String())
 	}
@@ -182,7 +193,7 @@ func startJaeger(t *testing.T, bin, assets string) *jaeger {
 			vars[k] = v
 		}
 	}
-	j := &jaeger{queryURL: vars["JAEGER_QUERY_URL"], otlpEndpoint: "http://" + vars["JAEGER_OTLP_GRPC_ENDPOINT"], log: vars["JAEGER_LOG"]}
+	j.queryURL, j.otlpEndpoint, j.log = vars["JAEGER_QUERY_URL"], "http://"+vars["JAEGER_OTLP_GRPC_ENDPOINT"], vars["JAEGER_LOG"]
 	if vars["JAEGER_QUERY_URL"] == "" || vars["JAEGER_OTLP_GRPC_ENDPOINT"] == "" {
 		t.Fatalf("jaeger.env lacks the endpoints:\n%s", env)
 	}

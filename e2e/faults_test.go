@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kretspan/kretspan/internal/testprocess"
+)
+
+// The collector is down when kretspan starts, comes up, is killed mid-run and comes back:
+// kretspan keeps running with bounded memory, export resumes each time the collector is back,
+// and every span it could not deliver is counted.
+func TestKretspanSurvivesCollectorOutages(t *testing.T) {
+	requireRoot(t)
+	bin := jaegerBinary(t)
+	assets, _ := uiAssets(t)
+	dir := t.TempDir()
+	kretspan, _ := build(t, dir)
+	driver := filepath.Join(dir, "driver")
+	if out, err := exec.Command("cc", "-O2", "-Wall", "-Werror", "-pthread", "-o", driver,
+		filepath.Join(repoRoot(t), "cmd/kretspan/testdata/driver.c")).CombinedOutput(); err != nil {
+		t.Fatalf("cc driver.c: %v\n%s", err, out)
+	}
+	ports := freePorts(t, 4)
+	service := fmt.Sprintf("kretspan-outage-%d", time.Now().UnixNano())
+	d := testprocess.StartWorkload(t, driver)
+	k := testprocess.StartKretspan(t, kretspan,
+		[]string{"OTEL_SERVICE_NAME=" + service, "OTEL_EXPORTER_OTLP_TIMEOUT=2000"},
+		"--otlp-endpoint", fmt.Sprintf("http://127.0.0.1:%d", ports[0]), "--pid", strconv.FormatInt(d.PID, 10),
+		"--batch-size", "4", "--batch-timeout", "50ms", "--queue-batches", "4", "syscall:openat")
+	opens := 0
+	open := func(n int) {
+		for range n {
+			d.Do(t, "open /nonexistent/kretspan/outage")
+			opens++
+		}
+	}
+	// untilDelivered opens files until Jaeger holds a span of this run, and says how long it took.
+	untilDelivered := func(j *jaeger, phase string) {
+		start := time.Now()
+		for time.Since(start) < 3*time.Minute {
+			open(1)
+			if traces, err := j.traces(service); err == nil && len(traces) > 0 {
+				t.Logf("%s: spans reach Jaeger again after %v", phase, time.Since(start).Round(time.Millisecond))
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		t.Fatalf("%s: no span reached Jaeger within 3 minutes:\n%s", phase, k.Stderr())
+	}
+
+	open(40) // nobody listens yet
+	time.Sleep(time.Second)
+	j := startJaegerAt(t, bin, assets, ports)
+	untilDelivered(j, "collector up after starting down")
+
+	j.stop(t)
+	open(40) // killed mid-run
+	time.Sleep(time.Second)
+	j = startJaegerAt(t, bin, assets, ports)
+	untilDelivered(j, "collector restarted")
+
+	if hwm := peakRSS(t, k.PID()); hwm > 100<<20 {
+		t.Errorf("peak RSS %d MiB through the outages; want it bounded (< 100 MiB)", hwm>>20)
+	}
+	k.Stop(t)
+	received, exported, dropped, failed := userSpaceLine(t, k.Stderr())
+	t.Logf("%d opens: %d received, %d exported, %d dropped (queue full), %d failed to export", opens, received, exported, dropped, failed)
+	if received != uint64(opens) || received != exported+dropped+failed {
+		t.Errorf("%d opens; kretspan received %d, exported %d, dropped %d, failed %d: want every one accounted for\n%s",
+			opens, received, exported, dropped, failed, k.Stderr())
+	}
+	if dropped+failed == 0 {
+		t.Errorf("nothing counted as lost although the collector was down for 80 opens")
+	}
+}
+
+// userSpaceLine parses kretspan's last summary line.
+func userSpaceLine(t *testing.T, stderr string) (received, exported, dropped, failed uint64) {
+	t.Helper()
+	m := regexp.MustCompile(`user space: (\d+) events received, (\d+) spans exported, (\d+) dropped \(export queue full\), (\d+) failed to export`).FindStringSubmatch(stderr)
+	if m == nil {
+		t.Fatalf("no user-space summary line:\n%s", stderr)
+	}
+	values := make([]uint64, 4)
+	for i := range values {
+		values[i], _ = strconv.ParseUint(m[i+1], 10, 64)
+	}
+	return values[0], values[1], values[2], values[3]
+}
+
+// peakRSS is a process's VmHWM in bytes.
+func peakRSS(t *testing.T, pid int) uint64 {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc/PID/status")
+	return 0
+}
