@@ -79,6 +79,9 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := otelbridge.CheckEnvironment(os.LookupEnv); err != nil {
+		return usageError{err}
+	}
 	if err := bpf.CheckPrivileges(); err != nil {
 		return err
 	}

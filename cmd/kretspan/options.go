@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/otelbridge"
 	"github.com/kretspan/kretspan/probe"
 )
 
@@ -301,6 +302,11 @@ func (f *runFlags) resolveSettings(specArgs []string) (settings, error) {
 }
 
 func (s settings) validate() error {
+	if s.OTLPEndpoint != "" {
+		if err := otelbridge.CheckEndpoint(s.OTLPEndpoint); err != nil {
+			return usagef("--otlp-endpoint %v", err)
+		}
+	}
 	switch s.Exporter {
 	case "otlp", "console", "none":
 	default:
