@@ -105,7 +105,8 @@ func configure(spec *ebpf.CollectionSpec, cfg Config, probeCount int) error {
 		return fmt.Errorf("command name %q is longer than the kernel's 15 characters", cfg.Comm)
 	}
 	copy(comm[:], cfg.Comm)
-	wakeup := max(cfg.WakeupBytes, 1)
+	// Past half the ring a producer would fill it before the reader is woken.
+	wakeup := min(max(cfg.WakeupBytes, 1), uint64(ringSize/2))
 	for name, value := range map[string]any{
 		"trace_kernel_threads": boolByte(cfg.KernelThreads),
 		"filter_pids":          boolByte(len(cfg.PIDs) > 0),

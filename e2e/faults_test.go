@@ -2,12 +2,9 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -67,11 +64,11 @@ func TestKretspanSurvivesCollectorOutages(t *testing.T) {
 	j = startJaegerAt(t, bin, assets, ports)
 	untilDelivered(j, "collector restarted")
 
-	if hwm := peakRSS(t, k.PID()); hwm > 100<<20 {
+	if hwm := k.PeakRSS(t); hwm > 100<<20 {
 		t.Errorf("peak RSS %d MiB through the outages; want it bounded (< 100 MiB)", hwm>>20)
 	}
 	k.Stop(t)
-	received, exported, dropped, failed := userSpaceLine(t, k.Stderr())
+	received, exported, dropped, failed := k.UserSpace(t)
 	t.Logf("%d opens: %d received, %d exported, %d dropped (queue full), %d failed to export", opens, received, exported, dropped, failed)
 	if received != uint64(opens) || received != exported+dropped+failed {
 		t.Errorf("%d opens; kretspan received %d, exported %d, dropped %d, failed %d: want every one accounted for\n%s",
@@ -80,35 +77,4 @@ func TestKretspanSurvivesCollectorOutages(t *testing.T) {
 	if dropped+failed == 0 {
 		t.Errorf("nothing counted as lost although the collector was down for 80 opens")
 	}
-}
-
-// userSpaceLine parses kretspan's last summary line.
-func userSpaceLine(t *testing.T, stderr string) (received, exported, dropped, failed uint64) {
-	t.Helper()
-	m := regexp.MustCompile(`user space: (\d+) events received, (\d+) spans exported, (\d+) dropped \(export queue full\), (\d+) failed to export`).FindStringSubmatch(stderr)
-	if m == nil {
-		t.Fatalf("no user-space summary line:\n%s", stderr)
-	}
-	values := make([]uint64, 4)
-	for i := range values {
-		values[i], _ = strconv.ParseUint(m[i+1], 10, 64)
-	}
-	return values[0], values[1], values[2], values[3]
-}
-
-// peakRSS is a process's VmHWM in bytes.
-func peakRSS(t *testing.T, pid int) uint64 {
-	t.Helper()
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmHWM in /proc/PID/status")
-	return 0
 }

@@ -2,8 +2,11 @@ package testprocess
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -71,6 +74,38 @@ func (k *Kretspan) Stop(t testing.TB) {
 	if k.err != nil {
 		t.Fatalf("kretspan exited with %v after SIGINT:\n%s", k.err, k.stderr.String())
 	}
+}
+
+// UserSpace parses kretspan's last summary line: what user space received, exported, dropped
+// because the export queue was full, and failed to export.
+func (k *Kretspan) UserSpace(t testing.TB) (received, exported, dropped, failed uint64) {
+	t.Helper()
+	m := userSpaceLine.FindStringSubmatch(k.Stderr())
+	if m == nil {
+		t.Fatalf("no user-space summary line:\n%s", k.Stderr())
+	}
+	values := make([]uint64, 4)
+	for i := range values {
+		values[i], _ = strconv.ParseUint(m[i+1], 10, 64)
+	}
+	return values[0], values[1], values[2], values[3]
+}
+
+var userSpaceLine = regexp.MustCompile(`user space: (\d+) events received, (\d+) spans exported, (\d+) dropped \(export queue full\), (\d+) failed to export`)
+
+// PeakRSS is kretspan's peak resident memory (VmHWM) so far, in bytes.
+func (k *Kretspan) PeakRSS(t testing.TB) uint64 {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", k.PID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(status)
+	if m == nil {
+		t.Fatalf("no VmHWM in /proc/%d/status", k.PID())
+	}
+	kb, _ := strconv.ParseUint(string(m[1]), 10, 64)
+	return kb << 10
 }
 
 // PID is kretspan's process id.

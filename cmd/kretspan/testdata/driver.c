@@ -4,6 +4,7 @@
 //   open PATH       → "open RET" (RET is -errno on failure)
 //   read PATH       → "read BYTES"
 //   sleepers N MS   → "slept" once N threads have each slept MS milliseconds, concurrently
+//   spin SECONDS    → "spun N" after calling getppid as fast as it can for SECONDS
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +59,18 @@ int main(void)
 			printf("read %ld\n", got);
 			if (fd >= 0)
 				close(fd);
+		} else if (sscanf(line, "spin %ld", &n) == 1) {
+			struct timespec start, now;
+			long calls = 0;
+
+			clock_gettime(CLOCK_MONOTONIC, &start);
+			do {
+				for (int i = 0; i < 1000; i++)
+					syscall(SYS_getppid);
+				calls += 1000;
+				clock_gettime(CLOCK_MONOTONIC, &now);
+			} while (now.tv_sec - start.tv_sec < n);
+			printf("spun %ld\n", calls);
 		} else if (sscanf(line, "sleepers %ld %ld", &n, &ms) == 2) {
 			pthread_t threads[256];
 
