@@ -470,6 +470,26 @@ int syscall_return(struct syscall_exit_ctx *ctx)
 	return on_return(syscall_probe_id(ctx->nr), ctx->ret);
 }
 
+// A thread that exits inside probed calls (killed in a blocking syscall, exit() inside a probed
+// function) never returns from them: count them as missed returns and free its stack, which would
+// otherwise stay until the table fills or a new thread reuses the id and inherits stale parents.
+SEC("tracepoint/sched/sched_process_exit")
+int thread_exit(void *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct call_stack *stack = bpf_map_lookup_elem(&stacks, &tid);
+
+	if (!stack)
+		return 0;
+#pragma unroll
+	for (int i = 0; i < MAX_DEPTH; i++) {
+		if (i < stack->depth)
+			count_missed_return(stack->frames[i].probe_id);
+	}
+	bpf_map_delete_elem(&stacks, &tid);
+	return 0;
+}
+
 // The marker: kretspan's application libraries call kretspan_marker(trace_hi, trace_lo, span_id,
 // wall_ns, flags) to bind a span to the calling thread (or release it). Go passes the arguments in
 // its register ABI (RAX, RBX, RCX, RDI, RSI), C in the System V one (RDI, RSI, RDX, RCX, R8).

@@ -109,6 +109,7 @@ const (
 	kretspanProgMarkerGo             = "marker_go"
 	kretspanProgSyscallEntry         = "syscall_entry"
 	kretspanProgSyscallReturn        = "syscall_return"
+	kretspanProgThreadExit           = "thread_exit"
 	kretspanProgUprobeEntry          = "uprobe_entry"
 	kretspanProgUprobeRetInstruction = "uprobe_ret_instruction"
 	kretspanProgUprobeReturn         = "uprobe_return"
@@ -179,6 +180,7 @@ type kretspanProgramSpecs struct {
 	MarkerGo             *ebpf.ProgramSpec `ebpf:"marker_go"`
 	SyscallEntry         *ebpf.ProgramSpec `ebpf:"syscall_entry"`
 	SyscallReturn        *ebpf.ProgramSpec `ebpf:"syscall_return"`
+	ThreadExit           *ebpf.ProgramSpec `ebpf:"thread_exit"`
 	UprobeEntry          *ebpf.ProgramSpec `ebpf:"uprobe_entry"`
 	UprobeRetInstruction *ebpf.ProgramSpec `ebpf:"uprobe_ret_instruction"`
 	UprobeReturn         *ebpf.ProgramSpec `ebpf:"uprobe_return"`
@@ -293,6 +295,7 @@ type kretspanPrograms struct {
 	MarkerGo             *ebpf.Program `ebpf:"marker_go"`
 	SyscallEntry         *ebpf.Program `ebpf:"syscall_entry"`
 	SyscallReturn        *ebpf.Program `ebpf:"syscall_return"`
+	ThreadExit           *ebpf.Program `ebpf:"thread_exit"`
 	UprobeEntry          *ebpf.Program `ebpf:"uprobe_entry"`
 	UprobeRetInstruction *ebpf.Program `ebpf:"uprobe_ret_instruction"`
 	UprobeReturn         *ebpf.Program `ebpf:"uprobe_return"`
@@ -310,6 +313,7 @@ func (p *kretspanPrograms) Close() error {
 		p.MarkerGo,
 		p.SyscallEntry,
 		p.SyscallReturn,
+		p.ThreadExit,
 		p.UprobeEntry,
 		p.UprobeRetInstruction,
 		p.UprobeReturn,

@@ -198,6 +198,9 @@ func (t *Tracer) start(cfg Config, probes []Probe) error {
 			return err
 		}
 	}
+	if err := t.attachThreadExit(); err != nil {
+		return err
+	}
 	if err := t.attachKprobeMulti(kprobes); err != nil {
 		return err
 	}
@@ -270,6 +273,20 @@ func (t *Tracer) attachSyscalls(probes []Probe) error {
 		}
 		t.links = append(t.links, enter)
 	}
+	return nil
+}
+
+// attachThreadExit frees the stacks of threads that exit inside probed calls.
+func (t *Tracer) attachThreadExit() error {
+	coll, err := t.loadInstance([]string{kretspanProgThreadExit}, nil, "")
+	if err != nil {
+		return fmt.Errorf("load thread-exit program: %w", err)
+	}
+	l, err := link.Tracepoint("sched", "sched_process_exit", coll.Programs[kretspanProgThreadExit], nil)
+	if err != nil {
+		return fmt.Errorf("attach tracepoint sched:sched_process_exit: %w", explainPermission(err))
+	}
+	t.links = append(t.links, l)
 	return nil
 }
 

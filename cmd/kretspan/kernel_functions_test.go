@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -172,5 +173,24 @@ func TestKernelMaxInflightOverflowIsCounted(t *testing.T) {
 					sleepers, inflight, exported, dropped, inFlight, k.Stderr())
 			}
 		})
+	}
+}
+
+// A thread that exits inside a probed function never returns from it: kretspan counts the call
+// as a missed return when the thread exits, instead of keeping it in flight for ever. (A thread
+// killed in a blocking syscall does return from it, with -EINTR.)
+func TestKernelThreadExitingInsideACallIsCounted(t *testing.T) {
+	requireRoot(t)
+	dir := buildTools(t)
+	d := startDriver(t, dir)
+	_, k := traceProcess(t, dir, d.PID, "uprobe:"+filepath.Join(dir, "driver")+":leave_now")
+	d.Send("leave")
+	d.Cmd.Wait()
+	time.Sleep(200 * time.Millisecond)
+	k.Stop(t)
+	row := summaryRow(t, k.Stderr(), ":leave_now")
+	calls, exported, missed, inFlight := row[0], row[1], row[5], row[6]
+	if calls != 1 || exported != 0 || missed != 1 || inFlight != 0 {
+		t.Errorf("a thread exiting inside leave_now: row %v; want 1 call, a missed return, none in flight", row)
 	}
 }

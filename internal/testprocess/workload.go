@@ -76,6 +76,11 @@ func (p *Workload) Run(t testing.TB) []Call {
 	return calls
 }
 
+// Send sends one command without waiting for the answer, for commands that block.
+func (p *Workload) Send(command string) {
+	fmt.Fprintln(p.stdin, command)
+}
+
 // Do sends one command to a workload that takes commands (driver.c) and returns its answer.
 func (p *Workload) Do(t testing.TB, command string) string {
 	t.Helper()

@@ -5,6 +5,7 @@
 //   read PATH       → "read BYTES"
 //   sleepers N MS   → "slept" once N threads have each slept MS milliseconds, concurrently
 //   spin SECONDS    → "spun N" after calling getppid as fast as it can for SECONDS
+//   leave           → exits inside leave_now(), a function that never returns
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,12 @@ static void *sleeper(void *arg)
 
 	nanosleep(&ts, NULL);
 	return NULL;
+}
+
+__attribute__((noinline)) void leave_now(void)
+{
+	fflush(stdout);
+	_exit(0);
 }
 
 int main(void)
@@ -59,6 +66,8 @@ int main(void)
 			printf("read %ld\n", got);
 			if (fd >= 0)
 				close(fd);
+		} else if (strncmp(line, "leave", 5) == 0) {
+			leave_now();
 		} else if (sscanf(line, "spin %ld", &n) == 1) {
 			struct timespec start, now;
 			long calls = 0;
