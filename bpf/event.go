@@ -42,6 +42,7 @@ func (c *ProbeCounters) Add(other *ProbeCounters) {
 	c.DropRingbufFull += other.DropRingbufFull
 	c.MissedReturn += other.MissedReturn
 	c.OrphanReturn += other.OrphanReturn
+	c.LatencySumNs += other.LatencySumNs
 	for i := range c.LatencyLog2 {
 		c.LatencyLog2[i] += other.LatencyLog2[i]
 	}

@@ -261,8 +261,8 @@ func TestProbeCountersAdd(t *testing.T) {
 		}
 		slotsA, slotsB = append(slotsA, va.Field(i)), append(slotsB, vb.Field(i))
 	}
-	if len(fields) != 12 {
-		t.Fatalf("ProbeCounters has %d fields, the test expects 11 counters and the latency histogram: %v", len(fields), fields)
+	if len(fields) != 13 {
+		t.Fatalf("ProbeCounters has %d fields, the test expects 11 counters, the latency sum and histogram: %v", len(fields), fields)
 	}
 	for i := range slotsA {
 		slotsA[i].SetUint(uint64(1 + i))

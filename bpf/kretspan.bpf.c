@@ -353,6 +353,7 @@ static __always_inline int on_return(__u32 probe_id, __u64 raw_ret)
 	duration = end_ns - stack->frames[index & (MAX_DEPTH - 1)].start_ns;
 	// Every call's latency, so that it stays visible while spans are filtered or sampled out.
 	count->latency_log2[log2_u64(duration) & (LATENCY_BUCKETS - 1)]++;
+	count->latency_sum_ns += duration;
 	if (stack->frames[index & (MAX_DEPTH - 1)].sampled_out)
 		count->sampled_out++;
 	else if (duration < config->min_duration_ns)

@@ -75,6 +75,7 @@ struct probe_counters {
 	__u64 drop_ringbuf_full;
 	__u64 missed_return;     /* entry whose return never came: found stale under a later return, or the thread exited */
 	__u64 orphan_return;     /* return with no entry on this thread's stack (e.g. attached mid-call) */
+	__u64 latency_sum_ns; /* of the calls in latency_log2 */
 	__u64 latency_log2[LATENCY_BUCKETS];
 };
 

@@ -78,6 +78,7 @@ type kretspanProbeCounters struct {
 	DropRingbufFull  uint64
 	MissedReturn     uint64
 	OrphanReturn     uint64
+	LatencySumNs     uint64
 	LatencyLog2      [64]uint64
 }
 

@@ -76,6 +76,12 @@ type Pipeline struct {
 	received atomic.Uint64 // read by Stats from any goroutine, for a live status
 	latency  []*LatencyHistogram
 
+	// The slowest span of each probe since the last TakeExemplars: slowest is the fast check,
+	// exemplars (under exemplarMu) the span.
+	slowest    []atomic.Uint64
+	exemplarMu sync.Mutex
+	exemplars  []Exemplar
+
 	mu           sync.Mutex // guards the export accounting below
 	droppedQueue uint64
 	exported     uint64
@@ -104,6 +110,8 @@ func NewPipeline(sink Sink, probes []ProbeInfo, resource *resourcepb.Resource, c
 		done:         make(chan struct{}),
 		exportedByID: make([]uint64, len(probes)),
 		latency:      make([]*LatencyHistogram, len(probes)),
+		slowest:      make([]atomic.Uint64, len(probes)),
+		exemplars:    make([]Exemplar, len(probes)),
 	}
 	p.exportCtx, p.cancelExport = context.WithCancel(context.Background())
 	scope := &commonpb.InstrumentationScope{Name: ScopeName, Version: Version}
@@ -141,7 +149,11 @@ func (p *Pipeline) Add(event *bpf.Event) {
 	}
 	b := p.current
 	i := len(b.spans)
-	b.spans = append(b.spans, buildSpan(&b.slots[i], event, &p.probes[id], p.clock, p.comms.intern(&event.Comm)))
+	span := buildSpan(&b.slots[i], event, &p.probes[id], p.clock, p.comms.intern(&event.Comm))
+	b.spans = append(b.spans, span)
+	if duration := event.EndNs - event.StartNs; duration > p.slowest[id].Load() {
+		p.recordExemplar(id, duration, span)
+	}
 	if len(b.spans) == cap(b.spans) {
 		p.send()
 	}
@@ -160,6 +172,40 @@ func (p *Pipeline) send() {
 	p.queue <- p.current // never blocks: the queue holds every batch there is
 	p.current = nil
 	p.clock.MaybeResync()
+}
+
+// Exemplar is a probe's slowest span in an interval: metrics point at it.
+type Exemplar struct {
+	DurationNs  uint64 // 0: none
+	EndUnixNano uint64
+	TraceID     [16]byte
+	SpanID      [8]byte
+}
+
+func (p *Pipeline) recordExemplar(id int, duration uint64, span *tracepb.Span) {
+	p.exemplarMu.Lock()
+	defer p.exemplarMu.Unlock()
+	if duration <= p.exemplars[id].DurationNs {
+		return
+	}
+	e := &p.exemplars[id]
+	e.DurationNs, e.EndUnixNano = duration, span.EndTimeUnixNano
+	copy(e.TraceID[:], span.TraceId)
+	copy(e.SpanID[:], span.SpanId)
+	p.slowest[id].Store(duration)
+}
+
+// TakeExemplars returns each probe's slowest span since the last call (indexed by probe id) and
+// starts a new interval.
+func (p *Pipeline) TakeExemplars() []Exemplar {
+	p.exemplarMu.Lock()
+	defer p.exemplarMu.Unlock()
+	taken := slices.Clone(p.exemplars)
+	clear(p.exemplars)
+	for i := range p.slowest {
+		p.slowest[i].Store(0)
+	}
+	return taken
 }
 
 func (p *Pipeline) countDropped() {

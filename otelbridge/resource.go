@@ -15,9 +15,18 @@ import (
 // DefaultServiceName is service.name unless OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES say otherwise.
 const DefaultServiceName = "kretspan"
 
-// NewResource describes this host: service.name, host.name, os.type, os.version (the kernel
-// release), then OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME, which override the rest.
+// NewResource describes this host as OTLP protobuf, for the spans built here; see DetectResource.
 func NewResource(ctx context.Context) (*resourcepb.Resource, error) {
+	res, err := DetectResource(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ResourceProto(res), nil
+}
+
+// DetectResource describes this host: service.name, host.name, os.type, os.version (the kernel
+// release), then OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME, which override the rest.
+func DetectResource(ctx context.Context) (*resource.Resource, error) {
 	var uname unix.Utsname
 	if err := unix.Uname(&uname); err != nil {
 		return nil, fmt.Errorf("uname: %w", err)
@@ -32,11 +41,16 @@ func NewResource(ctx context.Context) (*resourcepb.Resource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build resource: %w", err)
 	}
+	return res, nil
+}
+
+// ResourceProto is res as OTLP protobuf.
+func ResourceProto(res *resource.Resource) *resourcepb.Resource {
 	out := &resourcepb.Resource{}
 	for _, kv := range res.Attributes() {
 		out.Attributes = append(out.Attributes, keyValue(kv))
 	}
-	return out, nil
+	return out
 }
 
 func keyValue(kv attribute.KeyValue) *commonpb.KeyValue {

@@ -181,7 +181,8 @@ probes+=("${extra[@]}")
 # looking at: reads and writes that blocked, slow opens, sleeps, connects (and, with kprobes,
 # forks). A --pid or --comm filter would hide the rest of the machine, which is what the demo is
 # about; use PROBES and DEMO_MIN_DURATION=0 to see everything.
-args=(--otlp-endpoint "http://$JAEGER_OTLP_GRPC_ENDPOINT")
+# Jaeger stores traces only: kretspan's OTLP metrics (--metrics-interval) would be refused.
+args=(--otlp-endpoint "http://$JAEGER_OTLP_GRPC_ENDPOINT" --metrics-interval 0)
 if [[ -n $min_duration && $min_duration != 0 ]]; then
 	args+=(--min-duration "$min_duration")
 fi

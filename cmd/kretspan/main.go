@@ -12,7 +12,9 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/sdk/resource"
 	"golang.org/x/sys/unix"
 
 	"github.com/kretspan/kretspan/bpf"
@@ -120,11 +122,11 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	resource, err := otelbridge.NewResource(ctx)
+	resource, err := otelbridge.DetectResource(ctx)
 	if err != nil {
 		return err
 	}
-	pipeline, err := otelbridge.NewPipeline(sink, infos, resource, otelbridge.NewWallClock(otelbridge.SystemClocks()),
+	pipeline, err := otelbridge.NewPipeline(sink, infos, otelbridge.ResourceProto(resource), otelbridge.NewWallClock(otelbridge.SystemClocks()),
 		otelbridge.WithBatchSize(s.BatchSize), otelbridge.WithBatchTimeout(s.BatchTimeout), otelbridge.WithQueueBatches(s.QueueBatches))
 	if err != nil {
 		return usageError{err}
@@ -170,6 +172,19 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 		<-ctx.Done()
 		tracer.Stop()
 	}()
+	metricsCtx, stopMetrics := context.WithCancel(context.Background())
+	defer stopMetrics()
+	metricsDone := make(chan error, 1)
+	if s.Exporter == "otlp" && s.MetricsInterval > 0 {
+		metrics, err := newMetricsExporter(ctx, s, resource, targets, tracer, pipeline)
+		if err != nil {
+			return err
+		}
+		go func() { metricsDone <- metrics.Run(metricsCtx, s.MetricsInterval) }()
+	} else {
+		metricsDone <- nil
+	}
+
 	statusCtx, stopStatus := context.WithCancel(ctx)
 	statusDone := make(chan struct{})
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
@@ -188,6 +203,10 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	closeErr := pipeline.Close(shutdown)
+	stopMetrics() // the final export carries the final counts
+	if err := <-metricsDone; err != nil {
+		fmt.Fprintf(stderr, "kretspan: %v\n", err) // like failed span exports: reported, not fatal
+	}
 	counters, countErr := tracer.Counters()
 	if countErr == nil {
 		printHistograms(stderr, targets, counters)
@@ -238,6 +257,15 @@ func exporterName(s settings) string {
 		}
 	}
 	return "OTLP " + otelbridge.DefaultEndpoint
+}
+
+func newMetricsExporter(ctx context.Context, s settings, res *resource.Resource, targets []probe.Target, tracer *bpf.Tracer, pipeline *otelbridge.Pipeline) (*otelbridge.MetricsExporter, error) {
+	var opts []otlpmetricgrpc.Option
+	if s.OTLPEndpoint != "" {
+		opts = append(opts, otlpmetricgrpc.WithEndpointURL(s.OTLPEndpoint))
+	}
+	source := otelbridge.LedgerSource{Counters: tracer.Counters, Pipeline: pipeline}
+	return otelbridge.NewMetricsExporter(ctx, res, targets, source, opts...)
 }
 
 func newSink(ctx context.Context, s settings, stdout io.Writer) (otelbridge.Sink, error) {

@@ -29,23 +29,24 @@ func usagef(format string, args ...any) error { return usageError{fmt.Errorf(for
 
 // settings is everything a run is configured with, from --config and then the flags.
 type settings struct {
-	Exporter       string          `yaml:"exporter"`
-	OTLPEndpoint   string          `yaml:"otlp_endpoint"`
-	Duration       time.Duration   `yaml:"duration"`
-	PIDs           []uint32        `yaml:"pids"`
-	Comm           string          `yaml:"comm"`
-	KernelThreads  bool            `yaml:"kernel_threads"`
-	MaxInflight    uint32          `yaml:"max_inflight"`
-	MaxGlob        int             `yaml:"max_glob"`
-	RingBufferSize uint32          `yaml:"ringbuf_size"`
-	BatchSize      int             `yaml:"batch_size"`
-	BatchTimeout   time.Duration   `yaml:"batch_timeout"`
-	QueueBatches   int             `yaml:"queue_batches"`
-	NoCorrelation  bool            `yaml:"no_correlation"`
-	Correlate      []string        `yaml:"correlate"`
-	BPFFS          string          `yaml:"bpffs"`
-	Filter         filterSettings  `yaml:",inline"`
-	Probes         []probeSettings `yaml:"probes"`
+	Exporter        string          `yaml:"exporter"`
+	OTLPEndpoint    string          `yaml:"otlp_endpoint"`
+	Duration        time.Duration   `yaml:"duration"`
+	PIDs            []uint32        `yaml:"pids"`
+	Comm            string          `yaml:"comm"`
+	KernelThreads   bool            `yaml:"kernel_threads"`
+	MaxInflight     uint32          `yaml:"max_inflight"`
+	MaxGlob         int             `yaml:"max_glob"`
+	RingBufferSize  uint32          `yaml:"ringbuf_size"`
+	BatchSize       int             `yaml:"batch_size"`
+	BatchTimeout    time.Duration   `yaml:"batch_timeout"`
+	QueueBatches    int             `yaml:"queue_batches"`
+	MetricsInterval time.Duration   `yaml:"metrics_interval"`
+	NoCorrelation   bool            `yaml:"no_correlation"`
+	Correlate       []string        `yaml:"correlate"`
+	BPFFS           string          `yaml:"bpffs"`
+	Filter          filterSettings  `yaml:",inline"`
+	Probes          []probeSettings `yaml:"probes"`
 }
 
 type filterSettings struct {
@@ -80,7 +81,7 @@ func (p *probeSettings) UnmarshalYAML(node *yaml.Node) error {
 var probeKeys = []string{"spec", "min_duration", "errors_only", "sample"}
 
 func defaultSettings() settings {
-	return settings{Exporter: "otlp", BPFFS: "/sys/fs/bpf", MaxInflight: 10240, MaxGlob: 1000, RingBufferSize: 8 << 20, BatchSize: 512, BatchTimeout: 200 * time.Millisecond, QueueBatches: 8}
+	return settings{Exporter: "otlp", BPFFS: "/sys/fs/bpf", MaxInflight: 10240, MaxGlob: 1000, RingBufferSize: 8 << 20, BatchSize: 512, BatchTimeout: 200 * time.Millisecond, QueueBatches: 8, MetricsInterval: 10 * time.Second}
 }
 
 // loadConfig reads a YAML config file over s; unknown keys are errors.
@@ -187,6 +188,7 @@ func newRunFlags() *runFlags {
 	fs.Var(&f.correlate, "correlate", "also find the span-binding marker in this `binary` (repeatable; running processes are scanned anyway)")
 	fs.BoolVar(&f.s.NoCorrelation, "no-correlation", false, "do not parent calls under application spans (neither the marker nor traces_ctx_v1)")
 	fs.StringVar(&f.s.BPFFS, "bpffs", f.s.BPFFS, "bpffs `mount` holding the shared map otel/traces_ctx_v1")
+	fs.DurationVar(&f.s.MetricsInterval, "metrics-interval", f.s.MetricsInterval, "export the ledger and latency histograms as OTLP metrics this often (0: never)")
 	fs.IntVar(&f.s.QueueBatches, "queue-batches", f.s.QueueBatches, "batches that may wait for export; more are dropped and counted")
 	return f
 }
@@ -271,6 +273,8 @@ func (f *runFlags) resolveSettings(specArgs []string) (settings, error) {
 				s.BatchTimeout = fromFile.BatchTimeout
 			case "queue-batches":
 				s.QueueBatches = fromFile.QueueBatches
+			case "metrics-interval":
+				s.MetricsInterval = fromFile.MetricsInterval
 			case "pid":
 				s.PIDs = fromFile.PIDs
 			case "no-correlation":
@@ -317,6 +321,9 @@ func (s settings) validate() error {
 	}
 	if s.Duration < 0 {
 		return usagef("--duration %v: must not be negative", s.Duration)
+	}
+	if s.MetricsInterval < 0 {
+		return usagef("--metrics-interval %v: must not be negative", s.MetricsInterval)
 	}
 	if s.MaxInflight == 0 {
 		return usagef("--max-inflight must be at least 1")

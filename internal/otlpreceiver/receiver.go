@@ -9,8 +9,10 @@ import (
 	"sync"
 	"time"
 
+	metricscollectorpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	collectorpb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 )
@@ -24,14 +26,34 @@ type Span struct {
 // Attr returns a span attribute's value (int64, string, bool or float64), or nil.
 func (s Span) Attr(key string) any { return attrMap(s.Attributes)[key] }
 
-// Receiver collects every span sent to it.
+// Receiver collects every span and metrics export sent to it.
 type Receiver struct {
 	collectorpb.UnimplementedTraceServiceServer
 	server   *grpc.Server
 	listener net.Listener
 
-	mu    sync.Mutex
-	spans []Span
+	mu      sync.Mutex
+	spans   []Span
+	metrics []*metricspb.ResourceMetrics
+}
+
+type metricsService struct {
+	metricscollectorpb.UnimplementedMetricsServiceServer
+	r *Receiver
+}
+
+func (m metricsService) Export(_ context.Context, req *metricscollectorpb.ExportMetricsServiceRequest) (*metricscollectorpb.ExportMetricsServiceResponse, error) {
+	m.r.mu.Lock()
+	defer m.r.mu.Unlock()
+	m.r.metrics = append(m.r.metrics, req.ResourceMetrics...)
+	return &metricscollectorpb.ExportMetricsServiceResponse{}, nil
+}
+
+// Metrics returns every metrics export received so far, in order.
+func (r *Receiver) Metrics() []*metricspb.ResourceMetrics {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*metricspb.ResourceMetrics(nil), r.metrics...)
 }
 
 // Start listens on a free loopback port.
@@ -42,6 +64,7 @@ func Start() (*Receiver, error) {
 	}
 	r := &Receiver{server: grpc.NewServer(), listener: listener}
 	collectorpb.RegisterTraceServiceServer(r.server, r)
+	metricscollectorpb.RegisterMetricsServiceServer(r.server, metricsService{r: r})
 	go r.server.Serve(listener)
 	return r, nil
 }

@@ -1,0 +1,178 @@
+package otelbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/resource"
+
+	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/probe"
+)
+
+// Metric names kretspan exports over OTLP.
+const (
+	MetricCalls    = "kretspan.calls" // per probe and outcome: the kernel's ledger
+	MetricInFlight = "kretspan.calls.in_flight"
+	MetricSpans    = "kretspan.spans"         // per outcome: user space's ledger
+	MetricDuration = "kretspan.call.duration" // per probe, every call, in ns
+	AttrOutcome    = "kretspan.outcome"
+)
+
+// LedgerSource is what the metrics read each interval: the kernel's per-probe counters (indexed by
+// probe id) and the pipeline.
+type LedgerSource struct {
+	Counters func() ([]bpf.ProbeCounters, error)
+	Pipeline *Pipeline
+}
+
+// MetricsExporter exports kretspan's ledger and in-kernel latency histograms as OpenTelemetry
+// metrics over OTLP gRPC, every interval and once more at the end; the OTEL_EXPORTER_OTLP_* and
+// OTEL_EXPORTER_OTLP_METRICS_* variables apply.
+type MetricsExporter struct {
+	exporter *otlpmetricgrpc.Exporter
+	resource *resource.Resource
+	targets  []probe.Target
+	source   LedgerSource
+	start    time.Time
+	exemplar []Exemplar // the slowest span of each probe in the last interval, kept for the next ones
+}
+
+// NewMetricsExporter connects the OTLP metrics exporter; options come after the environment's.
+func NewMetricsExporter(ctx context.Context, res *resource.Resource, targets []probe.Target, source LedgerSource, opts ...otlpmetricgrpc.Option) (*MetricsExporter, error) {
+	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") == "" {
+		opts = append([]otlpmetricgrpc.Option{otlpmetricgrpc.WithEndpointURL(DefaultEndpoint)}, opts...)
+	}
+	exporter, err := otlpmetricgrpc.New(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("OTLP metrics exporter: %w", err)
+	}
+	return &MetricsExporter{exporter: exporter, resource: res, targets: targets, source: source, start: time.Now()}, nil
+}
+
+// Run exports every interval until ctx ends, then once more, and shuts the exporter down.
+func (m *MetricsExporter) Run(ctx context.Context, interval time.Duration) error {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C:
+			m.export(ctx) // a failed interval is retried with the next one's cumulative values
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := m.export(final)
+			return errors.Join(err, m.exporter.Shutdown(final))
+		}
+	}
+}
+
+func (m *MetricsExporter) export(ctx context.Context) error {
+	counters, err := m.source.Counters()
+	if err != nil {
+		return err
+	}
+	exemplars := m.source.Pipeline.TakeExemplars()
+	if m.exemplar == nil {
+		m.exemplar = exemplars
+	}
+	for i, e := range exemplars {
+		if e.DurationNs > 0 {
+			m.exemplar[i] = e
+		}
+	}
+	rm := BuildMetrics(m.resource, m.targets, counters, m.source.Pipeline.Stats(), m.exemplar, m.start, time.Now())
+	if err := m.exporter.Export(ctx, &rm); err != nil {
+		return fmt.Errorf("export metrics: %w", err)
+	}
+	return nil
+}
+
+// BuildMetrics turns the ledger into cumulative OpenTelemetry metrics: kretspan.calls per probe
+// and outcome, kretspan.calls.in_flight, kretspan.spans per outcome, and kretspan.call.duration,
+// each probe's log2 latency buckets as a base-2 exponential histogram (scale 0) with its slowest
+// exported span as exemplar. Kernel bucket k holds [2^k, 2^(k+1)) ns and becomes OpenTelemetry
+// bucket k, (2^k, 2^(k+1)]: only durations of exactly a power of two land one bucket off.
+func BuildMetrics(res *resource.Resource, targets []probe.Target, counters []bpf.ProbeCounters, stats Stats,
+	exemplars []Exemplar, start, now time.Time) metricdata.ResourceMetrics {
+	calls := metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true}
+	inFlight := metricdata.Gauge[int64]{}
+	durations := metricdata.ExponentialHistogram[int64]{Temporality: metricdata.CumulativeTemporality}
+	for _, t := range targets {
+		c := counters[t.ID]
+		probeAttrs := []attribute.KeyValue{attribute.String(AttrProbeTarget, t.Label()), attribute.String(AttrProbeKind, string(t.Mechanism))}
+		for _, outcome := range []struct {
+			name  string
+			count uint64
+		}{
+			{"entered", c.Entered}, {"submitted", c.Submitted},
+			{"filtered_entry", c.FilteredEntry}, {"filtered_duration", c.FilteredDuration}, {"filtered_errors", c.FilteredErrors},
+			{"sampled_out", c.SampledOut}, {"dropped_inflight_full", c.DropInflightFull}, {"dropped_depth", c.DropDepth},
+			{"dropped_ringbuf_full", c.DropRingbufFull}, {"missed_return", c.MissedReturn}, {"orphan_return", c.OrphanReturn},
+		} {
+			attrs := attribute.NewSet(append(probeAttrs, attribute.String(AttrOutcome, outcome.name))...)
+			calls.DataPoints = append(calls.DataPoints, metricdata.DataPoint[int64]{Attributes: attrs, StartTime: start, Time: now, Value: int64(outcome.count)})
+		}
+		inFlight.DataPoints = append(inFlight.DataPoints, metricdata.DataPoint[int64]{Attributes: attribute.NewSet(probeAttrs...), Time: now, Value: int64(c.InFlight())})
+		durations.DataPoints = append(durations.DataPoints, durationPoint(attribute.NewSet(probeAttrs...), &c, exemplarOf(exemplars, t.ID), start, now))
+	}
+	spans := metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true}
+	for _, outcome := range []struct {
+		name  string
+		count uint64
+	}{{"received", stats.Received}, {"exported", stats.Exported}, {"dropped_queue_full", stats.DroppedQueue}, {"export_failed", stats.ExportFailed}} {
+		spans.DataPoints = append(spans.DataPoints, metricdata.DataPoint[int64]{
+			Attributes: attribute.NewSet(attribute.String(AttrOutcome, outcome.name)), StartTime: start, Time: now, Value: int64(outcome.count)})
+	}
+	return metricdata.ResourceMetrics{
+		Resource: res,
+		ScopeMetrics: []metricdata.ScopeMetrics{{
+			Scope: instrumentation.Scope{Name: ScopeName, Version: Version},
+			Metrics: []metricdata.Metrics{
+				{Name: MetricCalls, Description: "Calls of each probe by what became of them; entered = submitted + filtered + sampled out + dropped + missed + in flight.", Unit: "{call}", Data: calls},
+				{Name: MetricInFlight, Description: "Calls entered whose return has not come yet.", Unit: "{call}", Data: inFlight},
+				{Name: MetricSpans, Description: "Events read from the kernel by what became of them in user space.", Unit: "{span}", Data: spans},
+				{Name: MetricDuration, Description: "Duration of every call that returned, filtered and sampled out ones included.", Unit: "ns", Data: durations},
+			},
+		}},
+	}
+}
+
+func exemplarOf(exemplars []Exemplar, id uint32) *Exemplar {
+	if int(id) < len(exemplars) && exemplars[id].DurationNs > 0 {
+		return &exemplars[id]
+	}
+	return nil
+}
+
+func durationPoint(attrs attribute.Set, c *bpf.ProbeCounters, slowest *Exemplar, start, now time.Time) metricdata.ExponentialHistogramDataPoint[int64] {
+	first, last := -1, -1
+	var count uint64
+	for k, n := range c.LatencyLog2 {
+		if n > 0 {
+			if first < 0 {
+				first = k
+			}
+			last = k
+			count += n
+		}
+	}
+	point := metricdata.ExponentialHistogramDataPoint[int64]{Attributes: attrs, StartTime: start, Time: now, Count: count, Sum: int64(c.LatencySumNs), Scale: 0}
+	if first >= 0 {
+		point.PositiveBucket = metricdata.ExponentialBucket{Offset: int32(first), Counts: append([]uint64(nil), c.LatencyLog2[first:last+1]...)}
+	}
+	if slowest != nil {
+		point.Exemplars = []metricdata.Exemplar[int64]{{
+			Time: time.Unix(0, int64(slowest.EndUnixNano)), Value: int64(slowest.DurationNs),
+			TraceID: slowest.TraceID[:], SpanID: slowest.SpanID[:],
+		}}
+	}
+	return point
+}

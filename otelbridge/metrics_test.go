@@ -1,0 +1,63 @@
+package otelbridge
+
+import (
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/resource"
+
+	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/probe"
+)
+
+func TestBuildMetrics(t *testing.T) {
+	targets := []probe.Target{{ID: 1, Mechanism: probe.KindSyscall, Name: "openat"}}
+	counters := make([]bpf.ProbeCounters, 2)
+	c := &counters[1]
+	c.Entered, c.Submitted, c.FilteredDuration, c.SampledOut = 10, 6, 3, 1
+	c.LatencyLog2[10], c.LatencyLog2[12] = 4, 6 // ~1µs and ~4µs
+	c.LatencySumNs = 30000
+	exemplars := []Exemplar{{}, {DurationNs: 7000, EndUnixNano: 1e18, TraceID: [16]byte{1}, SpanID: [8]byte{2}}}
+	start := time.Unix(100, 0)
+	rm := BuildMetrics(resource.Empty(), targets, counters, Stats{Received: 6, Exported: 5, DroppedQueue: 1}, exemplars, start, start.Add(time.Second))
+
+	metrics := map[string]metricdata.Aggregation{}
+	for _, m := range rm.ScopeMetrics[0].Metrics {
+		metrics[m.Name] = m.Data
+	}
+	calls := metrics[MetricCalls].(metricdata.Sum[int64])
+	got := map[string]int64{}
+	for _, p := range calls.DataPoints {
+		outcome, _ := p.Attributes.Value(AttrOutcome)
+		got[outcome.AsString()] = p.Value
+		if target, _ := p.Attributes.Value(AttrProbeTarget); target.AsString() != "syscall:openat" {
+			t.Errorf("point for %q", target.AsString())
+		}
+	}
+	if got["entered"] != 10 || got["submitted"] != 6 || got["filtered_duration"] != 3 || got["sampled_out"] != 1 || len(got) != 11 {
+		t.Errorf("kretspan.calls %v", got)
+	}
+	if !calls.IsMonotonic || calls.Temporality != metricdata.CumulativeTemporality {
+		t.Errorf("kretspan.calls is not a cumulative counter")
+	}
+	if inFlight := metrics[MetricInFlight].(metricdata.Gauge[int64]).DataPoints[0].Value; inFlight != 0 {
+		t.Errorf("in flight %d, want 0 (10 = 6 + 3 + 1)", inFlight)
+	}
+	point := metrics[MetricDuration].(metricdata.ExponentialHistogram[int64]).DataPoints[0]
+	if point.Count != 10 || point.Sum != 30000 || point.Scale != 0 || point.PositiveBucket.Offset != 10 ||
+		len(point.PositiveBucket.Counts) != 3 || point.PositiveBucket.Counts[0] != 4 || point.PositiveBucket.Counts[2] != 6 {
+		t.Errorf("duration point %+v", point)
+	}
+	if len(point.Exemplars) != 1 || point.Exemplars[0].Value != 7000 || point.Exemplars[0].SpanID[0] != 2 {
+		t.Errorf("exemplars %+v", point.Exemplars)
+	}
+	spans := map[string]int64{}
+	for _, p := range metrics[MetricSpans].(metricdata.Sum[int64]).DataPoints {
+		outcome, _ := p.Attributes.Value(AttrOutcome)
+		spans[outcome.AsString()] = p.Value
+	}
+	if spans["received"] != 6 || spans["exported"] != 5 || spans["dropped_queue_full"] != 1 {
+		t.Errorf("kretspan.spans %v", spans)
+	}
+}
