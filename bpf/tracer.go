@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -62,6 +63,18 @@ type Tracer struct {
 	executables map[string]*link.Executable
 	reader      *ringbuf.Reader
 	poll        time.Duration
+	misses      KernelMisses // read when detaching
+	stopOnce    sync.Once
+	stopErr     error
+}
+
+// KernelMisses are hits the kernel did not run kretspan's programs for, by its own counts.
+type KernelMisses struct {
+	// Probe: kprobe and kretprobe hits missed (kretprobe maxactive exhausted, reentrancy), where
+	// the kernel reports them (6.7+ for single kprobes; kprobe.multi links).
+	Probe uint64
+	// Recursion: program runs skipped because another BPF program was running on the CPU.
+	Recursion uint64
 }
 
 // Start loads kretspan's programs and attaches every probe. It attaches all or nothing: on error
@@ -451,12 +464,16 @@ func (t *Tracer) Read(onEvent func(*Event), onIdle func()) error {
 // its thread's stack and parent later calls under a span that never arrives.
 
 // Stop detaches every probe, then makes Read return once it has delivered what the ring holds.
+// It may be called more than once, from any goroutine: the first call does the work.
 func (t *Tracer) Stop() error {
-	err := t.detach()
-	if t.reader != nil {
-		err = errors.Join(err, t.reader.Flush())
-	}
-	return err
+	t.stopOnce.Do(func() {
+		t.misses = t.readKernelMisses()
+		t.stopErr = t.detach()
+		if t.reader != nil {
+			t.stopErr = errors.Join(t.stopErr, t.reader.Flush())
+		}
+	})
+	return t.stopErr
 }
 
 func (t *Tracer) detach() error {
@@ -466,6 +483,33 @@ func (t *Tracer) detach() error {
 	}
 	t.links = nil
 	return errors.Join(errs...)
+}
+
+// Misses returns the kernel's own miss counts, as read when the tracer stopped. Call it after Stop.
+func (t *Tracer) Misses() KernelMisses { return t.misses }
+
+func (t *Tracer) readKernelMisses() KernelMisses {
+	var m KernelMisses
+	for _, l := range t.links {
+		info, err := l.Info()
+		if err != nil {
+			continue // older kernels report no link info
+		}
+		if multi := info.KprobeMulti(); multi != nil {
+			m.Probe += multi.Missed
+		}
+		if event := info.PerfEvent(); event != nil && event.Kprobe() != nil {
+			m.Probe += event.Kprobe().Missed
+		}
+	}
+	for _, c := range t.collections {
+		for _, prog := range c.Programs {
+			if stats, err := prog.Stats(); err == nil {
+				m.Recursion += stats.RecursionMisses
+			}
+		}
+	}
+	return m
 }
 
 // Counters returns each probe's counters, summed over CPUs, indexed by probe id.

@@ -211,7 +211,7 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 	if countErr == nil {
 		printHistograms(stderr, targets, counters)
 		fmt.Fprintln(stderr)
-		printSummary(stderr, targets, counters, pipeline.Stats())
+		printSummary(stderr, targets, counters, tracer.Misses(), pipeline.Stats())
 	}
 	if err := pipeline.LastError(); err != nil {
 		fmt.Fprintf(stderr, "kretspan: last export error: %v\n", err)

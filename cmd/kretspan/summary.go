@@ -16,7 +16,7 @@ import (
 
 // printSummary accounts for every call of every probe: calls = exported + filtered + sampled out +
 // dropped (kernel and user space) + still in flight when tracing stopped.
-func printSummary(w io.Writer, targets []probe.Target, counters []bpf.ProbeCounters, stats otelbridge.Stats) {
+func printSummary(w io.Writer, targets []probe.Target, counters []bpf.ProbeCounters, misses bpf.KernelMisses, stats otelbridge.Stats) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "PROBE\tCALLS\tEXPORTED\tFILTERED\tSAMPLED OUT\tDROPPED\tMISSED RETURNS\tIN FLIGHT\tP50\tP99\t")
 	for _, t := range targets {
@@ -29,6 +29,8 @@ func printSummary(w io.Writer, targets []probe.Target, counters []bpf.ProbeCount
 			c.Filtered(), c.SampledOut, c.DropInflightFull+c.DropDepth+c.DropRingbufFull, c.MissedReturn, c.InFlight(), p50, p99)
 	}
 	tw.Flush()
+	fmt.Fprintf(w, "kernel: %d kprobe hits missed (kretprobe maxactive, reentrancy), %d program runs skipped for recursion\n",
+		misses.Probe, misses.Recursion)
 	fmt.Fprintf(w, "user space: %d events received, %d spans exported, %d dropped (export queue full), %d failed to export\n",
 		stats.Received, stats.Exported, stats.DroppedQueue, stats.ExportFailed)
 }
