@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all build generate check-generated lint test unit-test deploy-test e2e-test vmtest-files vmtest-selfcheck demo clean
+.PHONY: all build generate check-generated lint test unit-test deploy-test e2e-test vmtest-files vmtest-selfcheck demo bench clean
 
 all: build
 
@@ -79,6 +79,13 @@ vmtest-files:
 	cc -static -g -O2 -Wall -Werror -o $(VMTEST_FILES)/nested cmd/kretspan/testdata/nested.c
 	cc -static -O2 -Wall -Werror -pthread -o $(VMTEST_FILES)/driver cmd/kretspan/testdata/driver.c
 	cc -static -O2 -Wall -Werror -o $(VMTEST_FILES)/bindc cmd/kretspan/testdata/bindc.c
+
+# Benchmarks of issue 7 (bench/README.md), as root: end to end through a real OTLP gRPC receiver,
+# probe overhead against an empty program, a minimal program and bpftrace, filters, in-process
+# cost. A few minutes; prints one table.
+bench: build
+	$(GO) build -o $(BIN)/kbench ./bench/cmd/kbench
+	$(SUDO) $(BIN)/kbench -kretspan $(BIN)/kretspan
 
 clean:
 	rm -rf $(BIN)

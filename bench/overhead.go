@@ -1,0 +1,161 @@
+package bench
+
+import (
+	"fmt"
+	"os/exec"
+	"time"
+)
+
+// Variant names of the overhead rows.
+const (
+	VBare       = "no probe"
+	VEmpty      = "empty BPF programs"
+	VMinimal    = "minimal entry/return program"
+	VKretspan   = "kretspan --exporter none"
+	VKretspanOT = "kretspan, OTLP to the receiver"
+	VBpftrace   = "bpftrace 0.17 entry/return printf"
+	VMinDur     = "kretspan --min-duration 1ms (none)"
+	VSample     = "kretspan --sample 0.01 (none)"
+)
+
+// OverheadRow is one variant on one hook.
+type OverheadRow struct {
+	Variant string
+	NsCalls []float64 // per repetition
+	Err     error     // why it did not run
+	Note    string    // counts that check the variant did its work
+	Summary *Summary  // kretspan's
+}
+
+// Median is the median ns per call.
+func (r OverheadRow) Median() float64 { return median(r.NsCalls) }
+
+// OverheadResult is every variant on one hook.
+type OverheadResult struct {
+	Hook  string
+	Calls int
+	Reps  int
+	Rows  []OverheadRow
+}
+
+// Row returns the row of a variant.
+func (o OverheadResult) Row(variant string) *OverheadRow {
+	for i := range o.Rows {
+		if o.Rows[i].Variant == variant {
+			return &o.Rows[i]
+		}
+	}
+	return nil
+}
+
+func runOverhead(cfg Config, h hook, workload string, receiver *Receiver) OverheadResult {
+	calls, reps := cfg.Calls, cfg.Reps
+	probeSpec := "syscall:getppid"
+	bt := `tracepoint:syscalls:sys_enter_getppid { @start[tid] = nsecs; }
+tracepoint:syscalls:sys_exit_getppid /@start[tid]/ { printf("%d %d\n", tid, nsecs - @start[tid]); delete(@start[tid]); }`
+	if h.name == "uprobe" {
+		calls, reps = cfg.UprobeCalls, max(cfg.UprobeReps, 1)
+		probeSpec = "uprobe:" + workload + ":" + benchFunc
+		bt = fmt.Sprintf(`uprobe:%[1]s:%[2]s { @start[tid] = nsecs; }
+uretprobe:%[1]s:%[2]s /@start[tid]/ { printf("%%d %%d\n", tid, nsecs - @start[tid]); delete(@start[tid]); }`, workload, benchFunc)
+	}
+	res := OverheadResult{Hook: h.name, Calls: calls, Reps: reps}
+	// One repetition per attach: the variants take turns, round after round, so that drift in
+	// the machine's load spreads over all of them instead of biasing one.
+	total := uint64(calls + 1000) // the workload warms up with 1000 calls
+	measure := func() ([]float64, error) { return overheadRun(workload, h, calls, 1) }
+
+	// Each variant: attach, run the loop, detach; returns a note checking the work was done.
+	kretspan := func(args ...string) func(*OverheadRow) error {
+		return func(row *OverheadRow) error {
+			k, err := startKretspan(cfg.Kretspan, append(args, probeSpec)...)
+			if err != nil {
+				return err
+			}
+			ns, err := measure()
+			if err != nil {
+				k.kill()
+				return err
+			}
+			if err := k.stop(); err != nil {
+				return err
+			}
+			s, err := parseSummary(k.stderr.String())
+			if err != nil {
+				return err
+			}
+			row.NsCalls, row.Summary = append(row.NsCalls, ns...), &s
+			row.Note = fmt.Sprintf("calls %d (workload %d), exported %d, filtered %d, sampled out %d, dropped %d", s.Calls, total, s.Exported, s.Filtered, s.SampledOut, s.Dropped+s.DroppedQueue+s.ExportFailed)
+			return nil
+		}
+	}
+	variants := []struct {
+		name string
+		run  func(*OverheadRow) error
+	}{
+		{VBare, func(row *OverheadRow) error {
+			ns, err := measure()
+			row.NsCalls = append(row.NsCalls, ns...)
+			return err
+		}},
+		{VEmpty, func(row *OverheadRow) error {
+			b, err := startEmpty(h)
+			if err != nil {
+				return err
+			}
+			ns, err := measure()
+			row.NsCalls = append(row.NsCalls, ns...)
+			b.stop()
+			return err
+		}},
+		{VMinimal, func(row *OverheadRow) error {
+			b, err := startMinimal(h)
+			if err != nil {
+				return err
+			}
+			ns, err := measure()
+			row.NsCalls = append(row.NsCalls, ns...)
+			n := b.stop()
+			row.Note = fmt.Sprintf("%d records drained (workload %d calls)", n, total)
+			return err
+		}},
+		{VKretspan, kretspan("--exporter", "none")},
+		{VKretspanOT, kretspan("--otlp-endpoint", receiver.Endpoint())},
+		{VBpftrace, func(row *OverheadRow) error {
+			if _, err := exec.LookPath("bpftrace"); err != nil {
+				return fmt.Errorf("bpftrace is not installed (apt-get install bpftrace)")
+			}
+			t, err := startBpftrace(bt, 2)
+			if err != nil {
+				return err
+			}
+			ns, err := measure()
+			row.NsCalls = append(row.NsCalls, ns...)
+			if stopErr := t.stop(); err == nil {
+				err = stopErr
+			}
+			return err
+		}},
+		{VMinDur, kretspan("--exporter", "none", "--min-duration", "1ms")},
+		{VSample, kretspan("--exporter", "none", "--sample", "0.01")},
+	}
+	rows := make([]OverheadRow, len(variants))
+	for round := range reps {
+		for i, v := range variants {
+			row := &rows[i]
+			row.Variant = v.name
+			if row.Err != nil {
+				continue // failed in an earlier round
+			}
+			fmt.Fprintf(cfg.Log, "overhead %s, round %d/%d: %s", h.name, round+1, reps, v.name)
+			start := time.Now()
+			if row.Err = v.run(row); row.Err != nil {
+				fmt.Fprintf(cfg.Log, ": failed: %v\n", row.Err)
+				continue
+			}
+			fmt.Fprintf(cfg.Log, ": %.0f ns/call (%v)\n", row.NsCalls[len(row.NsCalls)-1], time.Since(start).Round(time.Millisecond))
+		}
+	}
+	res.Rows = rows
+	return res
+}

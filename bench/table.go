@@ -1,0 +1,232 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Results is everything Run measured.
+type Results struct {
+	Config     Config
+	Machine    Machine
+	LoadBefore string
+	LoadAfter  string
+	Elapsed    time.Duration
+	E2E        []E2EResult
+	InProcess  InProcessResult
+	Overhead   []OverheadResult
+}
+
+// Targets of issue 7.
+const (
+	TargetSpansPerCPUSecond = 1_000_000
+	TargetPeakRSSKB         = 64 << 10
+	TargetAllocsPerSpan     = 1
+	TargetVsBpftrace        = 0.25
+	TargetVsMinimal         = 1.5
+	TargetFiltered          = 1.0 / 3
+)
+
+type tableRow struct{ part, row, result, detail, target, meets string }
+
+// Print writes the machine and one table.
+func (r *Results) Print(w io.Writer) {
+	m := r.Machine
+	fmt.Fprintf(w, "machine: Linux %s; %s; %d cores; %s RAM; %s\n", m.Kernel, m.CPU, m.Cores, m.MemTotal, m.Bpftrace)
+	fmt.Fprintf(w, "load average before %s, after %s; took %v; %d calls × %d repetitions on tracepoints, %d × %d on the uprobe, medians\n\n",
+		r.LoadBefore, r.LoadAfter, r.Elapsed.Round(time.Second), r.Config.Calls, r.Config.Reps, r.Config.UprobeCalls, r.Config.UprobeReps)
+	var rows []tableRow
+	for _, e := range r.E2E {
+		rows = append(rows, e2eRows(e)...)
+	}
+	ip := r.InProcess
+	if ip.Err != nil {
+		rows = append(rows, tableRow{"in process", "decode + build + proto.Marshal", "failed: " + ip.Err.Error(), "", "", "-"})
+	} else {
+		rows = append(rows, tableRow{"in process", "decode + build + proto.Marshal, per span",
+			fmt.Sprintf("%.0f CPU-ns/span (%s spans/CPU-s), %.3f allocs/span", ip.CPUNsPerSpan, num(1e9/ip.CPUNsPerSpan), ip.AllocsPerSpan),
+			fmt.Sprintf("%.0f wall-ns/span; %.0f B/span encoded; %d dropped; %d spans", ip.WallNsPerSpan, ip.BytesPerSpan, ip.DroppedQueueFull, ip.N),
+			fmt.Sprintf("≤ %d alloc/span", TargetAllocsPerSpan), yesNo(ip.AllocsPerSpan <= TargetAllocsPerSpan)})
+	}
+	for _, o := range r.Overhead {
+		rows = append(rows, overheadRows(o)...)
+	}
+	printTable(w, []string{"PART", "ROW", "RESULT", "DETAIL", "TARGET", "MEETS"}, rows)
+}
+
+func e2eRows(e E2EResult) []tableRow {
+	row := tableRow{part: "end to end", row: "getppid → kretspan → OTLP gRPC, " + e.Name}
+	if e.Err != nil {
+		row.result, row.meets = "failed: "+e.Err.Error(), "-"
+		return []tableRow{row}
+	}
+	s := e.Summary
+	delivered := rate(e.Delivered, e.DeliverTime)
+	perCPU := rate(s.UserExported, e.CPU)
+	row.result = fmt.Sprintf("%s spans/s delivered, %s spans/CPU-s", num(delivered), num(perCPU))
+	accounted := s.Calls == s.Exported+s.Filtered+s.SampledOut+s.Dropped+s.MissedReturns+s.InFlight+s.DroppedQueue+s.ExportFailed &&
+		e.Delivered == s.UserExported
+	row.detail = fmt.Sprintf("offered %s calls/s (%d calls in %v); kretspan CPU %.2fs, peak RSS %.1f MiB; %d spans, %.0f B/span, %d requests (+%d metrics); "+
+		"drops: kernel %d, export queue %d, export failed %d, missed returns %d, kprobe misses %d, recursion skips %d; filtered %d, in flight %d; counted calls %d; all accounted for: %s",
+		num(rate(e.Calls, e.Elapsed)), e.Calls, e.Elapsed.Round(time.Millisecond), e.CPU.Seconds(), float64(e.PeakRSSKB)/1024,
+		e.Delivered, float64(e.Bytes)/float64(max(e.Delivered, 1)), e.Requests, e.MetricReqs,
+		s.Dropped, s.DroppedQueue, s.ExportFailed, s.MissedReturns, s.KprobeMissed, s.RecursionSkipped, s.Filtered, s.InFlight, s.Calls, yesNo(accounted))
+	row.target = fmt.Sprintf("≥ %s spans/CPU-s", num(TargetSpansPerCPUSecond))
+	row.meets = yesNo(perCPU >= TargetSpansPerCPUSecond)
+	rows := []tableRow{row}
+	if e.Rate > 0 {
+		rows = append(rows, tableRow{"end to end", "peak RSS at " + e.Name, fmt.Sprintf("%.1f MiB VmHWM", float64(e.PeakRSSKB)/1024),
+			fmt.Sprintf("offered %s calls/s", num(rate(e.Calls, e.Elapsed))), "≤ 64 MiB at 100k spans/s", yesNo(e.PeakRSSKB <= TargetPeakRSSKB)})
+	}
+	return rows
+}
+
+func overheadRows(o OverheadResult) []tableRow {
+	hookName := map[string]string{"tracepoint": "getppid, syscalls enter/exit tracepoints", "uprobe": "bench_func, uprobe + uretprobe"}[o.Hook]
+	part := "overhead " + o.Hook
+	empty, minimal, bt, kret := o.Row(VEmpty), o.Row(VMinimal), o.Row(VBpftrace), o.Row(VKretspan)
+	own := func(r *OverheadRow) (float64, bool) {
+		if r == nil || r.Err != nil || empty == nil || empty.Err != nil {
+			return 0, false
+		}
+		return r.Median() - empty.Median(), true
+	}
+	var rows []tableRow
+	for _, r := range o.Rows {
+		row := tableRow{part: part, row: hookName + ": " + r.Variant, target: "-", meets: "-"}
+		if r.Err != nil {
+			row.result = "not run: " + r.Err.Error()
+			rows = append(rows, row)
+			continue
+		}
+		row.result = fmt.Sprintf("%.0f ns/call", r.Median())
+		detail := []string{fmt.Sprintf("reps %s, min %.0f", fmtReps(r.NsCalls), slices.Min(r.NsCalls))}
+		if w, ok := own(&r); ok && r.Variant != VBare && r.Variant != VEmpty {
+			detail = append(detail, fmt.Sprintf("own work %.0f ns", w))
+		}
+		if r.Note != "" {
+			detail = append(detail, r.Note)
+		}
+		row.detail = strings.Join(detail, "; ")
+		switch r.Variant {
+		case VKretspan, VKretspanOT:
+			w, _ := own(&r)
+			var targets, meets []string
+			if b, ok := own(bt); ok {
+				t, m := ratio("own ≤ ¼ bpftrace's", w, b, TargetVsBpftrace)
+				targets, meets = append(targets, t), append(meets, "bpftrace "+m)
+			} else {
+				targets = append(targets, "own ≤ ¼ bpftrace's: no bpftrace row")
+			}
+			if m, ok := own(minimal); ok {
+				t, mm := ratio("own ≤ 1.5× minimal's", w, m, TargetVsMinimal)
+				targets, meets = append(targets, t), append(meets, "minimal "+mm)
+			}
+			row.target, row.meets = strings.Join(targets, "; "), strings.Join(meets, ", ")
+		case VMinDur, VSample:
+			if k, ok := own(kret); ok {
+				w, _ := own(&r)
+				row.target, row.meets = ratio(fmt.Sprintf("filtered own ≤ ⅓ exported own (%.0f ns)", k), w, k, TargetFiltered)
+			}
+		}
+		if spread(r.NsCalls) > 0.15 {
+			row.detail += "; NOISY (repetitions differ by more than 15%)"
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// ratio checks own work w against base; when either is at or below zero the repetitions were
+// noisier than the difference, and nothing can be said.
+func ratio(label string, w, base, target float64) (string, string) {
+	if w <= 0 || base <= 0 {
+		return label + ": n/a (own work below the noise)", "?"
+	}
+	return fmt.Sprintf("%s: %.2f×", label, w/base), yesNo(w/base <= target)
+}
+
+func spread(v []float64) float64 {
+	if len(v) < 2 {
+		return 0
+	}
+	lo, hi := v[0], v[0]
+	for _, x := range v {
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	return (hi - lo) / median(v)
+}
+
+func fmtReps(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprintf("%.0f", x)
+	}
+	return strings.Join(s, "/")
+}
+
+func rate(n uint64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+// num formats with thousands separators.
+func num(v float64) string {
+	s := fmt.Sprintf("%.0f", v)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "NO"
+}
+
+// printTable prints a Markdown table, padded so it also reads as plain text.
+func printTable(w io.Writer, header []string, rows []tableRow) {
+	cells := [][]string{header}
+	for _, r := range rows {
+		cells = append(cells, []string{r.part, r.row, r.result, r.detail, r.target, r.meets})
+	}
+	width := make([]int, len(header))
+	for _, c := range cells {
+		for i, s := range c {
+			width[i] = max(width[i], len([]rune(s)))
+		}
+	}
+	line := func(c []string) {
+		var b strings.Builder
+		b.WriteString("|")
+		for i, s := range c {
+			b.WriteString(" " + s + strings.Repeat(" ", width[i]-len([]rune(s))) + " |")
+		}
+		fmt.Fprintln(w, b.String())
+	}
+	line(cells[0])
+	sep := make([]string, len(header))
+	for i := range sep {
+		sep[i] = strings.Repeat("-", width[i])
+	}
+	line(sep)
+	for _, c := range cells[1:] {
+		line(c)
+	}
+}
