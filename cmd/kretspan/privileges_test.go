@@ -156,3 +156,27 @@ func bpfObjectsOf(t *testing.T, pid int) map[string][]uint32 {
 	}
 	return ids
 }
+
+// SIGTERM, as from an init system or Kubernetes, ends a run like SIGINT: what is queued is
+// exported, the probes are detached, the summary printed, exit status 0.
+func TestKernelSIGTERMExportsWhatIsQueued(t *testing.T) {
+	requireRoot(t)
+	dir := buildTools(t)
+	d := startDriver(t, dir)
+	receiver := startReceiver(t)
+	// A batch timeout far longer than the test: only the shutdown can send these spans.
+	k := startKretspan(t, dir, "--otlp-endpoint", receiver.Endpoint(), "--pid", fmt.Sprint(d.PID), "--batch-timeout", "1h", "--metrics-interval", "0", "syscall:openat")
+	for range 5 {
+		d.Do(t, "open /nonexistent/kretspan/sigterm")
+	}
+	time.Sleep(300 * time.Millisecond) // past the ring reader's poll
+	if n := len(receiver.Spans()); n != 0 {
+		t.Fatalf("%d spans exported before SIGTERM despite the batch timeout", n)
+	}
+	stopped := time.Now()
+	k.Signal(t, syscall.SIGTERM)
+	t.Logf("kretspan exited %v after SIGTERM", time.Since(stopped).Round(time.Millisecond))
+	if n := len(receiver.Spans()); n != 5 {
+		t.Errorf("%d spans exported at SIGTERM, want the 5 queued:\n%s", n, k.Stderr())
+	}
+}

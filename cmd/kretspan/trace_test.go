@@ -243,3 +243,47 @@ func TestKernelKretspanDoesNotTraceItself(t *testing.T) {
 		t.Fatal("no spans at all")
 	}
 }
+
+// A binary replaced during a run (an upgrade renames a new file over it): uprobes stay on the old
+// file, so processes still running it are traced on and those started from the new file are not;
+// kretspan keeps running either way. Tracing the new file takes a new kretspan run.
+func TestKernelReplacedBinaryKeepsTracingTheOldOne(t *testing.T) {
+	requireRoot(t)
+	dir := buildTools(t)
+	binary := filepath.Join(t.TempDir(), "nested")
+	copyFile(t, filepath.Join(dir, "nested"), binary)
+	old := testprocess.StartWorkload(t, binary, "2", "5")
+	receiver := startReceiver(t)
+	k := startKretspan(t, dir, "--otlp-endpoint", receiver.Endpoint(), "--batch-timeout", "50ms", "uprobe:"+binary+":outer")
+
+	copyFile(t, filepath.Join(dir, "nested"), binary+".new")
+	if err := os.Rename(binary+".new", binary); err != nil {
+		t.Fatal(err)
+	}
+	old.Run(t)
+	replaced := testprocess.StartWorkload(t, binary, "2", "5")
+	replaced.Run(t)
+	receiver.WaitFor(10*time.Second, func(s []otlpreceiver.Span) bool { return len(s) >= 2 })
+	time.Sleep(300 * time.Millisecond)
+	k.Stop(t)
+	spans := receiver.Spans()
+	if len(spans) != 2 {
+		t.Fatalf("got %d spans, want the old process's 2 outer calls", len(spans))
+	}
+	for _, s := range spans {
+		if s.Attr("process.pid") != old.PID {
+			t.Errorf("span from pid %v, want only the process running the old file (%d)", s.Attr("process.pid"), old.PID)
+		}
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}

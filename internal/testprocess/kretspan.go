@@ -65,14 +65,20 @@ func StartKretspan(t testing.TB, bin string, env []string, args ...string) *Kret
 // Stop sends SIGINT: kretspan exports what it still holds, prints its summary and must exit 0.
 func (k *Kretspan) Stop(t testing.TB) {
 	t.Helper()
-	k.cmd.Process.Signal(syscall.SIGINT)
+	k.Signal(t, syscall.SIGINT)
+}
+
+// Signal sends sig and waits for kretspan to exit with status 0.
+func (k *Kretspan) Signal(t testing.TB, sig os.Signal) {
+	t.Helper()
+	k.cmd.Process.Signal(sig)
 	select {
 	case <-k.exited:
 	case <-time.After(30 * time.Second):
-		t.Fatalf("kretspan did not exit within 30s of SIGINT:\n%s", k.stderr.String())
+		t.Fatalf("kretspan did not exit within 30s of %v:\n%s", sig, k.stderr.String())
 	}
 	if k.err != nil {
-		t.Fatalf("kretspan exited with %v after SIGINT:\n%s", k.err, k.stderr.String())
+		t.Fatalf("kretspan exited with %v after %v:\n%s", k.err, sig, k.stderr.String())
 	}
 }
 
