@@ -27,9 +27,10 @@ lint:
 	$(GO) tool staticcheck ./...
 
 # Every Go test of the module but the Jaeger end-to-end ones (e2e-test). As root the kernel tests
-# (TestKernel*) run too; otherwise they skip and say why.
+# (TestKernel*) run too; otherwise they skip and say why. One package at a time (-p 1): the
+# kernel tests time real calls and the benchmarks' quick mode would load the 2 cores meanwhile.
 unit-test:
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v /e2e)
+	$(GO) test -count=1 -p 1 $$($(GO) list ./... | grep -v /e2e)
 
 # docker-compose.yml and the Kubernetes manifests, parsed by the real loaders (own module).
 deploy-test:
