@@ -2,16 +2,16 @@ package bench
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/kretspan/kretspan/internal/summary"
+	"github.com/kretspan/kretspan/internal/testprocess"
 )
 
 // benchFunc is the workload's uprobed function.
@@ -63,28 +63,10 @@ func rateRun(workload string, h hook, rate int, d time.Duration) (uint64, time.D
 	return calls, time.Duration(ns), nil
 }
 
-// syncBuffer collects a process's output while we read it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // tool is a running tracer process: kretspan or bpftrace.
 type tool struct {
 	cmd    *exec.Cmd
-	stderr syncBuffer
+	stderr testprocess.SyncBuffer
 	exited chan struct{}
 	err    error
 }
@@ -243,54 +225,27 @@ type Summary struct {
 	KprobeMissed, RecursionSkipped                                          uint64 // the "kernel:" line, when kretspan prints one
 }
 
-var kernelLine = regexp.MustCompile(`kernel: (\d+) kprobe hits missed.*, (\d+) program runs skipped for recursion`)
-
-var userSpaceLine = regexp.MustCompile(`user space: (\d+) events received, (\d+) spans exported, (\d+) dropped \(export queue full\), (\d+) failed to export`)
-
-// parseSummary reads kretspan's summary from its stderr.
+// parseSummary reads kretspan's summary from its stderr, summing the probe rows.
 func parseSummary(stderr string) (Summary, error) {
-	var s Summary
-	lines := strings.Split(stderr, "\n")
-	header := -1
-	for i, l := range lines {
-		if f := strings.Fields(l); len(f) > 2 && f[0] == "PROBE" && f[1] == "CALLS" {
-			header = i
-		}
+	parsed, err := summary.Parse(stderr)
+	if err != nil {
+		return Summary{}, fmt.Errorf("%w: %s", err, lastLines(stderr, 5))
 	}
-	if header < 0 {
-		return s, fmt.Errorf("no summary in kretspan's output: %s", lastLines(stderr, 5))
+	if len(parsed.Rows) == 0 {
+		return Summary{}, fmt.Errorf("summary without probe rows")
 	}
-	rows := 0
-	for _, l := range lines[header+1:] {
-		if m := userSpaceLine.FindStringSubmatch(l); m != nil {
-			for i, p := range []*uint64{&s.Received, &s.UserExported, &s.DroppedQueue, &s.ExportFailed} {
-				*p, _ = strconv.ParseUint(m[i+1], 10, 64)
-			}
-			if rows == 0 {
-				return s, fmt.Errorf("summary without probe rows")
-			}
-			return s, nil
-		}
-		if m := kernelLine.FindStringSubmatch(l); m != nil {
-			s.KprobeMissed, _ = strconv.ParseUint(m[1], 10, 64)
-			s.RecursionSkipped, _ = strconv.ParseUint(m[2], 10, 64)
-			continue
-		}
-		f := strings.Fields(l)
-		if len(f) != 10 {
-			continue
-		}
-		if _, err := strconv.ParseUint(f[1], 10, 64); err != nil {
-			continue // not a probe row
-		}
-		for i, p := range []*uint64{&s.Calls, &s.Exported, &s.Filtered, &s.SampledOut, &s.Dropped, &s.MissedReturns, &s.InFlight} {
-			v, err := strconv.ParseUint(f[i+1], 10, 64)
-			if err != nil {
-				return s, fmt.Errorf("summary row %q: %v", l, err)
-			}
-			*p += v
-		}
-		rows++
+	s := Summary{
+		Received: parsed.Received, UserExported: parsed.UserExported, DroppedQueue: parsed.QueueDropped, ExportFailed: parsed.Failed,
+		KprobeMissed: parsed.KprobeMissed, RecursionSkipped: parsed.RecursionSkipped,
 	}
-	return s, fmt.Errorf("no user-space line in kretspan's summary")
+	for _, r := range parsed.Rows {
+		s.Calls += r.Calls
+		s.Exported += r.Exported
+		s.Filtered += r.Filtered
+		s.SampledOut += r.SampledOut
+		s.Dropped += r.Dropped
+		s.MissedReturns += r.MissedReturns
+		s.InFlight += r.InFlight
+	}
+	return s, nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kretspan/kretspan/internal/otlpreceiver"
+	"github.com/kretspan/kretspan/internal/summary"
 	"github.com/kretspan/kretspan/internal/testprocess"
 )
 
@@ -34,18 +34,17 @@ func traceProcess(t *testing.T, dir string, pid int64, args ...string) (*otlprec
 
 // summaryRow returns a probe's row of the exit summary: calls, exported, filtered, sampled out,
 // dropped, missed returns, in flight.
-func summaryRow(t *testing.T, summary, label string) []uint64 {
+func summaryRow(t *testing.T, stderr, label string) []uint64 {
 	t.Helper()
-	row := regexp.MustCompile(regexp.QuoteMeta(label) + `((?:\s+\d+){7})\s`).FindStringSubmatch(summary)
-	if row == nil {
-		t.Fatalf("no summary row for %s:\n%s", label, summary)
+	s, err := summary.Parse(stderr)
+	if err == nil {
+		var row summary.Row
+		if row, err = s.Row(label); err == nil {
+			return row.Values()
+		}
 	}
-	var values []uint64
-	for _, field := range strings.Fields(row[1]) {
-		v, _ := strconv.ParseUint(field, 10, 64)
-		values = append(values, v)
-	}
-	return values
+	t.Fatalf("no summary row for %s: %v\n%s", label, err, stderr)
+	return nil
 }
 
 func TestKernelForkSeedCase(t *testing.T) {

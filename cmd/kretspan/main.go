@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/internal/summary"
 	"github.com/kretspan/kretspan/otelbridge"
 	"github.com/kretspan/kretspan/probe"
 )
@@ -209,9 +210,9 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 	}
 	counters, countErr := tracer.Counters()
 	if countErr == nil {
-		printHistograms(stderr, targets, counters)
+		summary.WriteHistograms(stderr, targets, counters)
 		fmt.Fprintln(stderr)
-		printSummary(stderr, targets, counters, tracer.Misses(), pipeline.Stats())
+		summary.Write(stderr, targets, counters, tracer.Misses(), pipeline.Stats())
 	}
 	if err := pipeline.LastError(); err != nil {
 		fmt.Fprintf(stderr, "kretspan: last export error: %v\n", err)

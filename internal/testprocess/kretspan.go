@@ -1,6 +1,8 @@
 package testprocess
 
 import (
+	"github.com/kretspan/kretspan/internal/summary"
+
 	"bytes"
 	"fmt"
 	"os"
@@ -17,8 +19,8 @@ import (
 // Kretspan is a running kretspan.
 type Kretspan struct {
 	cmd    *exec.Cmd
-	stdout syncBuffer
-	stderr syncBuffer
+	stdout SyncBuffer
+	stderr SyncBuffer
 	exited chan struct{} // closed when the process has exited; err is then its exit error
 	err    error
 }
@@ -86,18 +88,12 @@ func (k *Kretspan) Signal(t testing.TB, sig os.Signal) {
 // because the export queue was full, and failed to export.
 func (k *Kretspan) UserSpace(t testing.TB) (received, exported, dropped, failed uint64) {
 	t.Helper()
-	m := userSpaceLine.FindStringSubmatch(k.Stderr())
-	if m == nil {
-		t.Fatalf("no user-space summary line:\n%s", k.Stderr())
+	s, err := summary.Parse(k.Stderr())
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, k.Stderr())
 	}
-	values := make([]uint64, 4)
-	for i := range values {
-		values[i], _ = strconv.ParseUint(m[i+1], 10, 64)
-	}
-	return values[0], values[1], values[2], values[3]
+	return s.Received, s.UserExported, s.QueueDropped, s.Failed
 }
-
-var userSpaceLine = regexp.MustCompile(`user space: (\d+) events received, (\d+) spans exported, (\d+) dropped \(export queue full\), (\d+) failed to export`)
 
 // PeakRSS is kretspan's peak resident memory (VmHWM) so far, in bytes.
 func (k *Kretspan) PeakRSS(t testing.TB) uint64 {
@@ -121,19 +117,19 @@ func (k *Kretspan) PID() int { return k.cmd.Process.Pid }
 func (k *Kretspan) Stdout() string { return k.stdout.String() }
 func (k *Kretspan) Stderr() string { return k.stderr.String() }
 
-// syncBuffer is a bytes.Buffer that a process writes while the test reads it.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer that a process writes while its caller reads it.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

@@ -1,4 +1,7 @@
-package main
+// Package summary writes kretspan's exit summary (the per-probe ledger, the kernel's own miss
+// counts, user space's losses, and latency histograms) and parses it back, so that the tests and
+// the benchmarks read the format from the one place that defines it.
+package summary
 
 import (
 	"cmp"
@@ -14,9 +17,9 @@ import (
 	"github.com/kretspan/kretspan/probe"
 )
 
-// printSummary accounts for every call of every probe: calls = exported + filtered + sampled out +
-// dropped (kernel and user space) + still in flight when tracing stopped.
-func printSummary(w io.Writer, targets []probe.Target, counters []bpf.ProbeCounters, misses bpf.KernelMisses, stats otelbridge.Stats) {
+// Write accounts for every call of every probe: calls = exported + filtered + sampled out +
+// dropped (kernel and user space) + missed returns + still in flight when tracing stopped.
+func Write(w io.Writer, targets []probe.Target, counters []bpf.ProbeCounters, misses bpf.KernelMisses, stats otelbridge.Stats) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "PROBE\tCALLS\tEXPORTED\tFILTERED\tSAMPLED OUT\tDROPPED\tMISSED RETURNS\tIN FLIGHT\tP50\tP99\t")
 	for _, t := range targets {
@@ -29,18 +32,16 @@ func printSummary(w io.Writer, targets []probe.Target, counters []bpf.ProbeCount
 			c.Filtered(), c.SampledOut, c.DropInflightFull+c.DropDepth+c.DropRingbufFull, c.MissedReturn, c.InFlight(), p50, p99)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "kernel: %d kprobe hits missed (kretprobe maxactive, reentrancy), %d program runs skipped for recursion\n",
-		misses.Probe, misses.Recursion)
-	fmt.Fprintf(w, "user space: %d events received, %d spans exported, %d dropped (export queue full), %d failed to export\n",
-		stats.Received, stats.Exported, stats.DroppedQueue, stats.ExportFailed)
+	fmt.Fprintf(w, kernelFormat+"\n", misses.Probe, misses.Recursion)
+	fmt.Fprintf(w, userSpaceFormat+"\n", stats.Received, stats.Exported, stats.DroppedQueue, stats.ExportFailed)
 }
 
 // maxHistograms bounds the histograms printed at exit; globs can make thousands of probes.
 const maxHistograms = 20
 
-// printHistograms prints each busy probe's in-kernel latency histogram of every call, filtered
+// WriteHistograms prints each busy probe's in-kernel latency histogram of every call, filtered
 // and sampled out ones included, in the manner of bcc's funclatency.
-func printHistograms(w io.Writer, targets []probe.Target, counters []bpf.ProbeCounters) {
+func WriteHistograms(w io.Writer, targets []probe.Target, counters []bpf.ProbeCounters) {
 	busy := slices.Clone(targets)
 	busy = slices.DeleteFunc(busy, func(t probe.Target) bool { return counters[t.ID].Entered == 0 })
 	slices.SortStableFunc(busy, func(a, b probe.Target) int { return cmp.Compare(counters[b.ID].Entered, counters[a.ID].Entered) })

@@ -1,0 +1,53 @@
+package summary
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/otelbridge"
+	"github.com/kretspan/kretspan/probe"
+)
+
+// What Write prints, Parse reads back: the format is defined once.
+func TestWriteThenParse(t *testing.T) {
+	targets := []probe.Target{
+		{ID: 1, Mechanism: probe.KindSyscall, Name: "openat"},
+		{ID: 2, Mechanism: probe.KindUprobe, Name: "main.handle", Binary: "/usr/local/bin/app"},
+	}
+	counters := make([]bpf.ProbeCounters, 3)
+	counters[1] = bpf.ProbeCounters{Entered: 100, Submitted: 60, FilteredEntry: 10, FilteredDuration: 20, SampledOut: 5, DropRingbufFull: 3, MissedReturn: 1}
+	counters[2] = bpf.ProbeCounters{Entered: 7, Submitted: 6}
+	stats := otelbridge.Stats{Received: 66, Exported: 61, DroppedQueue: 4, ExportFailed: 1,
+		ExportedByID: []uint64{0, 55, 6}, LatencyByProbe: make([]*otelbridge.LatencyHistogram, 3)}
+	var out bytes.Buffer
+	out.WriteString("kretspan: tracing 2 targets; exporting to none. Ctrl-C to stop.\n")
+	Write(&out, targets, counters, bpf.KernelMisses{Probe: 2, Recursion: 9}, stats)
+	out.WriteString("kretspan: last export error: x\n")
+
+	s, err := Parse(out.String())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	openat, err := s.Row("syscall:openat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []uint64{100, 55, 30, 5, 3, 1, 1}; !slices.Equal(openat.Values(), want) {
+		t.Errorf("openat row %v, want %v", openat.Values(), want)
+	}
+	if handle, err := s.Row(":main.handle"); err != nil || handle.Calls != 7 || handle.Exported != 6 || handle.Label != "uprobe:/usr/local/bin/app:main.handle" {
+		t.Errorf("main.handle row %+v, %v", handle, err)
+	}
+	if s.KprobeMissed != 2 || s.RecursionSkipped != 9 || s.Received != 66 || s.UserExported != 61 || s.QueueDropped != 4 || s.Failed != 1 {
+		t.Errorf("summary %+v", s)
+	}
+	if _, err := s.Row("a"); err == nil {
+		t.Error("a suffix matching no row was accepted")
+	}
+	if _, err := Parse(strings.Split(out.String(), "kernel:")[0]); err == nil {
+		t.Error("a summary cut short was accepted")
+	}
+}
