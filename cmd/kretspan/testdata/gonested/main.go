@@ -25,10 +25,14 @@ func outer(ms int) int {
 	return r + 1
 }
 
-// sleep blocks the thread in nanosleep, as the C workload does.
+// sleep blocks the thread in nanosleep, as the C workload does. The Go runtime's preemption
+// signal (SIGURG) interrupts it: sleep on for what remains.
 func sleep(ms int) {
 	ts := syscall.NsecToTimespec(int64(time.Duration(ms) * time.Millisecond))
-	_ = syscall.Nanosleep(&ts, nil)
+	var remaining syscall.Timespec
+	for syscall.Nanosleep(&ts, &remaining) == syscall.EINTR {
+		ts = remaining
+	}
 }
 
 func main() {
