@@ -44,9 +44,9 @@ func (r *Results) Print(w io.Writer) {
 	}
 	ip := r.InProcess
 	if ip.Err != nil {
-		rows = append(rows, tableRow{"in process", "decode + build + proto.Marshal", "failed: " + ip.Err.Error(), "", "", "-"})
+		rows = append(rows, tableRow{"in process", "decode + build + OTLP encode (TraceCodec)", "failed: " + ip.Err.Error(), "", "", "-"})
 	} else {
-		rows = append(rows, tableRow{"in process", "decode + build + proto.Marshal, per span",
+		rows = append(rows, tableRow{"in process", "decode + build + OTLP encode (TraceCodec), per span",
 			fmt.Sprintf("%.0f CPU-ns/span (%s spans/CPU-s), %.3f allocs/span", ip.CPUNsPerSpan, num(1e9/ip.CPUNsPerSpan), ip.AllocsPerSpan),
 			fmt.Sprintf("%.0f wall-ns/span; %.0f B/span encoded; %d dropped; %d spans", ip.WallNsPerSpan, ip.BytesPerSpan, ip.DroppedQueueFull, ip.N),
 			fmt.Sprintf("≤ %d alloc/span", TargetAllocsPerSpan), yesNo(ip.AllocsPerSpan <= TargetAllocsPerSpan)})

@@ -22,6 +22,8 @@ type Features struct {
 	Fentry      error
 	Tracepoints error
 	Uprobes     error
+	// TaskStorage: call stacks live in task-local storage instead of a bounded hash table.
+	TaskStorage error
 	TracefsDir  string
 }
 
@@ -40,7 +42,24 @@ func DetectFeatures() Features {
 	f.Fentry = haveFentry(f.BTF)
 	f.Tracepoints = haveDir(filepath.Join(f.TracefsDir, "events", "syscalls"), "syscall tracepoints (CONFIG_FTRACE_SYSCALLS)")
 	f.Uprobes = haveDir("/sys/bus/event_source/devices/uprobe", "uprobes (CONFIG_UPROBE_EVENTS)")
+	f.TaskStorage = haveTaskStorage()
 	return f
+}
+
+// haveTaskStorage reports whether every program type kretspan attaches (kprobes and uprobes are
+// Kprobe programs) may keep call stacks in task storage: kernel 5.11 and later.
+func haveTaskStorage() error {
+	if err := features.HaveMapType(ebpf.TaskStorage); err != nil {
+		return fmt.Errorf("no task storage maps: %w", err)
+	}
+	for _, pt := range []ebpf.ProgramType{ebpf.Kprobe, ebpf.TracePoint} {
+		for _, helper := range []asm.BuiltinFunc{asm.FnGetCurrentTaskBtf, asm.FnTaskStorageGet} {
+			if err := features.HaveProgramHelper(pt, helper); err != nil {
+				return fmt.Errorf("%v programs cannot call %v: %w", pt, helper, err)
+			}
+		}
+	}
+	return nil
 }
 
 func haveDir(path, what string) error {

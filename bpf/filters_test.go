@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"sync"
@@ -202,5 +203,40 @@ func TestKernelRootCallsGetTheirOwnTraces(t *testing.T) {
 	}
 	if len(events) < 2 {
 		t.Errorf("got %d events, want at least 2", len(events))
+	}
+}
+
+// Call stacks live in task storage where the kernel has it (5.11+), else in the hash table; an
+// explicit in-flight bound always selects the table. Both must pair calls the same way.
+func TestKernelStackStorageModes(t *testing.T) {
+	requireRoot(t)
+	var uname unix.Utsname
+	if err := unix.Uname(&uname); err != nil {
+		t.Fatal(err)
+	}
+	var major, minor int
+	fmt.Sscanf(unix.ByteSliceToString(uname.Release[:]), "%d.%d", &major, &minor)
+	hasTaskStorage := major > 5 || major == 5 && minor >= 11
+	if err := haveTaskStorage(); (err == nil) != hasTaskStorage {
+		t.Errorf("kernel %d.%d: task storage detected: %v; want %v", major, minor, err, hasTaskStorage)
+	}
+	for _, maxInflight := range []uint32{0, 1024} {
+		cfg := thisProcess()
+		cfg.MaxInflight = maxInflight
+		const calls = 20
+		events, counters, targets := traceSyscalls(t, cfg, Filter{}, func() {
+			for range calls {
+				nanosleep(time.Millisecond)
+			}
+		}, "clock_nanosleep")
+		c := counters[targets[0].ID]
+		if len(events) != calls || c.Entered != calls || c.Submitted != calls || c.OrphanReturn != 0 || c.MissedReturn != 0 {
+			t.Errorf("--max-inflight %d: %d events, counters %+v; want %d calls each paired and exported", maxInflight, len(events), c, calls)
+		}
+		for _, e := range events {
+			if d := time.Duration(e.EndNs - e.StartNs); d < time.Millisecond || e.ParentSpanId != 0 || e.SpanId == 0 {
+				t.Errorf("--max-inflight %d: event %+v lasted %v; want a root span of at least 1ms", maxInflight, e, d)
+			}
+		}
 	}
 }

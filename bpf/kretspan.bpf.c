@@ -29,11 +29,21 @@ volatile const char comm_filter[TASK_COMM_LEN] = {};
 volatile const __u8 correlate = 0;
 // Wake the reader only once this many bytes wait in the ring; it also polls on a deadline.
 volatile const __u64 wakeup_bytes = 1;
+// Keep call stacks in task storage (kernels 5.11+): found without hashing, and freed with the
+// thread. Older kernels use the stacks hash map, bounded by --max-inflight.
+volatile const __u8 use_task_storage = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 24);
 } events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct call_stack);
+} task_stacks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -111,9 +121,11 @@ static __always_inline bool task_accepted(__u64 pid_tgid)
 	if ((__u32)(pid_tgid >> 32) == self_tgid)
 		return false;
 	if (!trace_kernel_threads) {
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		// Kernels with task storage also give a BTF task pointer, read without a helper call.
+		unsigned int flags = use_task_storage ? bpf_get_current_task_btf()->flags
+						      : BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), flags);
 
-		if (BPF_CORE_READ(task, flags) & PF_KTHREAD)
+		if (flags & PF_KTHREAD)
 			return false;
 	}
 	if (filter_pids) {
@@ -127,6 +139,39 @@ static __always_inline bool task_accepted(__u64 pid_tgid)
 	return true;
 }
 
+// The current thread's call stack, or NULL when it has none.
+static __always_inline struct call_stack *find_stack(__u32 tid)
+{
+	if (use_task_storage)
+		return bpf_task_storage_get(&task_stacks, bpf_get_current_task_btf(), 0, 0);
+	return bpf_map_lookup_elem(&stacks, &tid);
+}
+
+// The current thread's call stack, created empty if needed; NULL when the table is full.
+static __always_inline struct call_stack *find_or_create_stack(__u32 tid)
+{
+	struct call_stack empty = {};
+	struct call_stack *stack;
+
+	if (use_task_storage)
+		return bpf_task_storage_get(&task_stacks, bpf_get_current_task_btf(), 0,
+					    BPF_LOCAL_STORAGE_GET_F_CREATE);
+	stack = bpf_map_lookup_elem(&stacks, &tid);
+	if (stack)
+		return stack;
+	if (bpf_map_update_elem(&stacks, &tid, &empty, BPF_NOEXIST))
+		return NULL;
+	return bpf_map_lookup_elem(&stacks, &tid);
+}
+
+// Called when the thread has no call in flight any more: the hash map keeps its size bounded by
+// threads with calls in flight; task storage stays with the thread until it exits.
+static __always_inline void release_stack(__u32 tid)
+{
+	if (!use_task_storage)
+		bpf_map_delete_elem(&stacks, &tid);
+}
+
 static __always_inline __u64 random_id(void)
 {
 	__u64 id = ((__u64)bpf_get_prandom_u32() << 32) | bpf_get_prandom_u32();
@@ -134,38 +179,51 @@ static __always_inline __u64 random_id(void)
 	return id ? id : 1; // an all-zero ID is invalid in OpenTelemetry
 }
 
-static __always_inline void start_trace(struct call_stack *stack, struct frame *root, struct probe_config *config)
+// IDs are drawn only when a span is emitted (its own, its parent's, its trace's), so that calls
+// filtered or sampled out do not pay for them; 0 means not drawn yet.
+static __always_inline __u64 frame_span_id(struct frame *frame)
+{
+	if (!frame->span_id)
+		frame->span_id = random_id();
+	return frame->span_id;
+}
+
+// start_nest resets the stack for a root call. Its trace id is drawn, or the application's span
+// looked up, only when the nest's first span is emitted: calls filtered out never pay for either.
+static __always_inline void start_nest(struct call_stack *stack, struct probe_config *config)
 {
 	__u64 *trace_id = (__u64 *)stack->trace_id;
 
-	root->sampled_out = !config->sample_all && bpf_get_prandom_u32() >= config->sample_keep_below;
-	trace_id[0] = random_id();
-	trace_id[1] = random_id();
+	stack->sampled_out = !config->sample_all && bpf_get_prandom_u32() >= config->sample_keep_below;
+	stack->context_pending = correlate;
+	trace_id[0] = 0;
+	trace_id[1] = 0;
 	stack->remote_parent_span_id = 0;
 	stack->bound_wall_ns = 0;
 }
 
-// join_application_trace makes the root call a child of the application span bound to this thread,
-// by the marker or by another tool through traces_ctx_v1; the application's sampling decision holds.
-static __always_inline bool join_application_trace(struct call_stack *stack, struct frame *root, __u64 pid_tgid)
+// join_application_trace makes the nest's root call a child of the application span bound to this
+// thread, by the marker or by another tool through traces_ctx_v1; the application's sampling
+// decision replaces kretspan's. A kernel nest runs inside one system call, where the application
+// cannot rebind its thread, so looking the span up late finds the one bound at root entry.
+static __always_inline void join_application_trace(struct call_stack *stack, __u64 pid_tgid)
 {
 	struct binding *binding = bpf_map_lookup_elem(&bindings, &pid_tgid);
 	struct trace_context *context;
 
+	stack->context_pending = 0;
 	if (binding) {
 		context = &binding->context;
-		root->sampled_out = !binding->sampled;
+		stack->sampled_out = !binding->sampled;
 		stack->bound_wall_ns = binding->bound_wall_ns;
 	} else {
 		context = bpf_map_lookup_elem(&traces_ctx_v1, &pid_tgid);
 		if (!context)
-			return false;
-		root->sampled_out = 0; // tools write only the contexts of sampled spans
-		stack->bound_wall_ns = 0;
+			return;
+		stack->sampled_out = 0; // tools write only the contexts of sampled spans
 	}
 	__builtin_memcpy(stack->trace_id, context->trace_id, sizeof(stack->trace_id));
 	stack->remote_parent_span_id = __builtin_bswap64(*(__u64 *)context->span_id);
-	return true;
 }
 
 static __always_inline int on_entry(__u32 probe_id)
@@ -189,19 +247,10 @@ static __always_inline int on_entry(__u32 probe_id)
 		return 0;
 	}
 
-	stack = bpf_map_lookup_elem(&stacks, &tid);
+	stack = find_or_create_stack(tid);
 	if (!stack) {
-		struct call_stack empty = {};
-
-		if (bpf_map_update_elem(&stacks, &tid, &empty, BPF_NOEXIST)) {
-			count->drop_inflight_full++;
-			return 0;
-		}
-		stack = bpf_map_lookup_elem(&stacks, &tid);
-		if (!stack) {
-			count->drop_inflight_full++;
-			return 0;
-		}
+		count->drop_inflight_full++;
+		return 0;
 	}
 
 	depth = stack->depth;
@@ -212,14 +261,10 @@ static __always_inline int on_entry(__u32 probe_id)
 	}
 
 	frame = &stack->frames[depth & (MAX_DEPTH - 1)];
-	if (depth == 0) {
-		if (!correlate || !join_application_trace(stack, frame, pid_tgid))
-			start_trace(stack, frame, config);
-	} else {
-		frame->sampled_out = stack->frames[0].sampled_out; // children follow the root's decision
-	}
+	if (depth == 0)
+		start_nest(stack, config);
 	frame->probe_id = probe_id;
-	frame->span_id = random_id();
+	frame->span_id = 0;
 	stack->depth = depth + 1;
 	frame->start_ns = bpf_ktime_get_ns(); // last, so kretspan's own work is outside the span
 	return 0;
@@ -268,6 +313,7 @@ static __always_inline void emit(struct call_stack *stack, int index, __u64 end_
 				 __u64 pid_tgid, struct probe_counters *count)
 {
 	struct frame *frame = &stack->frames[index & (MAX_DEPTH - 1)];
+	__u64 *trace_id = (__u64 *)stack->trace_id;
 	struct event *event;
 	__u64 flags;
 
@@ -276,10 +322,14 @@ static __always_inline void emit(struct call_stack *stack, int index, __u64 end_
 		count->drop_ringbuf_full++;
 		return;
 	}
+	if (!trace_id[0] && !trace_id[1]) {
+		trace_id[0] = random_id();
+		trace_id[1] = random_id();
+	}
 	__builtin_memcpy(event->trace_id, stack->trace_id, sizeof(event->trace_id));
-	event->span_id = frame->span_id;
+	event->span_id = frame_span_id(frame);
 	if (index > 0) {
-		event->parent_span_id = stack->frames[(index - 1) & (MAX_DEPTH - 1)].span_id;
+		event->parent_span_id = frame_span_id(&stack->frames[(index - 1) & (MAX_DEPTH - 1)]);
 		event->flags = 0;
 		event->bound_wall_ns = 0;
 	} else {
@@ -316,8 +366,8 @@ static __always_inline int on_return(__u32 probe_id, __u64 raw_ret)
 	__u32 depth;
 	__s64 ret;
 
-	stack = bpf_map_lookup_elem(&stacks, &tid);
-	if (!stack)
+	stack = find_stack(tid);
+	if (!stack || (!stack->depth && !stack->overflow))
 		return 0; // filtered at entry, or entered before kretspan attached
 	count = bpf_map_lookup_elem(&counters, &probe_id);
 	config = bpf_map_lookup_elem(&probe_configs, &probe_id);
@@ -354,17 +404,21 @@ static __always_inline int on_return(__u32 probe_id, __u64 raw_ret)
 	// Every call's latency, so that it stays visible while spans are filtered or sampled out.
 	count->latency_log2[log2_u64(duration) & (LATENCY_BUCKETS - 1)]++;
 	count->latency_sum_ns += duration;
-	if (stack->frames[index & (MAX_DEPTH - 1)].sampled_out)
-		count->sampled_out++;
-	else if (duration < config->min_duration_ns)
+	if (duration < config->min_duration_ns) {
 		count->filtered_duration++;
-	else if (config->errors_only && !is_errno(ret))
+	} else if (config->errors_only && !is_errno(ret)) {
 		count->filtered_errors++;
-	else
-		emit(stack, index, end_ns, ret, pid_tgid, count);
+	} else {
+		if (stack->context_pending)
+			join_application_trace(stack, pid_tgid);
+		if (stack->sampled_out)
+			count->sampled_out++;
+		else
+			emit(stack, index, end_ns, ret, pid_tgid, count);
+	}
 
 	if (index == 0)
-		bpf_map_delete_elem(&stacks, &tid); // keeps the table sized by threads with calls in flight
+		release_stack(tid);
 	return 0;
 }
 
@@ -478,7 +532,7 @@ SEC("tracepoint/sched/sched_process_exit")
 int thread_exit(void *ctx)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct call_stack *stack = bpf_map_lookup_elem(&stacks, &tid);
+	struct call_stack *stack = find_stack(tid);
 
 	if (!stack)
 		return 0;
@@ -487,7 +541,8 @@ int thread_exit(void *ctx)
 		if (i < stack->depth)
 			count_missed_return(stack->frames[i].probe_id);
 	}
-	bpf_map_delete_elem(&stacks, &tid);
+	stack->depth = 0;
+	release_stack(tid);
 	return 0;
 }
 

@@ -81,17 +81,22 @@ struct probe_counters {
 
 struct frame {
 	__u64 start_ns;
-	__u64 span_id;
+	__u64 span_id; /* 0 until the span or a child of it is emitted */
 	__u32 probe_id;
-	__u32 sampled_out;
+	__u32 _pad;
 };
 
+/* One thread's calls in flight. The trace, its parent and the sampling decision belong to the
+ * nest under the root call; they are settled when the first span of the nest is emitted. */
 struct call_stack {
-	__u8 trace_id[16];
+	__u8 trace_id[16];           /* all zero until drawn or joined */
 	__u64 remote_parent_span_id; /* the application span the root call ran under, or 0 */
 	__u64 bound_wall_ns;
 	__u32 depth;
-	__u32 overflow; /* calls entered beyond MAX_DEPTH still in flight */
+	__u32 overflow;        /* calls entered beyond MAX_DEPTH still in flight */
+	__u8 sampled_out;      /* the nest's sampling decision */
+	__u8 context_pending;  /* the application's span for the nest not looked up yet */
+	__u8 _pad[6];
 	struct frame frames[MAX_DEPTH];
 };
 

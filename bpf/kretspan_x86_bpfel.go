@@ -28,12 +28,15 @@ type kretspanCallStack struct {
 	BoundWallNs        uint64
 	Depth              uint32
 	Overflow           uint32
+	SampledOut         uint8
+	ContextPending     uint8
+	Pad                [6]uint8
 	Frames             [8]struct {
-		_          structs.HostLayout
-		StartNs    uint64
-		SpanId     uint64
-		ProbeId    uint32
-		SampledOut uint32
+		_       structs.HostLayout
+		StartNs uint64
+		SpanId  uint64
+		ProbeId uint32
+		Pad     uint32
 	}
 }
 
@@ -99,6 +102,7 @@ const (
 	kretspanMapProbeConfigs          = "probe_configs"
 	kretspanMapStacks                = "stacks"
 	kretspanMapSyscallProbes         = "syscall_probes"
+	kretspanMapTaskStacks            = "task_stacks"
 	kretspanMapTracesCtxV1           = "traces_ctx_v1"
 	kretspanProgFentryEntry          = "fentry_entry"
 	kretspanProgFexitReturn          = "fexit_return"
@@ -126,6 +130,7 @@ const (
 	kretspanVarUnusedConfig          = "unused_config"
 	kretspanVarUnusedCounters        = "unused_counters"
 	kretspanVarUnusedEvent           = "unused_event"
+	kretspanVarUseTaskStorage        = "use_task_storage"
 	kretspanVarWakeupBytes           = "wakeup_bytes"
 )
 
@@ -198,6 +203,7 @@ type kretspanMapSpecs struct {
 	ProbeConfigs  *ebpf.MapSpec `ebpf:"probe_configs"`
 	Stacks        *ebpf.MapSpec `ebpf:"stacks"`
 	SyscallProbes *ebpf.MapSpec `ebpf:"syscall_probes"`
+	TaskStacks    *ebpf.MapSpec `ebpf:"task_stacks"`
 	TracesCtxV1   *ebpf.MapSpec `ebpf:"traces_ctx_v1"`
 }
 
@@ -217,6 +223,7 @@ type kretspanVariableSpecs struct {
 	UnusedConfig       *ebpf.VariableSpec `ebpf:"unused_config"`
 	UnusedCounters     *ebpf.VariableSpec `ebpf:"unused_counters"`
 	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
+	UseTaskStorage     *ebpf.VariableSpec `ebpf:"use_task_storage"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -247,6 +254,7 @@ type kretspanMaps struct {
 	ProbeConfigs  *ebpf.Map `ebpf:"probe_configs"`
 	Stacks        *ebpf.Map `ebpf:"stacks"`
 	SyscallProbes *ebpf.Map `ebpf:"syscall_probes"`
+	TaskStacks    *ebpf.Map `ebpf:"task_stacks"`
 	TracesCtxV1   *ebpf.Map `ebpf:"traces_ctx_v1"`
 }
 
@@ -259,6 +267,7 @@ func (m *kretspanMaps) Close() error {
 		m.ProbeConfigs,
 		m.Stacks,
 		m.SyscallProbes,
+		m.TaskStacks,
 		m.TracesCtxV1,
 	)
 }
@@ -279,6 +288,7 @@ type kretspanVariables struct {
 	UnusedConfig       *ebpf.Variable `ebpf:"unused_config"`
 	UnusedCounters     *ebpf.Variable `ebpf:"unused_counters"`
 	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`
+	UseTaskStorage     *ebpf.Variable `ebpf:"use_task_storage"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

@@ -19,12 +19,15 @@ import (
 
 // Config holds the settings that apply to every probe.
 type Config struct {
-	KernelThreads  bool     // trace kernel threads too
-	PIDs           []uint32 // only these processes (tgids); empty: all
-	Comm           string   // only threads with this command name; empty: all
-	ExcludePID     uint32   // never this process (kretspan's own, whose exports would trace themselves)
-	MaxInflight    uint32   // threads with calls in flight at once (the seed's maxactive)
-	RingBufferSize uint32   // bytes; a power of two and a multiple of the page size
+	KernelThreads bool     // trace kernel threads too
+	PIDs          []uint32 // only these processes (tgids); empty: all
+	Comm          string   // only threads with this command name; empty: all
+	ExcludePID    uint32   // never this process (kretspan's own, whose exports would trace themselves)
+	// MaxInflight bounds the threads with calls in flight at once (the seed's maxactive), their
+	// call stacks in a preallocated table. 0: no bound but the thread count, each thread's stack
+	// in its task storage, where the kernel has it (5.11+); else a table of DefaultMaxInflight.
+	MaxInflight    uint32
+	RingBufferSize uint32 // bytes; a power of two and a multiple of the page size
 	// WakeupBytes wakes the reader only once this much data waits; a quiet ring is still
 	// drained on the reader's poll deadline.
 	WakeupBytes  uint64
@@ -98,9 +101,12 @@ func Start(cfg Config, probes []Probe) (*Tracer, error) {
 	return t, nil
 }
 
+// DefaultMaxInflight sizes the call-stack table on kernels without task storage.
+const DefaultMaxInflight = 10240
+
 func configure(spec *ebpf.CollectionSpec, cfg Config, probeCount int) error {
-	if cfg.MaxInflight == 0 {
-		return fmt.Errorf("max in-flight threads must be at least 1")
+	if err := configureStacks(spec, cfg.MaxInflight); err != nil {
+		return err
 	}
 	ringSize := cfg.RingBufferSize
 	page := uint32(os.Getpagesize())
@@ -108,7 +114,6 @@ func configure(spec *ebpf.CollectionSpec, cfg Config, probeCount int) error {
 		return fmt.Errorf("ring buffer size %d: want a power of two of at least %d bytes", ringSize, page)
 	}
 	spec.Maps[kretspanMapEvents].MaxEntries = ringSize
-	spec.Maps[kretspanMapStacks].MaxEntries = cfg.MaxInflight
 	spec.Maps[kretspanMapCounters].MaxEntries = uint32(probeCount + 1)
 	spec.Maps[kretspanMapProbeConfigs].MaxEntries = uint32(probeCount + 1)
 	spec.Maps[kretspanMapPidFilter].MaxEntries = uint32(max(len(cfg.PIDs), 1))
@@ -132,6 +137,27 @@ func configure(spec *ebpf.CollectionSpec, cfg Config, probeCount int) error {
 		if err := spec.Variables[name].Set(value); err != nil {
 			return fmt.Errorf("set %s: %w", name, err)
 		}
+	}
+	return nil
+}
+
+// configureStacks chooses where threads' call stacks live: task storage (cheapest: no hashing,
+// nothing to delete) or the hash table, bounded by maxInflight. The map not chosen is shrunk to
+// one entry of a type every kernel has, as the programs never touch it.
+func configureStacks(spec *ebpf.CollectionSpec, maxInflight uint32) error {
+	taskStorage := maxInflight == 0 && haveTaskStorage() == nil
+	if maxInflight == 0 {
+		maxInflight = DefaultMaxInflight
+	}
+	if taskStorage {
+		spec.Maps[kretspanMapStacks].MaxEntries = 1
+	} else {
+		unused := spec.Maps[kretspanMapTaskStacks]
+		unused.Type, unused.Flags, unused.MaxEntries = ebpf.Array, 0, 1
+		spec.Maps[kretspanMapStacks].MaxEntries = maxInflight
+	}
+	if err := spec.Variables["use_task_storage"].Set(boolByte(taskStorage)); err != nil {
+		return fmt.Errorf("set use_task_storage: %w", err)
 	}
 	return nil
 }

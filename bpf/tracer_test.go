@@ -22,7 +22,7 @@ func requireRoot(t *testing.T) {
 }
 
 func testConfig() Config {
-	return Config{MaxInflight: 1024, RingBufferSize: 1 << 20, PollInterval: 20 * time.Millisecond}
+	return Config{RingBufferSize: 1 << 20, PollInterval: 20 * time.Millisecond}
 }
 
 func TestKernelSyscallTracepointTimesNanosleep(t *testing.T) {

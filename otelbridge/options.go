@@ -16,7 +16,7 @@ type config struct {
 }
 
 func newConfig(opts []Option) config {
-	c := config{batchSize: 512, batchTimeout: 200 * time.Millisecond, queueBatches: 8, exportTimeout: 30 * time.Second}
+	c := config{batchSize: 2048, batchTimeout: 200 * time.Millisecond, queueBatches: 4, exportTimeout: 30 * time.Second}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -26,13 +26,13 @@ func newConfig(opts []Option) config {
 // Option configures a Pipeline.
 type Option func(*config)
 
-// WithBatchSize sets how many spans go into one export (default 512).
+// WithBatchSize sets how many spans go into one export (default 2048).
 func WithBatchSize(n int) Option { return func(c *config) { c.batchSize = n } }
 
 // WithBatchTimeout sets how long a partly filled batch waits before it is exported (default 200ms).
 func WithBatchTimeout(d time.Duration) Option { return func(c *config) { c.batchTimeout = d } }
 
-// WithQueueBatches bounds the export queue, in batches (default 8); events arriving while all of
+// WithQueueBatches bounds the export queue, in batches (default 4); events arriving while all of
 // them are full or exporting are dropped and counted.
 func WithQueueBatches(n int) Option { return func(c *config) { c.queueBatches = n } }
 

@@ -34,10 +34,12 @@ func kernelRelease(t *testing.T) string {
 	return unix.ByteSliceToString(uname.Release[:])
 }
 
-// exportThroughOTLP runs a pipeline into a real OTLP gRPC receiver on loopback and returns
-// what arrived.
-func exportThroughOTLP(t *testing.T, events []bpf.Event) []otlpreceiver.Span {
+// exportThroughOTLP runs a pipeline into a real OTLP gRPC receiver on loopback, with the sink
+// options opts, and returns what arrived. It checks that TraceCodec, not gRPC's proto codec,
+// encoded the requests.
+func exportThroughOTLP(t *testing.T, events []bpf.Event, opts ...otlptracegrpc.Option) []otlpreceiver.Span {
 	t.Helper()
+	protoCodecRequests := countRequestsThroughProtoCodec(t)
 	receiver, err := otlpreceiver.Start()
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +47,7 @@ func exportThroughOTLP(t *testing.T, events []bpf.Event) []otlpreceiver.Span {
 	defer receiver.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	sink, err := NewOTLPSink(ctx, otlptracegrpc.WithEndpointURL(receiver.Endpoint()))
+	sink, err := NewOTLPSink(ctx, append([]otlptracegrpc.Option{otlptracegrpc.WithEndpointURL(receiver.Endpoint())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,10 +69,25 @@ func exportThroughOTLP(t *testing.T, events []bpf.Event) []otlpreceiver.Span {
 	if st.Exported != uint64(len(events)) || st.ExportFailed != 0 || p.LastError() != nil {
 		t.Fatalf("stats %+v, last error %v", st, p.LastError())
 	}
+	if n := protoCodecRequests.Load(); n != 0 {
+		t.Errorf("gRPC's proto codec encoded %d trace requests: TraceCodec is not in use", n)
+	}
 	return receiver.WaitFor(5*time.Second, func(s []otlpreceiver.Span) bool { return len(s) >= len(events) })
 }
 
 func TestOTLPRoundTrip(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		opts []otlptracegrpc.Option
+	}{
+		{"uncompressed", nil},
+		{"gzip", []otlptracegrpc.Option{otlptracegrpc.WithCompressor("gzip")}},
+	} {
+		t.Run(c.name, func(t *testing.T) { testOTLPRoundTrip(t, c.opts...) })
+	}
+}
+
+func testOTLPRoundTrip(t *testing.T, opts ...otlptracegrpc.Option) {
 	clearOTELEnv(t)
 	child := testEvent(1, -2, "cat")
 	root := testEvent(2, 7, "app")
@@ -78,7 +95,7 @@ func TestOTLPRoundTrip(t *testing.T) {
 	root.SpanId = 0x99aabbccddeeff01
 	third := testEvent(1, 0, "cat")
 	third.SpanId = 3
-	spans := exportThroughOTLP(t, []bpf.Event{child, root, third})
+	spans := exportThroughOTLP(t, []bpf.Event{child, root, third}, opts...)
 	if len(spans) != 3 {
 		t.Fatalf("received %d spans, want 3", len(spans))
 	}

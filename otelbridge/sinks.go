@@ -9,6 +9,7 @@ import (
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"google.golang.org/grpc"
 )
 
 // OTLPSink exports through OTLP gRPC with otlptracegrpc's client, which reads the
@@ -22,7 +23,16 @@ const DefaultEndpoint = "http://localhost:4317"
 
 // NewOTLPSink connects an OTLP gRPC client. Options come after the environment's settings, so
 // they win; without any endpoint setting it sends to DefaultEndpoint.
+//
+// Requests are encoded by TraceCodec rather than protobuf-go, for CPU, and it enforces the request
+// size limit in place of the client. It is set as a dial option, so an
+// otlptracegrpc.WithDialOption or WithGRPCConn among opts, which replace the dial options, turns
+// it off.
 func NewOTLPSink(ctx context.Context, opts ...otlptracegrpc.Option) (*OTLPSink, error) {
+	opts = append([]otlptracegrpc.Option{
+		otlptracegrpc.WithDialOption(grpc.WithDefaultCallOptions(grpc.ForceCodecV2(TraceCodec{}))),
+		otlptracegrpc.WithMaxRequestSize(0), // TraceCodec enforces MaxTraceRequestSize
+	}, opts...)
 	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
 		opts = append([]otlptracegrpc.Option{otlptracegrpc.WithEndpointURL(DefaultEndpoint)}, opts...)
 	}

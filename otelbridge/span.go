@@ -2,6 +2,7 @@ package otelbridge
 
 import (
 	"encoding/binary"
+	"strings"
 
 	semconv "go.opentelemetry.io/otel/semconv/v1.39.0"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -157,7 +158,8 @@ func (c commInterner) intern(comm *[16]byte) string {
 	for n < len(comm) && comm[n] != 0 {
 		n++
 	}
-	s := string(comm[:n])
+	// A thread may name itself with any bytes; OTLP strings must be UTF-8, or the whole batch is refused.
+	s := strings.ToValidUTF8(string(comm[:n]), "\uFFFD")
 	c[*comm] = s
 	return s
 }

@@ -261,6 +261,12 @@ func TestCommInterner(t *testing.T) {
 	if got := c.intern(&empty); got != "" {
 		t.Errorf("empty comm %q", got)
 	}
+	// prctl(PR_SET_NAME) takes any bytes; OTLP refuses a batch with invalid UTF-8.
+	var unnamed [16]byte
+	copy(unnamed[:], "w\xff\xfeker")
+	if got := c.intern(&unnamed); got != "w\uFFFDker" {
+		t.Errorf("comm with invalid UTF-8 = %q, want it replaced", got)
+	}
 
 	// Bounded: many distinct comms never grow it past the limit.
 	for i := range maxInternedComms*2 + 5 {

@@ -87,6 +87,7 @@ func runCheck(args []string, stdout io.Writer) error {
 	}{
 		{"BTF", f.BTF}, {"ring buffer", f.RingBuffer}, {"kprobes", f.Kprobes}, {"kprobe.multi", f.KprobeMulti},
 		{"fentry/fexit", f.Fentry}, {"syscall tracepoints", f.Tracepoints}, {"uprobes", f.Uprobes},
+		{"task storage", f.TaskStorage},
 	} {
 		status := "yes"
 		if row.err != nil {

@@ -81,7 +81,7 @@ func (p *probeSettings) UnmarshalYAML(node *yaml.Node) error {
 var probeKeys = []string{"spec", "min_duration", "errors_only", "sample"}
 
 func defaultSettings() settings {
-	return settings{Exporter: "otlp", BPFFS: "/sys/fs/bpf", MaxInflight: 10240, MaxGlob: 1000, RingBufferSize: 8 << 20, BatchSize: 512, BatchTimeout: 200 * time.Millisecond, QueueBatches: 8, MetricsInterval: 10 * time.Second}
+	return settings{Exporter: "otlp", BPFFS: "/sys/fs/bpf", MaxGlob: 1000, RingBufferSize: 8 << 20, BatchSize: 2048, BatchTimeout: 200 * time.Millisecond, QueueBatches: 4, MetricsInterval: 10 * time.Second}
 }
 
 // loadConfig reads a YAML config file over s; unknown keys are errors.
@@ -180,7 +180,7 @@ func newRunFlags() *runFlags {
 	fs.BoolVar(&f.errorsOnly, "errors-only", false, "keep only calls returning a negative errno")
 	f.sample = 1
 	fs.Var(ratio{&f.sample}, "sample", "keep this `ratio` of call trees (0 < RATIO <= 1), decided at the outermost call")
-	fs.Var(uint32Value{&f.s.MaxInflight}, "max-inflight", "threads with probed calls in flight at once (the kretprobe maxactive)")
+	fs.Var(uint32Value{&f.s.MaxInflight}, "max-inflight", "bound the `threads` with probed calls in flight (the kretprobe maxactive), their stacks in a preallocated table (default: each thread's stack in its task storage on kernels 5.11+, else a table of "+strconv.Itoa(bpf.DefaultMaxInflight)+")")
 	fs.IntVar(&f.s.MaxGlob, "max-glob", f.s.MaxGlob, "most targets the probes may expand to")
 	fs.Var(uint32Value{&f.s.RingBufferSize}, "ringbuf-size", "ring buffer `bytes` (a power of two)")
 	fs.IntVar(&f.s.BatchSize, "batch-size", f.s.BatchSize, "spans per OTLP export")
@@ -288,6 +288,9 @@ func (f *runFlags) resolveSettings(specArgs []string) (settings, error) {
 		s.Filter = fromFile.Filter
 		s.Probes = fromFile.Probes
 	}
+	if explicit["max-inflight"] && s.MaxInflight == 0 {
+		return s, usagef("--max-inflight must be at least 1")
+	}
 	s.PIDs = append(s.PIDs, f.pids...)
 	s.Correlate = append(s.Correlate, f.correlate...)
 	if explicit["min-duration"] {
@@ -324,9 +327,6 @@ func (s settings) validate() error {
 	}
 	if s.MetricsInterval < 0 {
 		return usagef("--metrics-interval %v: must not be negative", s.MetricsInterval)
-	}
-	if s.MaxInflight == 0 {
-		return usagef("--max-inflight must be at least 1")
 	}
 	if s.MaxGlob < 1 {
 		return usagef("--max-glob must be at least 1")
