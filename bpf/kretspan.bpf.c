@@ -379,24 +379,32 @@ static __always_inline int on_return(__u32 probe_id, __u64 raw_ret)
 		return 0;
 	}
 
-	// The innermost frame of this probe is ours; frames above it lost their returns.
+	// The innermost frame of this probe is ours; frames above it lost their returns. Nearly always
+	// it is the top frame, checked first to spare the scan.
 	depth = stack->depth;
+	if (depth > 0 && depth <= MAX_DEPTH && stack->frames[(depth - 1) & (MAX_DEPTH - 1)].probe_id == probe_id) {
+		index = depth - 1;
+	} else {
 #pragma unroll
-	for (int i = MAX_DEPTH - 1; i >= 0; i--) {
-		if (i < depth && stack->frames[i].probe_id == probe_id) {
-			index = i;
-			break;
+		for (int i = MAX_DEPTH - 1; i >= 0; i--) {
+			if (i < depth && stack->frames[i].probe_id == probe_id) {
+				index = i;
+				break;
+			}
+		}
+		if (index < 0) {
+			count->orphan_return++;
+			return 0;
+		}
+#pragma unroll
+		for (int i = MAX_DEPTH - 1; i > 0; i--) {
+			if (i > index && i < depth)
+				count_missed_return(stack->frames[i].probe_id);
 		}
 	}
-	if (index < 0) {
-		count->orphan_return++;
-		return 0;
-	}
-#pragma unroll
-	for (int i = MAX_DEPTH - 1; i > 0; i--) {
-		if (i > index && i < depth)
-			count_missed_return(stack->frames[i].probe_id);
-	}
+	// Opaque to the compiler, which would otherwise drop the masks below as redundant, leaving an
+	// index whose bounds the verifier cannot see.
+	asm volatile("" : "+r"(index));
 	stack->depth = index;
 
 	ret = config->ret_int32 ? (__s64)(__s32)raw_ret : (__s64)raw_ret;
