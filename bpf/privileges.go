@@ -8,6 +8,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
+
+	"github.com/kretspan/kretspan/probe"
 )
 
 // Capabilities kretspan needs. CAP_BPF and CAP_PERFMON load programs and open perf events for
@@ -78,4 +80,36 @@ func missingCapabilities(names ...string) []string {
 		}
 	}
 	return missing
+}
+
+// fileDescriptorsNeeded estimates the descriptors Start holds: a handful for the shared maps,
+// the ring and the syscall and kprobe.multi links, and per probe attached on its own (kprobes
+// without kprobe.multi, fentry, uprobes) two programs with their BTF and two links of two
+// descriptors each, plus a link per extra RET instruction of a Go function.
+func fileDescriptorsNeeded(cfg Config, probes []Probe) uint64 {
+	needed := uint64(64)
+	for _, p := range probes {
+		if p.Mechanism == probe.KindSyscall || p.Mechanism == probe.KindKprobe && cfg.KprobeMulti {
+			continue
+		}
+		needed += 8 + 2*uint64(len(p.GoReturnOffsets))
+	}
+	return needed
+}
+
+// ensureFileLimit raises the open-file limit to needed where it is lower (root may raise the hard
+// limit too), so that a large glob fails before attaching anything rather than part-way.
+func ensureFileLimit(needed uint64) error {
+	var limit unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &limit); err != nil {
+		return fmt.Errorf("read the open-file limit: %w", err)
+	}
+	if limit.Cur >= needed {
+		return nil
+	}
+	raised := unix.Rlimit{Cur: needed, Max: max(limit.Max, needed)}
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &raised); err != nil {
+		return fmt.Errorf("these probes need about %d file descriptors and the limit is %d (ulimit -n; raising it: %w): raise it, or use a kernel with kprobe.multi (5.18+) for kernel-function globs", needed, limit.Cur, err)
+	}
+	return nil
 }

@@ -90,6 +90,9 @@ func Start(cfg Config, probes []Probe) (*Tracer, error) {
 	if err := configure(spec, cfg, len(probes)); err != nil {
 		return nil, err
 	}
+	if err := ensureFileLimit(fileDescriptorsNeeded(cfg, probes)); err != nil {
+		return nil, err
+	}
 	t := &Tracer{spec: spec, executables: map[string]*link.Executable{}, poll: cfg.PollInterval}
 	if t.poll <= 0 {
 		t.poll = 100 * time.Millisecond
@@ -284,6 +287,12 @@ func (t *Tracer) loadInstance(programs []string, variables map[string]any, attac
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: t.sharedMaps})
 	if err != nil {
 		return nil, explainPermission(err)
+	}
+	// The copy holds a clone of every shared map and its own constants; its programs keep what
+	// they use alive in the kernel, so the copy's map descriptors (a dozen per probe) can go.
+	for name, m := range coll.Maps {
+		m.Close()
+		delete(coll.Maps, name)
 	}
 	t.collections = append(t.collections, coll)
 	return coll, nil

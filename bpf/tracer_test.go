@@ -11,7 +11,7 @@ import (
 	"github.com/kretspan/kretspan/probe"
 )
 
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to load BPF programs (run as root, as .ci/run does)")

@@ -16,92 +16,115 @@ import (
 // Kernel is the running kernel as a System. The mechanism flags come from feature probes
 // (package bpf); the lists are read once, on first use.
 type Kernel struct {
-	Fentry, Kprobes bool
-	TracefsDir      string
+	Fentry, Kprobes, KprobeMulti bool
+	TracefsDir                   string
 
 	functionsOnce sync.Once
 	functions     []string
+	definitions   map[string]int // of names defined more than once
 	functionsErr  error
+
+	// LoadKernelSpec hands out a fresh copy, re-indexing all of the kernel's types each time:
+	// one copy serves every lookup (a 1,000-function glob took 30 s without it).
+	btfOnce sync.Once
+	btf     *btf.Spec
+	btfErr  error
 }
 
-func (k *Kernel) HaveFentry() bool  { return k.Fentry }
-func (k *Kernel) HaveKprobes() bool { return k.Kprobes }
+func (k *Kernel) HaveFentry() bool      { return k.Fentry }
+func (k *Kernel) HaveKprobes() bool     { return k.Kprobes }
+func (k *Kernel) HaveKprobeMulti() bool { return k.KprobeMulti }
 
 // KernelFunctions lists traceable functions: available_filter_functions where readable (it
 // excludes notrace functions), else the text symbols of /proc/kallsyms.
 func (k *Kernel) KernelFunctions() ([]string, error) {
 	k.functionsOnce.Do(func() {
-		k.functions, k.functionsErr = readFunctionList(filepath.Join(k.TracefsDir, "available_filter_functions"), 0)
+		k.functions, k.definitions, k.functionsErr = readFunctionList(filepath.Join(k.TracefsDir, "available_filter_functions"))
 		if k.functionsErr != nil {
-			k.functions, k.functionsErr = readKallsymsText("/proc/kallsyms")
+			k.functions, k.definitions, k.functionsErr = readKallsymsText("/proc/kallsyms")
 		}
 	})
 	return k.functions, k.functionsErr
 }
 
-// readFunctionList reads one name per line from field column, dropping module tags and duplicates.
-func readFunctionList(path string, column int) ([]string, error) {
+// KernelFunctionDefinitions counts the kernel's functions named name, one of KernelFunctions:
+// static functions of different files may share a name.
+func (k *Kernel) KernelFunctionDefinitions(name string) int {
+	return max(k.definitions[name], 1)
+}
+
+// functionNames collects names in order of first appearance, counting those seen more than once.
+type functionNames struct {
+	names       []string
+	seen        map[string]bool
+	definitions map[string]int // only names defined more than once
+}
+
+func newFunctionNames() *functionNames {
+	return &functionNames{seen: map[string]bool{}, definitions: map[string]int{}}
+}
+
+func (f *functionNames) add(name string) {
+	if !f.seen[name] {
+		f.seen[name] = true
+		f.names = append(f.names, name)
+		return
+	}
+	f.definitions[name] = max(f.definitions[name], 1) + 1
+}
+
+// readFunctionList reads available_filter_functions: one name per line, then module tags.
+func readFunctionList(path string) ([]string, map[string]int, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
-	var names []string
-	seen := map[string]bool{}
+	list := newFunctionNames()
 	scanner := bufio.NewScanner(f)
 	for scanner.Scan() {
-		fields := strings.Fields(scanner.Text())
-		if len(fields) <= column {
-			continue
-		}
-		name := fields[column]
-		if !seen[name] {
-			seen[name] = true
-			names = append(names, name)
+		if fields := strings.Fields(scanner.Text()); len(fields) > 0 {
+			list.add(fields[0])
 		}
 	}
 	if err := scanner.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	return names, nil
+	return list.names, list.definitions, nil
 }
 
-func readKallsymsText(path string) ([]string, error) {
+func readKallsymsText(path string) ([]string, map[string]int, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("list kernel functions: %w", err)
+		return nil, nil, fmt.Errorf("list kernel functions: %w", err)
 	}
 	defer f.Close()
-	var names []string
-	seen := map[string]bool{}
+	list := newFunctionNames()
 	scanner := bufio.NewScanner(f)
 	for scanner.Scan() {
 		fields := strings.Fields(scanner.Text())
 		if len(fields) < 3 || (fields[1] != "t" && fields[1] != "T") {
 			continue
 		}
-		name := fields[2]
 		// Compiler-made clones (foo.isra.0, foo.cold) are not the function the user means.
-		if strings.Contains(name, ".") || seen[name] {
-			continue
+		if name := fields[2]; !strings.Contains(name, ".") {
+			list.add(name)
 		}
-		seen[name] = true
-		names = append(names, name)
 	}
 	if err := scanner.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	return names, nil
+	return list.names, list.definitions, nil
 }
 
 // KernelSignature reads a function's prototype from the kernel's BTF.
 func (k *Kernel) KernelSignature(name string) (Signature, error) {
-	spec, err := btf.LoadKernelSpec()
-	if err != nil {
-		return Signature{}, fmt.Errorf("kernel BTF: %w", err)
+	k.btfOnce.Do(func() { k.btf, k.btfErr = btf.LoadKernelSpec() })
+	if k.btfErr != nil {
+		return Signature{}, fmt.Errorf("kernel BTF: %w", k.btfErr)
 	}
 	var fn *btf.Func
-	if err := spec.TypeByName(name, &fn); err != nil {
+	if err := k.btf.TypeByName(name, &fn); err != nil {
 		return Signature{}, fmt.Errorf("function %s has no BTF (needed for fentry): %w", name, err)
 	}
 	proto, ok := fn.Type.(*btf.FuncProto)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // System answers what the running machine offers; Resolve takes it as a parameter so that
@@ -11,13 +12,16 @@ import (
 type System interface {
 	// KernelFunctions lists the kernel functions that can be probed.
 	KernelFunctions() ([]string, error)
+	// KernelFunctionDefinitions counts the functions named name, one of KernelFunctions.
+	KernelFunctionDefinitions(name string) int
 	// KernelSignature describes a kernel function's BTF prototype.
 	KernelSignature(name string) (Signature, error)
 	// Syscalls lists the syscalls that have enter/exit tracepoints.
 	Syscalls() ([]string, error)
-	// HaveFentry and HaveKprobes report which kernel-function mechanisms work here.
+	// HaveFentry, HaveKprobes and HaveKprobeMulti report which kernel-function mechanisms work here.
 	HaveFentry() bool
 	HaveKprobes() bool
+	HaveKprobeMulti() bool
 }
 
 // Signature is what kretspan needs of a function's prototype.
@@ -106,6 +110,8 @@ func resolveKernelFunction(spec Spec, sys System, globLimit int) ([]Target, []st
 	mechanism := spec.Kind
 	if mechanism == KindAuto {
 		switch {
+		case spec.IsGlob() && sys.HaveKprobeMulti():
+			mechanism = KindKprobe // one kprobe.multi link attaches a glob at once; fentry loads a program per function
 		case sys.HaveFentry():
 			mechanism = KindFentry
 		case sys.HaveKprobes():
@@ -138,7 +144,17 @@ func resolveKernelFunction(spec Spec, sys System, globLimit int) ([]Target, []st
 		return nil, nil, fmt.Errorf("probe %q: %w: no traceable kernel function matches (it may be inlined, static or notrace); see 'kretspan list'", spec.Raw, ErrNotFound)
 	}
 	targets := make([]Target, 0, len(matched))
+	var ambiguous []string
 	for _, name := range matched {
+		// Kprobes and fentry attach by name, and newer kernels refuse a name with several
+		// definitions rather than guess; kretspan refuses it on every kernel.
+		if n := sys.KernelFunctionDefinitions(name); n > 1 {
+			if !spec.IsGlob() {
+				return nil, nil, fmt.Errorf("probe %q: the kernel has %d functions named %s (static functions of different files), and probes attach by name", spec.Raw, n, name)
+			}
+			ambiguous = append(ambiguous, name)
+			continue
+		}
 		sig, err := sys.KernelSignature(name)
 		if err != nil && mechanism == KindFentry {
 			if spec.IsGlob() {
@@ -148,11 +164,26 @@ func resolveKernelFunction(spec Spec, sys System, globLimit int) ([]Target, []st
 		}
 		targets = append(targets, Target{Spec: spec, Mechanism: mechanism, Name: name, ArgCount: sig.ArgCount, RetInt32: sig.RetInt32, ReturnsErrno: true})
 	}
+	if len(ambiguous) > 0 {
+		notes = append(notes, fmt.Sprintf("%s: skipping %d functions whose name the kernel defines more than once (%s)", spec.Raw, len(ambiguous), exampleNames(ambiguous)))
+	}
 	if len(targets) == 0 {
+		if len(ambiguous) == len(matched) {
+			return nil, nil, fmt.Errorf("probe %q: %w: every match has more than one definition in the kernel", spec.Raw, ErrNotFound)
+		}
 		return nil, nil, fmt.Errorf("probe %q: %w: no match has the BTF that fentry needs; try kprobe:%s", spec.Raw, ErrNotFound, spec.Pattern)
 	}
 	if spec.Kind == KindAuto {
 		notes = append(notes, fmt.Sprintf("%s: using %s", spec.Raw, mechanism))
 	}
 	return targets, notes, nil
+}
+
+// exampleNames lists the first few names, for a note.
+func exampleNames(names []string) string {
+	const shown = 3
+	if len(names) <= shown {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:shown], ", "), len(names)-shown)
 }

@@ -3,6 +3,8 @@ package probe
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,14 +13,19 @@ import (
 // fakeSystem is a System with made-up kernel functions, BTF and syscall tracepoints.
 type fakeSystem struct {
 	functions  []string
+	duplicated map[string]int       // definitions of names defined more than once
 	signatures map[string]Signature // functions without an entry have no BTF
 	syscalls   []string
 	fentry     bool
 	kprobes    bool
+	multi      bool // kprobe.multi
 	listErr    error
 }
 
 func (f *fakeSystem) KernelFunctions() ([]string, error) { return f.functions, f.listErr }
+func (f *fakeSystem) KernelFunctionDefinitions(name string) int {
+	return max(f.duplicated[name], 1)
+}
 func (f *fakeSystem) KernelSignature(name string) (Signature, error) {
 	if sig, ok := f.signatures[name]; ok {
 		return sig, nil
@@ -28,6 +35,7 @@ func (f *fakeSystem) KernelSignature(name string) (Signature, error) {
 func (f *fakeSystem) Syscalls() ([]string, error) { return f.syscalls, f.listErr }
 func (f *fakeSystem) HaveFentry() bool            { return f.fentry }
 func (f *fakeSystem) HaveKprobes() bool           { return f.kprobes }
+func (f *fakeSystem) HaveKprobeMulti() bool       { return f.multi }
 
 func newFakeSystem() *fakeSystem {
 	return &fakeSystem{
@@ -224,6 +232,74 @@ func TestResolveFentryGlobSkipsFunctionsWithoutBTF(t *testing.T) {
 	// So is a bare FUNC that resolves to fentry.
 	if _, _, err := Resolve(mustParse(t, "no_btf_fn"), newFakeSystem(), 100); err == nil {
 		t.Error("bare FUNC without BTF on an fentry kernel resolved")
+	}
+}
+
+// Static functions of different files may share a name, which kprobes and fentry cannot tell apart.
+func TestResolveFunctionsDefinedMoreThanOnce(t *testing.T) {
+	sys := newFakeSystem()
+	sys.duplicated = map[string]int{"vfs_write": 3}
+	targets, notes, err := Resolve(mustParse(t, "kprobe:vfs_*"), sys, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"kprobe:vfs_read", "kprobe:vfs_readv", "kprobe:vfs_nobtf"}; !slices.Equal(labels(targets), want) {
+		t.Errorf("targets %q, want %q", labels(targets), want)
+	}
+	checkIDs(t, targets)
+	if len(notes) != 1 || !strings.Contains(notes[0], "skipping 1 functions") || !strings.Contains(notes[0], "vfs_write") {
+		t.Errorf("notes %q, want one naming the skipped vfs_write", notes)
+	}
+	for _, spec := range []string{"kprobe:vfs_write", "fentry:vfs_write", "vfs_write"} {
+		if _, _, err := Resolve(mustParse(t, spec), sys, 100); err == nil || !strings.Contains(err.Error(), "3 functions named vfs_write") {
+			t.Errorf("%s: err = %v, want the 3 definitions named", spec, err)
+		}
+	}
+	sys.duplicated["vfs_read"], sys.duplicated["vfs_readv"], sys.duplicated["vfs_nobtf"] = 2, 2, 2
+	if _, _, err := Resolve(mustParse(t, "kprobe:vfs_*"), sys, 100); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a glob of only ambiguous names: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestKernelFunctionListCountsDefinitions(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "available_filter_functions")
+	if err := os.WriteFile(list, []byte("vfs_read\ncmask_show\nvfs_write\ncmask_show\ncmask_show\nbtrfs_show [btrfs]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k := &Kernel{TracefsDir: dir}
+	names, err := k.KernelFunctions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"vfs_read", "cmask_show", "vfs_write", "btrfs_show"}; !slices.Equal(names, want) {
+		t.Errorf("functions %q, want %q", names, want)
+	}
+	for name, want := range map[string]int{"vfs_read": 1, "cmask_show": 3, "btrfs_show": 1} {
+		if got := k.KernelFunctionDefinitions(name); got != want {
+			t.Errorf("%s: %d definitions, want %d", name, got, want)
+		}
+	}
+}
+
+// A bare glob takes kprobe.multi where the kernel has it: one link for every match, where fentry
+// loads a program per function. A bare name keeps preferring fentry.
+func TestResolveBareGlobPrefersKprobeMulti(t *testing.T) {
+	sys := newFakeSystem()
+	sys.multi = true
+	targets, notes, err := Resolve(mustParse(t, "vfs_*", "do_sys_openat2"), sys, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"kprobe:vfs_read", "kprobe:vfs_write", "kprobe:vfs_readv", "kprobe:vfs_nobtf", "fentry:do_sys_openat2"}; !slices.Equal(labels(targets), want) {
+		t.Errorf("targets %q, want %q", labels(targets), want)
+	}
+	if !slices.Contains(notes, "vfs_*: using kprobe") {
+		t.Errorf("notes %q, want the glob's mechanism named", notes)
+	}
+	sys.multi = false
+	if targets, _, err = Resolve(mustParse(t, "vfs_*"), sys, 100); err != nil || targets[0].Mechanism != KindFentry {
+		t.Errorf("without kprobe.multi: %q, %v; want fentry", labels(targets), err)
 	}
 }
 

@@ -99,7 +99,7 @@ func runCheck(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
 		return nil
 	}
-	kernel := &probe.Kernel{Fentry: f.Fentry == nil, Kprobes: f.Kprobes == nil, TracefsDir: f.TracefsDir}
+	kernel := &probe.Kernel{Fentry: f.Fentry == nil, Kprobes: f.Kprobes == nil, KprobeMulti: f.KprobeMulti == nil, TracefsDir: f.TracefsDir}
 	var failed []string
 	for _, arg := range args {
 		spec, err := probe.Parse(arg)

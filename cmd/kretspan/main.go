@@ -92,7 +92,7 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	features := bpf.DetectFeatures()
-	kernel := &probe.Kernel{Fentry: features.Fentry == nil, Kprobes: features.Kprobes == nil, TracefsDir: features.TracefsDir}
+	kernel := &probe.Kernel{Fentry: features.Fentry == nil, Kprobes: features.Kprobes == nil, KprobeMulti: features.KprobeMulti == nil, TracefsDir: features.TracefsDir}
 	targets, notes, err := probe.Resolve(specs, kernel, s.MaxGlob)
 	if err != nil {
 		return usageError{err}
