@@ -116,14 +116,20 @@ static __always_inline bool comm_matches(void)
 	return true;
 }
 
-static __always_inline bool task_accepted(__u64 pid_tgid)
+// current_task_btf is the current task as a BTF pointer, read without helper calls, on the kernels
+// that have task storage (they all have it); NULL elsewhere.
+static __always_inline struct task_struct *current_task_btf(void)
+{
+	return use_task_storage ? bpf_get_current_task_btf() : NULL;
+}
+
+static __always_inline bool task_accepted(__u64 pid_tgid, struct task_struct *task)
 {
 	if ((__u32)(pid_tgid >> 32) == self_tgid)
 		return false;
 	if (!trace_kernel_threads) {
-		// Kernels with task storage also give a BTF task pointer, read without a helper call.
-		unsigned int flags = use_task_storage ? bpf_get_current_task_btf()->flags
-						      : BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), flags);
+		unsigned int flags = task ? task->flags
+					  : BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), flags);
 
 		if (flags & PF_KTHREAD)
 			return false;
@@ -147,19 +153,21 @@ static __always_inline struct call_stack *find_stack(__u32 tid)
 	return bpf_map_lookup_elem(&stacks, &tid);
 }
 
+// A new thread's stack in the hash table: a global, since one on the BPF stack would be zeroed
+// on every entry, whichever storage is in use.
+const struct call_stack empty_stack = {};
+
 // The current thread's call stack, created empty if needed; NULL when the table is full.
-static __always_inline struct call_stack *find_or_create_stack(__u32 tid)
+static __always_inline struct call_stack *find_or_create_stack(__u32 tid, struct task_struct *task)
 {
-	struct call_stack empty = {};
 	struct call_stack *stack;
 
-	if (use_task_storage)
-		return bpf_task_storage_get(&task_stacks, bpf_get_current_task_btf(), 0,
-					    BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (task)
+		return bpf_task_storage_get(&task_stacks, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	stack = bpf_map_lookup_elem(&stacks, &tid);
 	if (stack)
 		return stack;
-	if (bpf_map_update_elem(&stacks, &tid, &empty, BPF_NOEXIST))
+	if (bpf_map_update_elem(&stacks, &tid, &empty_stack, BPF_NOEXIST))
 		return NULL;
 	return bpf_map_lookup_elem(&stacks, &tid);
 }
@@ -232,6 +240,7 @@ static __always_inline int on_entry(__u32 probe_id)
 	__u32 tid = (__u32)pid_tgid;
 	struct probe_counters *count;
 	struct probe_config *config;
+	struct task_struct *task;
 	struct call_stack *stack;
 	struct frame *frame;
 	__u32 depth;
@@ -242,12 +251,13 @@ static __always_inline int on_entry(__u32 probe_id)
 		return 0;
 	count->entered++;
 
-	if (!task_accepted(pid_tgid)) {
+	task = current_task_btf();
+	if (!task_accepted(pid_tgid, task)) {
 		count->filtered_entry++;
 		return 0;
 	}
 
-	stack = find_or_create_stack(tid);
+	stack = find_or_create_stack(tid, task);
 	if (!stack) {
 		count->drop_inflight_full++;
 		return 0;

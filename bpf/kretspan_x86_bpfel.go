@@ -120,6 +120,7 @@ const (
 	kretspanProgUprobeReturn         = "uprobe_return"
 	kretspanVarCommFilter            = "comm_filter"
 	kretspanVarCorrelate             = "correlate"
+	kretspanVarEmptyStack            = "empty_stack"
 	kretspanVarFexitRetIndex         = "fexit_ret_index"
 	kretspanVarFilterComm            = "filter_comm"
 	kretspanVarFilterPids            = "filter_pids"
@@ -213,6 +214,7 @@ type kretspanMapSpecs struct {
 type kretspanVariableSpecs struct {
 	CommFilter         *ebpf.VariableSpec `ebpf:"comm_filter"`
 	Correlate          *ebpf.VariableSpec `ebpf:"correlate"`
+	EmptyStack         *ebpf.VariableSpec `ebpf:"empty_stack"`
 	FexitRetIndex      *ebpf.VariableSpec `ebpf:"fexit_ret_index"`
 	FilterComm         *ebpf.VariableSpec `ebpf:"filter_comm"`
 	FilterPids         *ebpf.VariableSpec `ebpf:"filter_pids"`
@@ -278,6 +280,7 @@ func (m *kretspanMaps) Close() error {
 type kretspanVariables struct {
 	CommFilter         *ebpf.Variable `ebpf:"comm_filter"`
 	Correlate          *ebpf.Variable `ebpf:"correlate"`
+	EmptyStack         *ebpf.Variable `ebpf:"empty_stack"`
 	FexitRetIndex      *ebpf.Variable `ebpf:"fexit_ret_index"`
 	FilterComm         *ebpf.Variable `ebpf:"filter_comm"`
 	FilterPids         *ebpf.Variable `ebpf:"filter_pids"`
