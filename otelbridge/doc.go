@@ -4,8 +4,8 @@
 // timed in wall-clock time by a [WallClock], batched, queued in a bounded queue whose overflow
 // is counted, and handed to a [Sink]: OTLP gRPC, the console, or nothing.
 //
-// The OTLP sink is otlptracegrpc's client, so the standard environment variables apply, with
-// explicit options taking precedence over them:
+// The OTLP sink is otlptracegrpc's client, its requests encoded by [TraceCodec], so the standard
+// environment variables apply, with explicit options taking precedence over them:
 //
 //	OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT   where to send (default http://localhost:4317)
 //	OTEL_EXPORTER_OTLP_INSECURE, OTEL_EXPORTER_OTLP_TRACES_INSECURE   plaintext gRPC
