@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // CheckEnvironment validates the OTEL_* variables kretspan's exporter and resource read. The
@@ -42,6 +43,10 @@ func CheckEnvironment(lookup func(string) (string, bool)) error {
 			return fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %w", err)
 		}
 	}
+	// The resource goes into every request, and OTLP refuses one with a string that is not UTF-8.
+	if v, ok := lookup("OTEL_SERVICE_NAME"); ok && !utf8.ValidString(v) {
+		return fmt.Errorf("OTEL_SERVICE_NAME=%q: not valid UTF-8", v)
+	}
 	return nil
 }
 
@@ -65,8 +70,12 @@ func checkKeyValues(list string) error {
 		if !ok || strings.TrimSpace(key) == "" {
 			return fmt.Errorf("%q: want comma-separated key=value pairs", pair)
 		}
-		if _, err := url.PathUnescape(strings.TrimSpace(value)); err != nil {
+		decoded, err := url.PathUnescape(strings.TrimSpace(value))
+		if err != nil {
 			return fmt.Errorf("%q: bad percent-encoding: %w", pair, err)
+		}
+		if !utf8.ValidString(key) || !utf8.ValidString(decoded) {
+			return fmt.Errorf("%q: not valid UTF-8 once decoded", pair)
 		}
 	}
 	return nil

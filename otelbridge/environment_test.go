@@ -25,6 +25,10 @@ func TestCheckEnvironment(t *testing.T) {
 		{map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "novalue"}, "key=value"},
 		{map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "a=%zz"}, "percent-encoding"},
 		{map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "=v"}, "OTEL_RESOURCE_ATTRIBUTES"},
+		// OTLP refuses a request holding a string that is not UTF-8: every export would fail.
+		{map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "team=caf%C3%A9", "OTEL_SERVICE_NAME": "café"}, ""},
+		{map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "team=%FF"}, "not valid UTF-8"},
+		{map[string]string{"OTEL_SERVICE_NAME": "svc\xff"}, "not valid UTF-8"},
 	} {
 		err := CheckEnvironment(func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
 		switch {

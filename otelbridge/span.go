@@ -32,14 +32,15 @@ type ProbeInfo struct {
 	static       [2]*commonpb.KeyValue
 }
 
-// NewProbeInfo describes a resolved target for span building.
+// NewProbeInfo describes a resolved target for span building. File paths and symbols may hold
+// any bytes, and OTLP refuses a whole request over one string that is not UTF-8.
 func NewProbeInfo(t probe.Target) ProbeInfo {
 	return ProbeInfo{
-		Name:         t.Name,
+		Name:         strings.ToValidUTF8(t.Name, "\uFFFD"),
 		ReturnsErrno: t.ReturnsErrno,
 		static: [2]*commonpb.KeyValue{
 			stringKeyValue(AttrProbeKind, string(t.Mechanism)),
-			stringKeyValue(AttrProbeTarget, t.Label()),
+			stringKeyValue(AttrProbeTarget, strings.ToValidUTF8(t.Label(), "\uFFFD")),
 		},
 	}
 }

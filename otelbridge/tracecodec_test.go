@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/probe"
 )
 
 // encodeWithTraceCodec returns TraceCodec's encoding of m, giving its buffer back as gRPC does.
@@ -61,12 +62,17 @@ func (sinkFunc) Shutdown(context.Context) error             { return nil }
 // each batch to export.
 func runPipeline(tb testing.TB, events []bpf.Event, batchSize int, export func(*Batch) error) {
 	tb.Helper()
+	runPipelineWithProbes(tb, testProbes(), events, batchSize, export)
+}
+
+func runPipelineWithProbes(tb testing.TB, probes []ProbeInfo, events []bpf.Event, batchSize int, export func(*Batch) error) {
+	tb.Helper()
 	resource, err := NewResource(context.Background())
 	if err != nil {
 		tb.Fatal(err)
 	}
 	// A queue that holds every batch, so that none is dropped however slowly export runs.
-	p, err := NewPipeline(sinkFunc(export), testProbes(), resource, fixedClock(1_700_000_000_000_000_000),
+	p, err := NewPipeline(sinkFunc(export), probes, resource, fixedClock(1_700_000_000_000_000_000),
 		WithBatchSize(batchSize), WithQueueBatches(len(events)/batchSize+1))
 	if err != nil {
 		tb.Fatal(err)
@@ -447,4 +453,20 @@ func marshalAndFree(codec encoding.CodecV2, m any) (int, error) {
 	}
 	defer data.Free()
 	return data.Len(), nil
+}
+
+// A binary path or symbol with bytes that are not UTF-8 must not make every request of its probe
+// fail to encode.
+func TestProbeInfoFromANonUTF8PathEncodes(t *testing.T) {
+	clearOTELEnv(t)
+	target := probe.Target{ID: 1, Mechanism: probe.KindUprobe, Binary: "/opt/\xffapp", Name: "handle\xfe"}
+	info := NewProbeInfo(target)
+	if info.Name != "handle\uFFFD" {
+		t.Errorf("span name %q, want the invalid byte replaced", info.Name)
+	}
+	event := testEvent(1, 0, "app")
+	runPipelineWithProbes(t, []ProbeInfo{{}, info}, []bpf.Event{event}, 1, func(b *Batch) error {
+		_, err := TraceCodec{}.Marshal(&collectortracepb.ExportTraceServiceRequest{ResourceSpans: b.ResourceSpans()})
+		return err
+	})
 }
