@@ -116,8 +116,9 @@ static __always_inline bool comm_matches(void)
 	return true;
 }
 
-// current_task_btf is the current task as a BTF pointer, read without helper calls, on the kernels
-// that have task storage (they all have it); NULL elsewhere.
+// The current task as a BTF pointer, whose fields load without helper calls, where call stacks
+// live in task storage (every kernel with task storage has such pointers); NULL elsewhere, where
+// the hash table and probe reads serve instead.
 static __always_inline struct task_struct *current_task_btf(void)
 {
 	return use_task_storage ? bpf_get_current_task_btf() : NULL;
@@ -148,8 +149,10 @@ static __always_inline bool task_accepted(__u64 pid_tgid, struct task_struct *ta
 // The current thread's call stack, or NULL when it has none.
 static __always_inline struct call_stack *find_stack(__u32 tid)
 {
-	if (use_task_storage)
-		return bpf_task_storage_get(&task_stacks, bpf_get_current_task_btf(), 0, 0);
+	struct task_struct *task = current_task_btf();
+
+	if (task)
+		return bpf_task_storage_get(&task_stacks, task, 0, 0);
 	return bpf_map_lookup_elem(&stacks, &tid);
 }
 

@@ -50,6 +50,7 @@ func (k *Kernel) KernelFunctions() ([]string, error) {
 // KernelFunctionDefinitions counts the kernel's functions named name, one of KernelFunctions:
 // static functions of different files may share a name.
 func (k *Kernel) KernelFunctionDefinitions(name string) int {
+	k.KernelFunctions() // reads the list, once
 	return max(k.definitions[name], 1)
 }
 

@@ -280,6 +280,9 @@ func TestKernelFunctionListCountsDefinitions(t *testing.T) {
 			t.Errorf("%s: %d definitions, want %d", name, got, want)
 		}
 	}
+	if got := (&Kernel{TracefsDir: dir}).KernelFunctionDefinitions("cmask_show"); got != 3 {
+		t.Errorf("cmask_show before the list was read: %d definitions, want 3", got)
+	}
 }
 
 // A bare glob takes kprobe.multi where the kernel has it: one link for every match, where fentry
