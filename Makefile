@@ -63,7 +63,7 @@ vmtest: vmtest-files
 
 # The harness must fail a run whose guest test fails, hangs or crashes the kernel: it reads the
 # guest's exit status, not its log. Each of these boots must be reported as a failure.
-VMTEST_SELFCHECK = $(VMTEST_CACHE)/bin/vmtest -cache $(VMTEST_CACHE) -lock vmtest/kernels.lock -tests $(VMTEST_BINS) -kernels 6.12
+VMTEST_SELFCHECK = $(VMTEST_RUN) -tests $(VMTEST_BINS) -kernels 6.12
 vmtest-selfcheck: vmtest
 	@for mode in fail hang crash; do \
 		if $(VMTEST_SELFCHECK) -timeout 30s -env KRETSPAN_VMTEST_SELFCHECK=$$mode -- -test.run HarnessSelfCheck >/dev/null 2>&1; then \
@@ -92,12 +92,10 @@ bench: build
 # The attach target: a 1,000-function kprobe glob through kprobe.multi on the matrix's 6.12 kernel,
 # under QEMU's emulation (slower than hardware), resolution and attach timed apart.
 BENCH_ATTACH_BINS = $(VMTEST_CACHE)/benchbins
-bench-attach: vmtest-fetch
+bench-attach: vmtest-fetch vmtest-tool
 	rm -rf $(BENCH_ATTACH_BINS) && mkdir -p $(BENCH_ATTACH_BINS)
 	CGO_ENABLED=0 $(GO) test -c -o $(BENCH_ATTACH_BINS)/ ./bpf
-	$(GO) build -o $(VMTEST_CACHE)/bin/vmtest ./vmtest/cmd/vmtest
-	$(VMTEST_CACHE)/bin/vmtest -cache $(VMTEST_CACHE) -lock vmtest/kernels.lock -tests $(BENCH_ATTACH_BINS) -kernels 6.12 \
-		-- -test.run '^$$' -test.bench KernelAttachKprobeGlob -test.benchtime 1x
+	$(VMTEST_RUN) -tests $(BENCH_ATTACH_BINS) -kernels 6.12 -- -test.run '^$$' -test.bench KernelAttachKprobeGlob -test.benchtime 1x
 	@grep -a '^BenchmarkKernelAttachKprobeGlob' $(VMTEST_CACHE)/logs/6.12.log
 
 clean:

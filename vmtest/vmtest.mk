@@ -15,13 +15,16 @@ VMTEST_FLAGS ?=
 VMTEST_CACHE ?= $(or $(KRETSPAN_VMTEST_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kretspan-vmtest)
 VMTEST_BINS := $(VMTEST_CACHE)/testbins
 comma := ,
+# The harness with the cache and the pinned kernels; other targets add -tests, -kernels and the rest.
+VMTEST_RUN = $(VMTEST_CACHE)/bin/vmtest -cache $(VMTEST_CACHE) -lock $(VMTEST_DIR)/kernels.lock
 
-.PHONY: vmtest vmtest-fetch vmtest-bins
+.PHONY: vmtest vmtest-fetch vmtest-bins vmtest-tool
 
-vmtest: vmtest-fetch vmtest-bins
+vmtest: vmtest-fetch vmtest-bins vmtest-tool
+	$(VMTEST_RUN) -tests $(VMTEST_BINS) -kernels $(VMTEST_KERNELS) $(VMTEST_FLAGS) -- $(VMTEST_ARGS)
+
+vmtest-tool:
 	go build -o $(VMTEST_CACHE)/bin/vmtest ./$(VMTEST_DIR)/cmd/vmtest
-	$(VMTEST_CACHE)/bin/vmtest -cache $(VMTEST_CACHE) -lock $(VMTEST_DIR)/kernels.lock \
-		-tests $(VMTEST_BINS) -kernels $(VMTEST_KERNELS) $(VMTEST_FLAGS) -- $(VMTEST_ARGS)
 
 vmtest-fetch:
 	KRETSPAN_VMTEST_CACHE=$(VMTEST_CACHE) $(VMTEST_DIR)/fetch-kernels.sh $(filter-out all,$(subst $(comma), ,$(VMTEST_KERNELS)))
