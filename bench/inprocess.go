@@ -59,7 +59,7 @@ type InProcessResult struct {
 func MeasureInProcess(n int) InProcessResult {
 	const batch = 2048
 	res := InProcessResult{N: n}
-	target := probe.Target{ID: 1, Mechanism: probe.KindSyscall, Name: "getppid", ReturnsErrno: true}
+	target := probe.Target{ID: 1, Kind: probe.KindSyscall, Name: "getppid", ReturnsErrno: true}
 	infos := []otelbridge.ProbeInfo{{}, otelbridge.NewProbeInfo(target)}
 	resource, err := otelbridge.NewResource(context.Background())
 	if err != nil {

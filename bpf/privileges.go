@@ -89,7 +89,7 @@ func missingCapabilities(names ...string) []string {
 func fileDescriptorsNeeded(cfg Config, probes []Probe) uint64 {
 	needed := uint64(64)
 	for _, p := range probes {
-		if p.Mechanism == probe.KindSyscall || p.Mechanism == probe.KindKprobe && cfg.KprobeMulti {
+		if p.Kind == probe.KindSyscall || p.Kind == probe.KindKprobe && cfg.KprobeMulti {
 			continue
 		}
 		needed += 8 + 2*uint64(len(p.GoReturnOffsets))

@@ -22,7 +22,7 @@ func TestEnsureFileLimitRaisesTheSoftLimit(t *testing.T) {
 	}
 	probes := make([]Probe, 50)
 	for i := range probes {
-		probes[i].Mechanism = probe.KindKprobe
+		probes[i].Kind = probe.KindKprobe
 	}
 	needed := fileDescriptorsNeeded(Config{}, probes)
 	if multi := fileDescriptorsNeeded(Config{KprobeMulti: true}, probes); needed <= 256 || multi >= needed {

@@ -212,7 +212,7 @@ func (t *Tracer) start(cfg Config, probes []Probe) error {
 
 	var syscalls, kprobes []Probe
 	for _, p := range probes {
-		switch p.Mechanism {
+		switch p.Kind {
 		case probe.KindSyscall:
 			syscalls = append(syscalls, p)
 		case probe.KindKprobe:
@@ -226,7 +226,7 @@ func (t *Tracer) start(cfg Config, probes []Probe) error {
 		case probe.KindUprobe:
 			err = t.attachUprobe(p)
 		default:
-			err = fmt.Errorf("probe %s: unknown mechanism %q", p.Label(), p.Mechanism)
+			err = fmt.Errorf("probe %s: unknown mechanism %q", p.Label(), p.Kind)
 		}
 		if err != nil {
 			return err

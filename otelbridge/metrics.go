@@ -107,7 +107,7 @@ func BuildMetrics(res *resource.Resource, targets []probe.Target, counters []bpf
 	durations := metricdata.ExponentialHistogram[int64]{Temporality: metricdata.CumulativeTemporality}
 	for _, t := range targets {
 		c := counters[t.ID]
-		probeAttrs := []attribute.KeyValue{attribute.String(AttrProbeTarget, t.Label()), attribute.String(AttrProbeKind, string(t.Mechanism))}
+		probeAttrs := []attribute.KeyValue{attribute.String(AttrProbeTarget, t.Label()), attribute.String(AttrProbeKind, string(t.Kind))}
 		for _, outcome := range []struct {
 			name  string
 			count uint64

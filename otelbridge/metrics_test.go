@@ -12,7 +12,7 @@ import (
 )
 
 func TestBuildMetrics(t *testing.T) {
-	targets := []probe.Target{{ID: 1, Mechanism: probe.KindSyscall, Name: "openat"}}
+	targets := []probe.Target{{ID: 1, Kind: probe.KindSyscall, Name: "openat"}}
 	counters := make([]bpf.ProbeCounters, 2)
 	c := &counters[1]
 	c.Entered, c.Submitted, c.FilteredDuration, c.SampledOut = 10, 6, 3, 1

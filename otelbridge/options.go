@@ -8,6 +8,14 @@ const (
 	Version   = "0.1.0"
 )
 
+// Defaults of a Pipeline's batching, which the command's settings take as theirs.
+const (
+	DefaultBatchSize     = 2048
+	DefaultBatchTimeout  = 200 * time.Millisecond
+	DefaultQueueBatches  = 4
+	DefaultExportTimeout = 30 * time.Second
+)
+
 type config struct {
 	batchSize     int
 	batchTimeout  time.Duration
@@ -16,7 +24,7 @@ type config struct {
 }
 
 func newConfig(opts []Option) config {
-	c := config{batchSize: 2048, batchTimeout: 200 * time.Millisecond, queueBatches: 4, exportTimeout: 30 * time.Second}
+	c := config{batchSize: DefaultBatchSize, batchTimeout: DefaultBatchTimeout, queueBatches: DefaultQueueBatches, exportTimeout: DefaultExportTimeout}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -26,15 +34,15 @@ func newConfig(opts []Option) config {
 // Option configures a Pipeline.
 type Option func(*config)
 
-// WithBatchSize sets how many spans go into one export (default 2048).
+// WithBatchSize sets how many spans go into one export (default DefaultBatchSize).
 func WithBatchSize(n int) Option { return func(c *config) { c.batchSize = n } }
 
-// WithBatchTimeout sets how long a partly filled batch waits before it is exported (default 200ms).
+// WithBatchTimeout sets how long a partly filled batch waits before it is exported (default DefaultBatchTimeout).
 func WithBatchTimeout(d time.Duration) Option { return func(c *config) { c.batchTimeout = d } }
 
-// WithQueueBatches bounds the export queue, in batches (default 4); events arriving while all of
+// WithQueueBatches bounds the export queue, in batches (default DefaultQueueBatches); events arriving while all of
 // them are full or exporting are dropped and counted.
 func WithQueueBatches(n int) Option { return func(c *config) { c.queueBatches = n } }
 
-// WithExportTimeout bounds one export, retries included (default 30s).
+// WithExportTimeout bounds one export, retries included (default DefaultExportTimeout).
 func WithExportTimeout(d time.Duration) Option { return func(c *config) { c.exportTimeout = d } }

@@ -39,7 +39,7 @@ func NewProbeInfo(t probe.Target) ProbeInfo {
 		Name:         strings.ToValidUTF8(t.Name, "\uFFFD"),
 		ReturnsErrno: t.ReturnsErrno,
 		static: [2]*commonpb.KeyValue{
-			stringKeyValue(AttrProbeKind, string(t.Mechanism)),
+			stringKeyValue(AttrProbeKind, string(t.Kind)),
 			stringKeyValue(AttrProbeTarget, strings.ToValidUTF8(t.Label(), "\uFFFD")),
 		},
 	}

@@ -41,8 +41,8 @@ func testEvent(probeID uint32, ret int64, comm string) bpf.Event {
 }
 
 var (
-	syscallTarget = probe.Target{ID: 1, Mechanism: probe.KindSyscall, Name: "openat", ReturnsErrno: true}
-	uprobeTarget  = probe.Target{ID: 2, Mechanism: probe.KindUprobe, Name: "main.handle", Binary: "/usr/bin/app"}
+	syscallTarget = probe.Target{ID: 1, Kind: probe.KindSyscall, Name: "openat", ReturnsErrno: true}
+	uprobeTarget  = probe.Target{ID: 2, Kind: probe.KindUprobe, Name: "main.handle", Binary: "/usr/bin/app"}
 )
 
 func attrs(span *tracepb.Span) map[string]any {
@@ -220,7 +220,7 @@ func TestErrnoName(t *testing.T) {
 }
 
 func TestNewProbeInfo(t *testing.T) {
-	info := NewProbeInfo(probe.Target{Mechanism: probe.KindFentry, Name: "vfs_read", ReturnsErrno: true})
+	info := NewProbeInfo(probe.Target{Kind: probe.KindFentry, Name: "vfs_read", ReturnsErrno: true})
 	if info.Name != "vfs_read" || !info.ReturnsErrno {
 		t.Errorf("info %+v", info)
 	}

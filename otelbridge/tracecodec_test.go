@@ -459,7 +459,7 @@ func marshalAndFree(codec encoding.CodecV2, m any) (int, error) {
 // fail to encode.
 func TestProbeInfoFromANonUTF8PathEncodes(t *testing.T) {
 	clearOTELEnv(t)
-	target := probe.Target{ID: 1, Mechanism: probe.KindUprobe, Binary: "/opt/\xffapp", Name: "handle\xfe"}
+	target := probe.Target{ID: 1, Kind: probe.KindUprobe, Binary: "/opt/\xffapp", Name: "handle\xfe"}
 	info := NewProbeInfo(target)
 	if info.Name != "handle\uFFFD" {
 		t.Errorf("span name %q, want the invalid byte replaced", info.Name)

@@ -94,7 +94,7 @@ func resolveSyscall(spec Spec, sys System, globLimit int) ([]Target, []string, e
 			}
 			return nil, nil, fmt.Errorf("probe %q: syscall %s has a tracepoint but kretspan does not know its number", spec.Raw, name)
 		}
-		targets = append(targets, Target{Spec: spec, Mechanism: KindSyscall, Name: name, SyscallNumber: nr, ReturnsErrno: true})
+		targets = append(targets, Target{Spec: spec, Kind: KindSyscall, Name: name, SyscallNumber: nr, ReturnsErrno: true})
 	}
 	if len(targets) == 0 {
 		return nil, nil, fmt.Errorf("probe %q: %w: no syscall this build knows the number of matches", spec.Raw, ErrNotFound)
@@ -162,7 +162,7 @@ func resolveKernelFunction(spec Spec, sys System, globLimit int) ([]Target, []st
 			}
 			return nil, nil, fmt.Errorf("probe %q: %w", spec.Raw, err)
 		}
-		targets = append(targets, Target{Spec: spec, Mechanism: mechanism, Name: name, ArgCount: sig.ArgCount, RetInt32: sig.RetInt32, ReturnsErrno: true})
+		targets = append(targets, Target{Spec: spec, Kind: mechanism, Name: name, ArgCount: sig.ArgCount, RetInt32: sig.RetInt32, ReturnsErrno: true})
 	}
 	if len(ambiguous) > 0 {
 		notes = append(notes, fmt.Sprintf("%s: skipping %d functions whose name the kernel defines more than once (%s)", spec.Raw, len(ambiguous), exampleNames(ambiguous)))

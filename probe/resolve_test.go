@@ -115,7 +115,7 @@ func TestResolveBareFunctionMechanism(t *testing.T) {
 				t.Fatalf("targets = %v", labels(targets))
 			}
 			got := targets[0]
-			if got.Mechanism != tc.want || got.Name != "vfs_read" || got.ID != 1 || !got.ReturnsErrno || got.ArgCount != 4 {
+			if got.Kind != tc.want || got.Name != "vfs_read" || got.ID != 1 || !got.ReturnsErrno || got.ArgCount != 4 {
 				t.Errorf("target = %+v", got)
 			}
 			if got.Label() != string(tc.want)+":vfs_read" {
@@ -145,7 +145,7 @@ func TestResolveExplicitMechanismUnavailable(t *testing.T) {
 
 	// An explicit kprobe: on a kernel that has both uses kprobes, with no mechanism note.
 	targets, notes, err := Resolve(mustParse(t, "kprobe:vfs_read"), newFakeSystem(), 100)
-	if err != nil || len(targets) != 1 || targets[0].Mechanism != KindKprobe {
+	if err != nil || len(targets) != 1 || targets[0].Kind != KindKprobe {
 		t.Fatalf("kprobe:vfs_read = %+v, %v", targets, err)
 	}
 	if len(notes) != 0 {
@@ -160,7 +160,7 @@ func TestResolveForkRename(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(targets) != 1 || targets[0].Name != "kernel_clone" || targets[0].Mechanism != KindKprobe {
+	if len(targets) != 1 || targets[0].Name != "kernel_clone" || targets[0].Kind != KindKprobe {
 		t.Fatalf("targets %v", labels(targets))
 	}
 	if targets[0].Spec.Raw != "kprobe:_do_fork" {
@@ -178,7 +178,7 @@ func TestResolveForkRename(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(targets) != 1 || targets[0].Name != "_do_fork" || targets[0].Mechanism != KindFentry {
+	if len(targets) != 1 || targets[0].Name != "_do_fork" || targets[0].Kind != KindFentry {
 		t.Fatalf("targets %v", labels(targets))
 	}
 	if want := "kernel_clone is called _do_fork in this kernel; probing _do_fork"; !slices.Contains(notes, want) {
@@ -301,7 +301,7 @@ func TestResolveBareGlobPrefersKprobeMulti(t *testing.T) {
 		t.Errorf("notes %q, want the glob's mechanism named", notes)
 	}
 	sys.multi = false
-	if targets, _, err = Resolve(mustParse(t, "vfs_*"), sys, 100); err != nil || targets[0].Mechanism != KindFentry {
+	if targets, _, err = Resolve(mustParse(t, "vfs_*"), sys, 100); err != nil || targets[0].Kind != KindFentry {
 		t.Errorf("without kprobe.multi: %q, %v; want fentry", labels(targets), err)
 	}
 }
@@ -357,7 +357,7 @@ func TestResolveDuplicates(t *testing.T) {
 
 func TestResolveSyscalls(t *testing.T) {
 	sys := newFakeSystem()
-	if got := mustResolveOne(t, "syscall:openat", sys, 100); got.SyscallNumber != 257 || got.Mechanism != KindSyscall || got.Name != "openat" || !got.ReturnsErrno || got.ID != 1 || got.Label() != "syscall:openat" {
+	if got := mustResolveOne(t, "syscall:openat", sys, 100); got.SyscallNumber != 257 || got.Kind != KindSyscall || got.Name != "openat" || !got.ReturnsErrno || got.ID != 1 || got.Label() != "syscall:openat" {
 		t.Errorf("syscall:openat = %+v", got)
 	}
 

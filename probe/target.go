@@ -7,11 +7,11 @@ import (
 
 // Target is one concrete thing to attach: a spec resolved against the running system.
 type Target struct {
-	ID        uint32 // 1-based; 0 is reserved in the BPF programs
-	Spec      Spec   // the spec that produced it
-	Mechanism Kind   // KindKprobe, KindFentry, KindSyscall or KindUprobe; never KindAuto
-	Name      string // the function, syscall or symbol: the span name
-	Binary    string // uprobe: the resolved file
+	ID     uint32 // 1-based; 0 is reserved in the BPF programs
+	Spec   Spec   // the spec that produced it
+	Kind   Kind   // KindKprobe, KindFentry, KindSyscall or KindUprobe; never KindAuto
+	Name   string // the function, syscall or symbol: the span name
+	Binary string // uprobe: the resolved file
 
 	// SyscallNumber is the syscall's number; the syscall tracepoints report only that.
 	SyscallNumber int
@@ -32,12 +32,12 @@ type Target struct {
 
 // Label names the target as the user would write it for this mechanism.
 func (t Target) Label() string {
-	if t.Mechanism == KindUprobe {
+	if t.Kind == KindUprobe {
 		return fmt.Sprintf("uprobe:%s:%s", t.Binary, t.Name)
 	}
-	return string(t.Mechanism) + ":" + t.Name
+	return string(t.Kind) + ":" + t.Name
 }
 
 func (t Target) key() string {
-	return strings.Join([]string{string(t.Mechanism), t.Binary, t.Name}, "\x00")
+	return strings.Join([]string{string(t.Kind), t.Binary, t.Name}, "\x00")
 }

@@ -106,7 +106,7 @@ func resolveUprobe(spec Spec, globLimit int) ([]Target, error) {
 	signed32 := signed32Returns(binary, matched)
 	var targets []Target
 	for _, name := range matched {
-		t := Target{Spec: spec, Mechanism: KindUprobe, Name: name, Binary: binary, RetInt32: signed32[name]}
+		t := Target{Spec: spec, Kind: KindUprobe, Name: name, Binary: binary, RetInt32: signed32[name]}
 		if isGo {
 			sym := symbols[slices.Index(names, name)]
 			entry, returns, err := goProbeOffsets(binary, sym)

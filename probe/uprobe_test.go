@@ -161,7 +161,7 @@ func TestFunctionSymbolsOfCBinary(t *testing.T) {
 func TestResolveUprobeCFunction(t *testing.T) {
 	bin := buildTestBinary(t, "c")
 	got := mustResolveOne(t, "uprobe:"+bin+":add_numbers", newFakeSystem(), 10)
-	if got.Mechanism != KindUprobe || got.Name != "add_numbers" || got.Binary != bin || got.ID != 1 {
+	if got.Kind != KindUprobe || got.Name != "add_numbers" || got.Binary != bin || got.ID != 1 {
 		t.Errorf("target %+v", got)
 	}
 	if got.ReturnsErrno {
@@ -245,7 +245,7 @@ func TestResolveUprobeGoFunction(t *testing.T) {
 		t.Fatalf("targets %q", labels(targets))
 	}
 	got := targets[0]
-	if got.Mechanism != KindUprobe || got.Name != "main.Work" || got.ReturnsErrno {
+	if got.Kind != KindUprobe || got.Name != "main.Work" || got.ReturnsErrno {
 		t.Errorf("target %+v", got)
 	}
 	if got.GoEntryOffset == 0 {

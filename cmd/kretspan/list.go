@@ -125,8 +125,8 @@ func runCheck(args []string, stdout io.Writer) error {
 
 func printTargets(stdout io.Writer, f bpf.Features, targets []probe.Target) {
 	for _, t := range targets {
-		mechanism := string(t.Mechanism)
-		if t.Mechanism == probe.KindKprobe && f.KprobeMulti == nil {
+		mechanism := string(t.Kind)
+		if t.Kind == probe.KindKprobe && f.KprobeMulti == nil {
 			mechanism += " (kprobe.multi)"
 		}
 		if t.GoReturnOffsets != nil {

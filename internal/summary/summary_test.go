@@ -14,8 +14,8 @@ import (
 // What Write prints, Parse reads back: the format is defined once.
 func TestWriteThenParse(t *testing.T) {
 	targets := []probe.Target{
-		{ID: 1, Mechanism: probe.KindSyscall, Name: "openat"},
-		{ID: 2, Mechanism: probe.KindUprobe, Name: "main.handle", Binary: "/usr/local/bin/app"},
+		{ID: 1, Kind: probe.KindSyscall, Name: "openat"},
+		{ID: 2, Kind: probe.KindUprobe, Name: "main.handle", Binary: "/usr/local/bin/app"},
 	}
 	counters := make([]bpf.ProbeCounters, 3)
 	counters[1] = bpf.ProbeCounters{Entered: 100, Submitted: 60, FilteredEntry: 10, FilteredDuration: 20, SampledOut: 5, DropRingbufFull: 3, MissedReturn: 1}
