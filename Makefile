@@ -74,14 +74,9 @@ vmtest-selfcheck: vmtest
 
 vmtest-files:
 	rm -rf $(VMTEST_FILES) && mkdir -p $(VMTEST_FILES)
-	CGO_ENABLED=0 $(GO) build -o $(VMTEST_FILES)/kretspan ./cmd/kretspan
-	CGO_ENABLED=0 $(GO) build -o $(VMTEST_FILES)/gonested ./cmd/kretspan/testdata/gonested
-	CGO_ENABLED=0 $(GO) build -o $(VMTEST_FILES)/httpservice ./examples/httpservice
-	cc -static -g -O2 -Wall -Werror -o $(VMTEST_FILES)/nested cmd/kretspan/testdata/nested.c
-	cc -static -O2 -Wall -Werror -pthread -o $(VMTEST_FILES)/driver cmd/kretspan/testdata/driver.c
-	cc -static -O2 -Wall -Werror -o $(VMTEST_FILES)/bindc cmd/kretspan/testdata/bindc.c
+	$(GO) run ./internal/testprocess/cmd/buildprograms -static -o $(VMTEST_FILES)
 
-# Benchmarks of issue 7 (bench/README.md), as root: end to end through a real OTLP gRPC receiver,
+# Benchmarks (bench/README.md), as root: end to end through a real OTLP gRPC receiver,
 # probe overhead against an empty program, a minimal program and bpftrace, filters, in-process
 # cost. A few minutes; prints one table.
 bench: build

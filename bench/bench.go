@@ -1,4 +1,4 @@
-// Package bench is kretspan's benchmark suite (issue 7): end to end through a real OTLP gRPC
+// Package bench is kretspan's benchmark suite: end to end through a real OTLP gRPC
 // receiver, probe overhead against an empty program, a minimal entry/return program and
 // bpftrace, the cost of filtered-out calls, and the in-process pipeline. Run prints one table;
 // see README.md.

@@ -12,19 +12,20 @@ import (
 	collectorpb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 
 	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/exporter"
 	"github.com/kretspan/kretspan/otelbridge"
 	"github.com/kretspan/kretspan/probe"
 )
 
-// encodeSink encodes each batch as the OTLP request kretspan sends, with the OTLP sink's codec,
-// and counts it.
+// encodeSink encodes each batch as the OTLP request kretspan sends, with the OTLP exporter's
+// codec, and counts it.
 type encodeSink struct {
 	spans, bytes atomic.Uint64
 	exported     chan struct{} // signalled after each export
 }
 
 func (s *encodeSink) Export(_ context.Context, b *otelbridge.Batch) error {
-	data, err := otelbridge.TraceCodec{}.Marshal(&collectorpb.ExportTraceServiceRequest{ResourceSpans: b.ResourceSpans()})
+	data, err := exporter.TraceCodec{}.Marshal(&collectorpb.ExportTraceServiceRequest{ResourceSpans: b.ResourceSpans()})
 	if err != nil {
 		return err
 	}
@@ -53,7 +54,7 @@ type InProcessResult struct {
 
 // MeasureInProcess measures kretspan's user-space work for n spans: decode a ring-buffer record
 // (bpf.DecodeEvent), build the span (otelbridge.Pipeline.Add) and encode the batch's OTLP request
-// with otelbridge.TraceCodec, as the OTLP sink's gRPC client does. The OTLP client's own work
+// with exporter.TraceCodec, as the OTLP exporter's gRPC client does. The OTLP client's own work
 // and sending are left out. Add and the export goroutine overlap as in kretspan, but Add waits
 // whenever 4 batches are queued, so no span is dropped and every one is encoded.
 func MeasureInProcess(n int) InProcessResult {

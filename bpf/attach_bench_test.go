@@ -26,12 +26,11 @@ func BenchmarkKernelAttachKprobeGlob(b *testing.B) {
 		b.Fatal(err)
 	}
 	cfg := testConfig()
-	cfg.KprobeMulti = true
 	cfg.PIDs = []uint32{uint32(os.Getpid())}
 	var resolving, attaching, detaching time.Duration
 	for b.Loop() {
 		start := time.Now()
-		kernel := &probe.Kernel{Kprobes: true, TracefsDir: features.TracefsDir}
+		kernel := &probe.Kernel{Kprobes: true, KprobeMulti: true, TracefsDir: features.TracefsDir}
 		targets, _, err := probe.Resolve([]probe.Spec{spec}, kernel, math.MaxInt)
 		if err != nil {
 			b.Fatal(err)

@@ -124,8 +124,8 @@ func TestEventLayoutMatchesCompiler(t *testing.T) {
 	if c["size"] != uintptr(EventSize) {
 		t.Errorf("sizeof(struct event) = %d, Go EventSize = %d", c["size"], EventSize)
 	}
-	if c["counters"] != unsafe.Sizeof(ProbeCounters{}) {
-		t.Errorf("sizeof(struct probe_counters) = %d, Go %d", c["counters"], unsafe.Sizeof(ProbeCounters{}))
+	if c["counters"] != unsafe.Sizeof(ProbeCounts{}) {
+		t.Errorf("sizeof(struct probe_counters) = %d, Go %d", c["counters"], unsafe.Sizeof(ProbeCounts{}))
 	}
 	for i := range typ.NumField() {
 		field := typ.Field(i)
@@ -241,71 +241,6 @@ func TestDecodeEventErrors(t *testing.T) {
 	}
 }
 
-func TestProbeCountersAdd(t *testing.T) {
-	var a, b ProbeCounters
-	// Every counter and every latency bucket gets its own value, so that a field Add misses shows.
-	var slotsA, slotsB []reflect.Value
-	va, vb := reflect.ValueOf(&a).Elem(), reflect.ValueOf(&b).Elem()
-	var fields []string
-	for i := range va.NumField() {
-		f := va.Type().Field(i)
-		if f.Name == "_" {
-			continue
-		}
-		fields = append(fields, f.Name)
-		if f.Type.Kind() == reflect.Array {
-			for j := range va.Field(i).Len() {
-				slotsA, slotsB = append(slotsA, va.Field(i).Index(j)), append(slotsB, vb.Field(i).Index(j))
-			}
-			continue
-		}
-		slotsA, slotsB = append(slotsA, va.Field(i)), append(slotsB, vb.Field(i))
-	}
-	if len(fields) != 13 {
-		t.Fatalf("ProbeCounters has %d fields, the test expects 11 counters, the latency sum and histogram: %v", len(fields), fields)
-	}
-	for i := range slotsA {
-		slotsA[i].SetUint(uint64(1 + i))
-		slotsB[i].SetUint(uint64(100 * (1 + i)))
-	}
-	a.Add(&b)
-	for i := range slotsA {
-		if got, want := slotsA[i].Uint(), uint64(101*(1+i)); got != want {
-			t.Errorf("after Add, slot %d = %d, want %d (Add misses a field?)", i, got, want)
-		}
-		if slotsB[i].Uint() != uint64(100*(1+i)) {
-			t.Errorf("Add changed its argument's slot %d", i)
-		}
-	}
-}
-
-func TestProbeCountersFilteredDropped(t *testing.T) {
-	c := ProbeCounters{
-		Entered: 1000, Submitted: 500,
-		FilteredEntry: 1, FilteredDuration: 20, FilteredErrors: 300,
-		SampledOut:       4000,
-		DropInflightFull: 5, DropDepth: 60, DropRingbufFull: 700, MissedReturn: 8000,
-		OrphanReturn: 90000,
-	}
-	if got := c.Filtered(); got != 321 {
-		t.Errorf("Filtered() = %d, want 321 (entry + duration + errors)", got)
-	}
-	if got := c.Dropped(); got != 8765 {
-		t.Errorf("Dropped() = %d, want 8765 (inflight + depth + ringbuf + missed returns)", got)
-	}
-	var zero ProbeCounters
-	if zero.Filtered() != 0 || zero.Dropped() != 0 {
-		t.Error("zero counters are not zero")
-	}
-	// Summing per-CPU values then deriving equals deriving then summing.
-	var total ProbeCounters
-	total.Add(&c)
-	total.Add(&c)
-	if total.Filtered() != 2*c.Filtered() || total.Dropped() != 2*c.Dropped() {
-		t.Errorf("Add then derive: %d %d", total.Filtered(), total.Dropped())
-	}
-}
-
 func FuzzDecodeEvent(f *testing.F) {
 	e := sampleEvent()
 	seed := alignedBuffer(EventSize)
@@ -334,25 +269,4 @@ func FuzzDecodeEvent(f *testing.F) {
 			t.Fatalf("decoded %+v from %x", *event, raw[:EventSize])
 		}
 	})
-}
-
-func TestProbeCountersInFlight(t *testing.T) {
-	c := ProbeCounters{Entered: 100, Submitted: 50, FilteredEntry: 5, FilteredDuration: 5, SampledOut: 10, DropDepth: 3, MissedReturn: 2}
-	if got := c.InFlight(); got != 25 {
-		t.Errorf("InFlight() = %d, want 100 - (50+10+10+5) = 25", got)
-	}
-	// OrphanReturn is a return without an entry: it does not end an entered call.
-	c.OrphanReturn = 1000
-	if got := c.InFlight(); got != 25 {
-		t.Errorf("InFlight() with orphans = %d, want 25", got)
-	}
-	// Counters read across CPUs at slightly different times can end more calls than entered.
-	c.Submitted = 200
-	if got := c.InFlight(); got != 0 {
-		t.Errorf("InFlight() with more ended than entered = %d, want 0", got)
-	}
-	c = ProbeCounters{Entered: 7, Submitted: 7}
-	if got := c.InFlight(); got != 0 {
-		t.Errorf("InFlight() of a balanced probe = %d", got)
-	}
 }

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
 	"golang.org/x/sys/unix"
+
+	"github.com/kretspan/kretspan/probe"
 )
 
 // Features is what the running kernel supports, as kretspan check reports it.
@@ -25,12 +28,27 @@ type Features struct {
 	// TaskStorage: call stacks live in task-local storage instead of a bounded hash table.
 	TaskStorage error
 	TracefsDir  string
+	// Lockdown is the kernel's lockdown mode: "none", "integrity" or "confidentiality"; "unknown"
+	// when it cannot be read, and LockdownErr says why.
+	Lockdown    string
+	LockdownErr error
+}
+
+// LockdownForbids says what of kretspan's needs the kernel's lockdown mode forbids; "" for nothing.
+// Confidentiality mode refuses reading kernel memory (bpf_probe_read_kernel, which bcc and
+// bpftrace users meet as programs that no longer load), kprobes and tracefs; integrity mode
+// refuses only writing user memory, which kretspan never does.
+func (f Features) LockdownForbids() string {
+	if f.Lockdown == "confidentiality" {
+		return "reading kernel memory (bpf_probe_read_kernel), kprobes and tracefs"
+	}
+	return ""
 }
 
 // DetectFeatures probes the kernel. It loads small test programs, so it needs the same
 // privileges as tracing itself.
 func DetectFeatures() Features {
-	f := Features{TracefsDir: tracefsDir()}
+	f := Features{TracefsDir: mountTracefs()}
 	_, f.BTF = btf.LoadKernelSpec()
 	f.RingBuffer = features.HaveMapType(ebpf.RingBuf)
 	f.Kprobes = haveKprobes(f.TracefsDir)
@@ -43,7 +61,34 @@ func DetectFeatures() Features {
 	f.Tracepoints = haveDir(filepath.Join(f.TracefsDir, "events", "syscalls"), "syscall tracepoints (CONFIG_FTRACE_SYSCALLS)")
 	f.Uprobes = haveDir("/sys/bus/event_source/devices/uprobe", "uprobes (CONFIG_UPROBE_EVENTS)")
 	f.TaskStorage = haveTaskStorage()
+	f.Lockdown, f.LockdownErr = readLockdown(lockdownFile)
 	return f
+}
+
+const lockdownFile = "/sys/kernel/security/lockdown"
+
+// readLockdown reads the bracketed mode of a lockdown file: "none [integrity] confidentiality".
+func readLockdown(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "unknown", fmt.Errorf("no %s: securityfs is not mounted, or the kernel has no lockdown LSM", path)
+	}
+	if err != nil {
+		return "unknown", fmt.Errorf("read lockdown mode: %w", err)
+	}
+	for _, mode := range strings.Fields(string(data)) {
+		if inner, ok := strings.CutPrefix(mode, "["); ok {
+			if inner, ok = strings.CutSuffix(inner, "]"); ok {
+				return inner, nil
+			}
+		}
+	}
+	return "unknown", fmt.Errorf("%s: no mode in brackets in %q", path, strings.TrimSpace(string(data)))
+}
+
+// Kernel is the running kernel as probe resolution sees it, with these features.
+func (f Features) Kernel() *probe.Kernel {
+	return &probe.Kernel{Fentry: f.Fentry == nil, Kprobes: f.Kprobes == nil, KprobeMulti: f.KprobeMulti == nil, TracefsDir: f.TracefsDir}
 }
 
 // haveTaskStorage reports whether every program type kretspan attaches (kprobes and uprobes are
@@ -104,17 +149,26 @@ func haveFentry(btfErr error) error {
 	return fmt.Errorf("fentry programs do not load: %w", lastErr)
 }
 
-// tracefsDir finds tracefs, mounting it when it is missing and that is permitted.
-func tracefsDir() string {
-	for _, dir := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
+// tracefsDirs are where tracefs is found: its own mount point, then the one under debugfs.
+var tracefsDirs = []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}
+
+// FindTracefs finds a mounted tracefs, mounting nothing.
+func FindTracefs() (string, error) {
+	for _, dir := range tracefsDirs {
 		if _, err := os.Stat(filepath.Join(dir, "events")); err == nil {
-			return dir
+			return dir, nil
 		}
 	}
-	const dir = "/sys/kernel/tracing"
-	if err := unix.Mount("tracefs", dir, "tracefs", 0, ""); err != nil && !errors.Is(err, unix.EBUSY) {
-		return dir // the callers' errors name what is missing
+	return "", fmt.Errorf("tracefs is not mounted (mount -t tracefs tracefs %s)", tracefsDirs[0])
+}
+
+// mountTracefs finds tracefs, mounting it when it is missing and that is permitted.
+func mountTracefs() string {
+	if dir, err := FindTracefs(); err == nil {
+		return dir
 	}
+	dir := tracefsDirs[0]
+	_ = unix.Mount("tracefs", dir, "tracefs", 0, "") // when it fails, the callers' errors name what is missing
 	return dir
 }
 

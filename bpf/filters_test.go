@@ -15,7 +15,7 @@ import (
 
 // traceSyscalls attaches the named syscall probes (for this test process only unless cfg says
 // otherwise), runs workload, and returns the events and each probe's counters.
-func traceSyscalls(t *testing.T, cfg Config, filter Filter, workload func(), names ...string) ([]Event, []ProbeCounters, []probe.Target) {
+func traceSyscalls(t *testing.T, cfg Config, filter Filter, workload func(), names ...string) ([]Event, []ProbeCounts, []probe.Target) {
 	t.Helper()
 	requireRoot(t)
 	kernel := &probe.Kernel{TracefsDir: DetectFeatures().TracefsDir}
@@ -49,7 +49,7 @@ func traceSyscalls(t *testing.T, cfg Config, filter Filter, workload func(), nam
 	if err := tracer.Read(func(e *Event) { events = append(events, *e) }, func() {}); err != nil {
 		t.Fatal(err)
 	}
-	counters, err := tracer.Counters()
+	counters, err := tracer.Counts()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestKernelMinDurationDropsFastCalls(t *testing.T) {
 	if len(events) != 1 || time.Duration(events[0].EndNs-events[0].StartNs) < 30*time.Millisecond {
 		t.Fatalf("want the one 30ms call, got %d events", len(events))
 	}
-	if c.Entered-c.FilteredEntry != 3 || c.Submitted != 1 || c.FilteredDuration != 2 {
+	if c.Counts[CounterEntered]-c.Counts[CounterFilteredEntry] != 3 || c.Counts[CounterSubmitted] != 1 || c.Counts[CounterFilteredDuration] != 2 {
 		t.Errorf("counters %+v: want 3 entered, 1 submitted, 2 filtered by duration", c)
 	}
 	// The latency histogram holds every call that returned, the filtered ones too: two below
@@ -111,7 +111,7 @@ func TestKernelErrorsOnlyKeepsErrnoReturns(t *testing.T) {
 		t.Fatalf("want one ENOENT event, got %+v", events)
 	}
 	// The Go runtime may open files of its own meanwhile; each such success is filtered too.
-	if c.Submitted != 1 || c.FilteredErrors < 2 || c.Dropped() != 0 {
+	if c.Counts[CounterSubmitted] != 1 || c.Counts[CounterFilteredErrors] < 2 || c.Dropped() != 0 {
 		t.Errorf("counters %+v: want 1 submitted and the rest filtered as non-errors", c)
 	}
 }
@@ -124,12 +124,12 @@ func TestKernelSampleRatioDecidesPerRootCall(t *testing.T) {
 		}
 	}, "getppid")
 	c := counters[targets[0].ID]
-	if c.Entered != calls+c.FilteredEntry || c.Submitted+c.SampledOut != calls || uint64(len(events)) != c.Submitted {
+	if c.Counts[CounterEntered] != calls+c.Counts[CounterFilteredEntry] || c.Counts[CounterSubmitted]+c.Counts[CounterSampledOut] != calls || uint64(len(events)) != c.Counts[CounterSubmitted] {
 		t.Fatalf("counters %+v with %d events: every call must be submitted or sampled out", c, len(events))
 	}
 	// Binomial(2000, 0.25): mean 500, sd ~19; 400..600 is over five standard deviations.
-	if c.Submitted < 400 || c.Submitted > 600 {
-		t.Errorf("kept %d of %d calls at ratio 0.25", c.Submitted, calls)
+	if c.Counts[CounterSubmitted] < 400 || c.Counts[CounterSubmitted] > 600 {
+		t.Errorf("kept %d of %d calls at ratio 0.25", c.Counts[CounterSubmitted], calls)
 	}
 }
 
@@ -141,7 +141,7 @@ func TestKernelCommFilterAndPidFilter(t *testing.T) {
 			unix.Getppid()
 		}
 	}, "getppid")
-	if c := counters[targets[0].ID]; len(events) != 0 || c.Entered < 10 || c.FilteredEntry != c.Entered {
+	if c := counters[targets[0].ID]; len(events) != 0 || c.Counts[CounterEntered] < 10 || c.Counts[CounterFilteredEntry] != c.Counts[CounterEntered] {
 		t.Errorf("comm filter: %d events, counters %+v; want every call filtered at entry", len(events), c)
 	}
 
@@ -157,7 +157,7 @@ func TestKernelCommFilterAndPidFilter(t *testing.T) {
 			t.Errorf("pid filter let through pid %d", e.Pid)
 		}
 	}
-	if c := counters[targets[0].ID]; c.FilteredEntry < 10 {
+	if c := counters[targets[0].ID]; c.Counts[CounterFilteredEntry] < 10 {
 		t.Errorf("pid filter: counters %+v; want our 10 calls filtered at entry", c)
 	}
 }
@@ -178,7 +178,7 @@ func TestKernelInflightTableFullIsCounted(t *testing.T) {
 		wg.Wait()
 	}, "clock_nanosleep")
 	c := counters[targets[0].ID]
-	if c.DropInflightFull == 0 || c.Entered != c.Submitted+c.DropInflightFull+c.FilteredEntry || uint64(len(events)) != c.Submitted {
+	if c.Counts[CounterDropInflightFull] == 0 || c.Counts[CounterEntered] != c.Counts[CounterSubmitted]+c.Counts[CounterDropInflightFull]+c.Counts[CounterFilteredEntry] || uint64(len(events)) != c.Counts[CounterSubmitted] {
 		t.Errorf("counters %+v with %d events: want concurrent sleepers beyond the table counted as drops", c, len(events))
 	}
 }
@@ -233,7 +233,7 @@ func TestKernelStackStorageModes(t *testing.T) {
 			}
 		}, "clock_nanosleep")
 		c := counters[targets[0].ID]
-		if len(events) != calls || c.Entered != calls || c.Submitted != calls || c.OrphanReturn != 0 || c.MissedReturn != 0 {
+		if len(events) != calls || c.Counts[CounterEntered] != calls || c.Counts[CounterSubmitted] != calls || c.Counts[CounterOrphanReturn] != 0 || c.Counts[CounterMissedReturn] != 0 {
 			t.Errorf("--max-inflight %d: %d events, counters %+v; want %d calls each paired and exported", maxInflight, len(events), c, calls)
 		}
 		for _, e := range events {

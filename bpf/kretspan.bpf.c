@@ -100,6 +100,8 @@ const struct event *unused_event __attribute__((unused));
 const struct probe_counters *unused_counters __attribute__((unused));
 const struct probe_config *unused_config __attribute__((unused));
 const struct binding *unused_binding __attribute__((unused));
+const enum counter *unused_counter __attribute__((unused));
+const enum event_flag *unused_event_flag __attribute__((unused));
 
 static __always_inline bool comm_matches(void)
 {
@@ -252,24 +254,24 @@ static __always_inline int on_entry(__u32 probe_id)
 	config = bpf_map_lookup_elem(&probe_configs, &probe_id);
 	if (!count || !config || !probe_id)
 		return 0;
-	count->entered++;
+	count->counts[COUNTER_ENTERED]++;
 
 	task = current_task_btf();
 	if (!task_accepted(pid_tgid, task)) {
-		count->filtered_entry++;
+		count->counts[COUNTER_FILTERED_ENTRY]++;
 		return 0;
 	}
 
 	stack = find_or_create_stack(tid, task);
 	if (!stack) {
-		count->drop_inflight_full++;
+		count->counts[COUNTER_DROP_INFLIGHT_FULL]++;
 		return 0;
 	}
 
 	depth = stack->depth;
 	if (depth >= MAX_DEPTH) {
 		stack->overflow++;
-		count->drop_depth++;
+		count->counts[COUNTER_DROP_DEPTH]++;
 		return 0;
 	}
 
@@ -288,7 +290,7 @@ static __always_inline void count_missed_return(__u32 probe_id)
 	struct probe_counters *count = bpf_map_lookup_elem(&counters, &probe_id);
 
 	if (count)
-		count->missed_return++;
+		count->counts[COUNTER_MISSED_RETURN]++;
 }
 
 static __always_inline __u32 log2_u32(__u32 v)
@@ -332,7 +334,7 @@ static __always_inline void emit(struct call_stack *stack, int index, __u64 end_
 
 	event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
 	if (!event) {
-		count->drop_ringbuf_full++;
+		count->counts[COUNTER_DROP_RINGBUF_FULL]++;
 		return;
 	}
 	if (!trace_id[0] && !trace_id[1]) {
@@ -363,7 +365,7 @@ static __always_inline void emit(struct call_stack *stack, int index, __u64 end_
 	flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
 										 : BPF_RB_NO_WAKEUP;
 	bpf_ringbuf_submit(event, flags);
-	count->submitted++;
+	count->counts[COUNTER_SUBMITTED]++;
 }
 
 static __always_inline int on_return(__u32 probe_id, __u64 raw_ret)
@@ -388,7 +390,7 @@ static __always_inline int on_return(__u32 probe_id, __u64 raw_ret)
 		return 0;
 
 	if (stack->overflow) {
-		stack->overflow--; // counted as drop_depth at entry
+		stack->overflow--; // counted as COUNTER_DROP_DEPTH at entry
 		return 0;
 	}
 
@@ -406,7 +408,7 @@ static __always_inline int on_return(__u32 probe_id, __u64 raw_ret)
 			}
 		}
 		if (index < 0) {
-			count->orphan_return++;
+			count->counts[COUNTER_ORPHAN_RETURN]++;
 			return 0;
 		}
 #pragma unroll
@@ -426,14 +428,14 @@ static __always_inline int on_return(__u32 probe_id, __u64 raw_ret)
 	count->latency_log2[log2_u64(duration) & (LATENCY_BUCKETS - 1)]++;
 	count->latency_sum_ns += duration;
 	if (duration < config->min_duration_ns) {
-		count->filtered_duration++;
+		count->counts[COUNTER_FILTERED_DURATION]++;
 	} else if (config->errors_only && !is_errno(ret)) {
-		count->filtered_errors++;
+		count->counts[COUNTER_FILTERED_ERRORS]++;
 	} else {
 		if (stack->context_pending)
 			join_application_trace(stack, pid_tgid);
 		if (stack->sampled_out)
-			count->sampled_out++;
+			count->counts[COUNTER_SAMPLED_OUT]++;
 		else
 			emit(stack, index, end_ns, ret, pid_tgid, count);
 	}

@@ -25,11 +25,13 @@ struct event {
 	/* Root of a nest under an application span: the application's clock when it bound the span
 	 * to the thread (0 when the context came from traces_ctx_v1, which carries no time). */
 	__u64 bound_wall_ns;
-	__u32 flags; /* EVENT_* */
+	__u32 flags; /* enum event_flag */
 	__u32 _pad;
 };
 
-#define EVENT_REMOTE_PARENT 1 /* parent_span_id is an application span, not a kernel one */
+enum event_flag {
+	EVENT_REMOTE_PARENT = 1, /* parent_span_id is an application span, not a kernel one */
+};
 
 /* The OpenTelemetry eBPF ecosystem's per-thread context (OTEP 4855), map traces_ctx_v1. */
 struct trace_context {
@@ -61,20 +63,27 @@ struct probe_config {
 /* Log2 latency buckets: bucket k counts calls that took [2^k, 2^(k+1)) ns (bucket 0 also 0 ns). */
 #define LATENCY_BUCKETS 64
 
-/* Per-probe, per-CPU counters: every call entered ends in exactly one of these (or is still in
- * flight), and every call that returned is in the latency histogram, filtered or not. */
+/* Each kernel counter, named once: Go's table (counters.go) gives each its metric outcome and its
+ * place in the exit summary's ledger. Every call entered ends in exactly one of them (or is still
+ * in flight), but for the orphan returns, which were never entered. */
+enum counter {
+	COUNTER_ENTERED,
+	COUNTER_SUBMITTED,
+	COUNTER_FILTERED_ENTRY,    /* kernel thread, --pid, --comm, kretspan itself */
+	COUNTER_FILTERED_DURATION, /* --min-duration */
+	COUNTER_FILTERED_ERRORS,   /* --errors-only */
+	COUNTER_SAMPLED_OUT,
+	COUNTER_DROP_INFLIGHT_FULL,
+	COUNTER_DROP_DEPTH,
+	COUNTER_DROP_RINGBUF_FULL,
+	COUNTER_MISSED_RETURN,     /* entry whose return never came: found stale under a later return, or the thread exited */
+	COUNTER_ORPHAN_RETURN,     /* return with no entry on this thread's stack (e.g. attached mid-call) */
+	COUNTER_MAX,
+};
+
+/* Per-probe, per-CPU counters; every call that returned is in the latency histogram, filtered or not. */
 struct probe_counters {
-	__u64 entered;
-	__u64 submitted;
-	__u64 filtered_entry;    /* kernel thread, --pid, --comm, kretspan itself */
-	__u64 filtered_duration; /* --min-duration */
-	__u64 filtered_errors;   /* --errors-only */
-	__u64 sampled_out;
-	__u64 drop_inflight_full;
-	__u64 drop_depth;
-	__u64 drop_ringbuf_full;
-	__u64 missed_return;     /* entry whose return never came: found stale under a later return, or the thread exited */
-	__u64 orphan_return;     /* return with no entry on this thread's stack (e.g. attached mid-call) */
+	__u64 counts[COUNTER_MAX];
 	__u64 latency_sum_ns; /* of the calls in latency_log2 */
 	__u64 latency_log2[LATENCY_BUCKETS];
 };

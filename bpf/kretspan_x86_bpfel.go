@@ -40,6 +40,23 @@ type kretspanCallStack struct {
 	}
 }
 
+type kretspanCounter uint32
+
+const (
+	kretspanCounterCOUNTER_ENTERED            kretspanCounter = 0
+	kretspanCounterCOUNTER_SUBMITTED          kretspanCounter = 1
+	kretspanCounterCOUNTER_FILTERED_ENTRY     kretspanCounter = 2
+	kretspanCounterCOUNTER_FILTERED_DURATION  kretspanCounter = 3
+	kretspanCounterCOUNTER_FILTERED_ERRORS    kretspanCounter = 4
+	kretspanCounterCOUNTER_SAMPLED_OUT        kretspanCounter = 5
+	kretspanCounterCOUNTER_DROP_INFLIGHT_FULL kretspanCounter = 6
+	kretspanCounterCOUNTER_DROP_DEPTH         kretspanCounter = 7
+	kretspanCounterCOUNTER_DROP_RINGBUF_FULL  kretspanCounter = 8
+	kretspanCounterCOUNTER_MISSED_RETURN      kretspanCounter = 9
+	kretspanCounterCOUNTER_ORPHAN_RETURN      kretspanCounter = 10
+	kretspanCounterCOUNTER_MAX                kretspanCounter = 11
+)
+
 type kretspanEvent struct {
 	_            structs.HostLayout
 	TraceId      [16]uint8
@@ -58,6 +75,12 @@ type kretspanEvent struct {
 	Pad          uint32
 }
 
+type kretspanEventFlag uint32
+
+const (
+	kretspanEventFlagEVENT_REMOTE_PARENT kretspanEventFlag = 1
+)
+
 type kretspanProbeConfig struct {
 	_               structs.HostLayout
 	MinDurationNs   uint64
@@ -69,20 +92,10 @@ type kretspanProbeConfig struct {
 }
 
 type kretspanProbeCounters struct {
-	_                structs.HostLayout
-	Entered          uint64
-	Submitted        uint64
-	FilteredEntry    uint64
-	FilteredDuration uint64
-	FilteredErrors   uint64
-	SampledOut       uint64
-	DropInflightFull uint64
-	DropDepth        uint64
-	DropRingbufFull  uint64
-	MissedReturn     uint64
-	OrphanReturn     uint64
-	LatencySumNs     uint64
-	LatencyLog2      [64]uint64
+	_            structs.HostLayout
+	Counts       [11]uint64
+	LatencySumNs uint64
+	LatencyLog2  [64]uint64
 }
 
 type kretspanTraceContext struct {
@@ -129,8 +142,10 @@ const (
 	kretspanVarTraceKernelThreads    = "trace_kernel_threads"
 	kretspanVarUnusedBinding         = "unused_binding"
 	kretspanVarUnusedConfig          = "unused_config"
+	kretspanVarUnusedCounter         = "unused_counter"
 	kretspanVarUnusedCounters        = "unused_counters"
 	kretspanVarUnusedEvent           = "unused_event"
+	kretspanVarUnusedEventFlag       = "unused_event_flag"
 	kretspanVarUseTaskStorage        = "use_task_storage"
 	kretspanVarWakeupBytes           = "wakeup_bytes"
 )
@@ -223,8 +238,10 @@ type kretspanVariableSpecs struct {
 	TraceKernelThreads *ebpf.VariableSpec `ebpf:"trace_kernel_threads"`
 	UnusedBinding      *ebpf.VariableSpec `ebpf:"unused_binding"`
 	UnusedConfig       *ebpf.VariableSpec `ebpf:"unused_config"`
+	UnusedCounter      *ebpf.VariableSpec `ebpf:"unused_counter"`
 	UnusedCounters     *ebpf.VariableSpec `ebpf:"unused_counters"`
 	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedEventFlag    *ebpf.VariableSpec `ebpf:"unused_event_flag"`
 	UseTaskStorage     *ebpf.VariableSpec `ebpf:"use_task_storage"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -289,8 +306,10 @@ type kretspanVariables struct {
 	TraceKernelThreads *ebpf.Variable `ebpf:"trace_kernel_threads"`
 	UnusedBinding      *ebpf.Variable `ebpf:"unused_binding"`
 	UnusedConfig       *ebpf.Variable `ebpf:"unused_config"`
+	UnusedCounter      *ebpf.Variable `ebpf:"unused_counter"`
 	UnusedCounters     *ebpf.Variable `ebpf:"unused_counters"`
 	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`
+	UnusedEventFlag    *ebpf.Variable `ebpf:"unused_event_flag"`
 	UseTaskStorage     *ebpf.Variable `ebpf:"use_task_storage"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

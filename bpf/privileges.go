@@ -8,8 +8,6 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
-
-	"github.com/kretspan/kretspan/probe"
 )
 
 // Capabilities kretspan needs. CAP_BPF and CAP_PERFMON load programs and open perf events for
@@ -83,16 +81,12 @@ func missingCapabilities(names ...string) []string {
 }
 
 // fileDescriptorsNeeded estimates the descriptors Start holds: a handful for the shared maps,
-// the ring and the syscall and kprobe.multi links, and per probe attached on its own (kprobes
-// without kprobe.multi, fentry, uprobes) two programs with their BTF and two links of two
-// descriptors each, plus a link per extra RET instruction of a Go function.
-func fileDescriptorsNeeded(cfg Config, probes []Probe) uint64 {
+// the ring and the programs and links that serve many targets at once, and what each target's
+// mechanism costs of its own.
+func fileDescriptorsNeeded(probes []Probe) uint64 {
 	needed := uint64(64)
 	for _, p := range probes {
-		if p.Kind == probe.KindSyscall || p.Kind == probe.KindKprobe && cfg.KprobeMulti {
-			continue
-		}
-		needed += 8 + 2*uint64(len(p.GoReturnOffsets))
+		needed += attachments[p.Mechanism].descriptors(p)
 	}
 	return needed
 }

@@ -20,12 +20,12 @@ func TestEnsureFileLimitRaisesTheSoftLimit(t *testing.T) {
 	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: 256, Max: saved.Max}); err != nil {
 		t.Fatal(err)
 	}
-	probes := make([]Probe, 50)
+	probes, multiProbes := make([]Probe, 50), make([]Probe, 50)
 	for i := range probes {
-		probes[i].Kind = probe.KindKprobe
+		probes[i].Mechanism, multiProbes[i].Mechanism = probe.MechanismKprobe, probe.MechanismKprobeMulti
 	}
-	needed := fileDescriptorsNeeded(Config{}, probes)
-	if multi := fileDescriptorsNeeded(Config{KprobeMulti: true}, probes); needed <= 256 || multi >= needed {
+	needed := fileDescriptorsNeeded(probes)
+	if multi := fileDescriptorsNeeded(multiProbes); needed <= 256 || multi >= needed {
 		t.Fatalf("50 kprobes need %d descriptors, %d with kprobe.multi; want more than 256, and fewer with kprobe.multi", needed, multi)
 	}
 	if err := ensureFileLimit(needed); err != nil {

@@ -32,7 +32,6 @@ type Config struct {
 	// drained on the reader's poll deadline.
 	WakeupBytes  uint64
 	PollInterval time.Duration
-	KprobeMulti  bool // attach kprobes through one kprobe.multi link (kernel 5.18+)
 	// Correlate parents root calls under application spans: those bound by kretspan's marker and
 	// those in the shared map traces_ctx_v1, pinned under BPFFS (created if absent).
 	Correlate bool
@@ -56,11 +55,28 @@ type Probe struct {
 	Filter Filter
 }
 
+// ErrNoErrnoConvention refuses --errors-only for a target whose return values have no errno
+// convention (user-space functions): the kernel could not tell its errors.
+var ErrNoErrnoConvention = errors.New("--errors-only keeps calls returning a negative errno, and this function's return value has no such convention")
+
+// Check reports what Start would refuse in a probe: a mechanism it cannot attach by, or a filter
+// the target cannot have.
+func (p Probe) Check() error {
+	if _, ok := attachments[p.Mechanism]; !ok {
+		return fmt.Errorf("probe %s: no way to attach by %v", p.Label(), p.Mechanism)
+	}
+	if p.Filter.ErrorsOnly && !p.ReturnsErrno {
+		return fmt.Errorf("probe %s: %w; keep errors_only for kernel functions and syscalls (a config file sets it per probe)", p.Label(), ErrNoErrnoConvention)
+	}
+	return nil
+}
+
 // Tracer owns everything kretspan has in the kernel: maps, programs, links and the ring reader.
 type Tracer struct {
 	spec        *ebpf.CollectionSpec
-	objects     *ebpf.Collection // the shared maps
-	sharedMaps  map[string]*ebpf.Map
+	objects     *ebpf.Collection // what of the shared objects is not in maps
+	maps        kretspanMaps
+	sharedMaps  map[string]*ebpf.Map // maps, and the global variables' maps, by name
 	collections []*ebpf.Collection
 	links       []link.Link
 	executables map[string]*link.Executable
@@ -83,6 +99,11 @@ type KernelMisses struct {
 // Start loads kretspan's programs and attaches every probe. It attaches all or nothing: on error
 // whatever was attached is detached again.
 func Start(cfg Config, probes []Probe) (*Tracer, error) {
+	for _, p := range probes {
+		if err := p.Check(); err != nil {
+			return nil, err
+		}
+	}
 	spec, err := loadKretspan()
 	if err != nil {
 		return nil, fmt.Errorf("load BPF object: %w", err)
@@ -90,7 +111,7 @@ func Start(cfg Config, probes []Probe) (*Tracer, error) {
 	if err := configure(spec, cfg, len(probes)); err != nil {
 		return nil, err
 	}
-	if err := ensureFileLimit(fileDescriptorsNeeded(cfg, probes)); err != nil {
+	if err := ensureFileLimit(fileDescriptorsNeeded(probes)); err != nil {
 		return nil, err
 	}
 	t := &Tracer{spec: spec, executables: map[string]*link.Executable{}, poll: cfg.PollInterval}
@@ -107,8 +128,31 @@ func Start(cfg Config, probes []Probe) (*Tracer, error) {
 // DefaultMaxInflight sizes the call-stack table on kernels without task storage.
 const DefaultMaxInflight = 10240
 
+// CheckRingBufferSize is the kernel's rule for a ring buffer: a power of two of at least a page.
+func CheckRingBufferSize(size uint32) error {
+	if page := uint32(os.Getpagesize()); size < page || size&(size-1) != 0 {
+		return fmt.Errorf("want a power of two of at least %d bytes", page)
+	}
+	return nil
+}
+
+// maxCommLen is the longest command name the kernel keeps (TASK_COMM_LEN less the NUL).
+const maxCommLen = 15
+
+// CheckComm checks a command name filter: a longer one would never match.
+func CheckComm(name string) error {
+	if len(name) > maxCommLen {
+		return fmt.Errorf("the kernel keeps only %d characters of a command name", maxCommLen)
+	}
+	return nil
+}
+
 func configure(spec *ebpf.CollectionSpec, cfg Config, probeCount int) error {
-	if err := configureStacks(spec, cfg.MaxInflight); err != nil {
+	var s kretspanSpecs
+	if err := spec.Assign(&s); err != nil {
+		return fmt.Errorf("BPF object: %w", err)
+	}
+	if err := configureStacks(&s, cfg.MaxInflight); err != nil {
 		return err
 	}
 	ringSize := cfg.RingBufferSize
@@ -116,10 +160,10 @@ func configure(spec *ebpf.CollectionSpec, cfg Config, probeCount int) error {
 	if ringSize < page || ringSize&(ringSize-1) != 0 {
 		return fmt.Errorf("ring buffer size %d: want a power of two of at least %d bytes", ringSize, page)
 	}
-	spec.Maps[kretspanMapEvents].MaxEntries = ringSize
-	spec.Maps[kretspanMapCounters].MaxEntries = uint32(probeCount + 1)
-	spec.Maps[kretspanMapProbeConfigs].MaxEntries = uint32(probeCount + 1)
-	spec.Maps[kretspanMapPidFilter].MaxEntries = uint32(max(len(cfg.PIDs), 1))
+	s.Events.MaxEntries = ringSize
+	s.Counters.MaxEntries = uint32(probeCount + 1)
+	s.ProbeConfigs.MaxEntries = uint32(probeCount + 1)
+	s.PidFilter.MaxEntries = uint32(max(len(cfg.PIDs), 1))
 
 	var comm [16]byte
 	if len(cfg.Comm) >= len(comm) {
@@ -128,17 +172,20 @@ func configure(spec *ebpf.CollectionSpec, cfg Config, probeCount int) error {
 	copy(comm[:], cfg.Comm)
 	// Past half the ring a producer would fill it before the reader is woken.
 	wakeup := min(max(cfg.WakeupBytes, 1), uint64(ringSize/2))
-	for name, value := range map[string]any{
-		"trace_kernel_threads": boolByte(cfg.KernelThreads),
-		"filter_pids":          boolByte(len(cfg.PIDs) > 0),
-		"filter_comm":          boolByte(cfg.Comm != ""),
-		"comm_filter":          comm,
-		"wakeup_bytes":         wakeup,
-		"correlate":            boolByte(cfg.Correlate),
-		"self_tgid":            cfg.ExcludePID,
+	for _, v := range []struct {
+		spec  *ebpf.VariableSpec
+		value any
+	}{
+		{s.TraceKernelThreads, boolByte(cfg.KernelThreads)},
+		{s.FilterPids, boolByte(len(cfg.PIDs) > 0)},
+		{s.FilterComm, boolByte(cfg.Comm != "")},
+		{s.CommFilter, comm},
+		{s.WakeupBytes, wakeup},
+		{s.Correlate, boolByte(cfg.Correlate)},
+		{s.SelfTgid, cfg.ExcludePID},
 	} {
-		if err := spec.Variables[name].Set(value); err != nil {
-			return fmt.Errorf("set %s: %w", name, err)
+		if err := v.spec.Set(v.value); err != nil {
+			return fmt.Errorf("set %s: %w", v.spec.Name, err)
 		}
 	}
 	return nil
@@ -147,19 +194,19 @@ func configure(spec *ebpf.CollectionSpec, cfg Config, probeCount int) error {
 // configureStacks chooses where threads' call stacks live: task storage (cheapest: no hashing,
 // nothing to delete) or the hash table, bounded by maxInflight. The map not chosen is shrunk to
 // one entry of a type every kernel has, as the programs never touch it.
-func configureStacks(spec *ebpf.CollectionSpec, maxInflight uint32) error {
+func configureStacks(s *kretspanSpecs, maxInflight uint32) error {
 	taskStorage := maxInflight == 0 && haveTaskStorage() == nil
 	if maxInflight == 0 {
 		maxInflight = DefaultMaxInflight
 	}
 	if taskStorage {
-		spec.Maps[kretspanMapStacks].MaxEntries = 1
+		s.Stacks.MaxEntries = 1
 	} else {
-		unused := spec.Maps[kretspanMapTaskStacks]
+		unused := s.TaskStacks
 		unused.Type, unused.Flags, unused.MaxEntries = ebpf.Array, 0, 1
-		spec.Maps[kretspanMapStacks].MaxEntries = maxInflight
+		s.Stacks.MaxEntries = maxInflight
 	}
-	if err := spec.Variables["use_task_storage"].Set(boolByte(taskStorage)); err != nil {
+	if err := s.UseTaskStorage.Set(boolByte(taskStorage)); err != nil {
 		return fmt.Errorf("set use_task_storage: %w", err)
 	}
 	return nil
@@ -199,41 +246,39 @@ func (t *Tracer) start(cfg Config, probes []Probe) error {
 			t.sharedMaps[name] = m
 		}
 	}
+	if err := objects.Assign(&t.maps); err != nil {
+		return fmt.Errorf("BPF maps: %w", err)
+	}
 	for _, pid := range cfg.PIDs {
-		if err := objects.Maps[kretspanMapPidFilter].Put(pid, uint8(1)); err != nil {
+		if err := t.maps.PidFilter.Put(pid, uint8(1)); err != nil {
 			return fmt.Errorf("set pid filter: %w", err)
 		}
 	}
 	for _, p := range probes {
-		if err := objects.Maps[kretspanMapProbeConfigs].Put(p.ID, probeConfig(p)); err != nil {
+		if err := t.maps.ProbeConfigs.Put(p.ID, probeConfig(p)); err != nil {
 			return fmt.Errorf("configure probe %s: %w", p.Label(), err)
 		}
 	}
 
-	var syscalls, kprobes []Probe
+	// Targets with programs of their own attach in order; one copy of a mechanism's programs
+	// serves the others, attached together.
+	shared := map[probe.Mechanism][]Probe{}
 	for _, p := range probes {
-		switch p.Kind {
-		case probe.KindSyscall:
-			syscalls = append(syscalls, p)
-		case probe.KindKprobe:
-			if cfg.KprobeMulti {
-				kprobes = append(kprobes, p)
-				continue
-			}
-			err = t.attachKprobe(p)
-		case probe.KindFentry:
-			err = t.attachFentry(p)
-		case probe.KindUprobe:
-			err = t.attachUprobe(p)
-		default:
-			err = fmt.Errorf("probe %s: unknown mechanism %q", p.Label(), p.Kind)
+		a := attachments[p.Mechanism]
+		if a.instance == nil {
+			shared[p.Mechanism] = append(shared[p.Mechanism], p)
+			continue
 		}
-		if err != nil {
+		if err := t.attach(p.Label(), a, []Probe{p}, func(s *kretspanSpecs) error { return a.instance(s, p) }); err != nil {
 			return err
 		}
 	}
-	if err := t.attachSyscalls(syscalls); err != nil {
-		return err
+	for _, m := range probe.Mechanisms() {
+		if group := shared[m]; len(group) > 0 {
+			if err := t.attach(m.String()+" programs", attachments[m], group, nil); err != nil {
+				return err
+			}
+		}
 	}
 	for _, m := range cfg.Markers {
 		if err := t.AttachMarker(m); err != nil {
@@ -243,15 +288,21 @@ func (t *Tracer) start(cfg Config, probes []Probe) error {
 	if err := t.attachThreadExit(); err != nil {
 		return err
 	}
-	if err := t.attachKprobeMulti(kprobes); err != nil {
-		return err
-	}
 
-	t.reader, err = ringbuf.NewReader(objects.Maps[kretspanMapEvents])
+	t.reader, err = ringbuf.NewReader(t.maps.Events)
 	if err != nil {
 		return fmt.Errorf("open ring buffer reader: %w", err)
 	}
 	return nil
+}
+
+// attach loads a copy of a mechanism's programs, set up by instance, and attaches it to probes.
+func (t *Tracer) attach(what string, a attachment, probes []Probe, instance func(*kretspanSpecs) error) error {
+	programs, err := t.loadInstance(instance, a.entry, a.ret)
+	if err != nil {
+		return fmt.Errorf("load %s: %w", what, err)
+	}
+	return a.attach(t, programs[0], programs[1], probes)
 }
 
 func probeConfig(p Probe) kretspanProbeConfig {
@@ -268,21 +319,27 @@ func probeConfig(p Probe) kretspanProbeConfig {
 	return c
 }
 
-// loadInstance loads a copy of the named programs that shares kretspan's maps; the variables set
-// here are constants of this copy, which the verifier uses to prune dead branches.
-func (t *Tracer) loadInstance(programs []string, variables map[string]any, attachTo string) (*ebpf.Collection, error) {
+// loadInstance loads a copy of the picked programs that shares kretspan's maps; what instance
+// sets are constants of this copy, which the verifier uses to prune dead branches.
+func (t *Tracer) loadInstance(instance func(*kretspanSpecs) error, pick ...func(*kretspanProgramSpecs) *ebpf.ProgramSpec) ([]*ebpf.Program, error) {
 	spec := t.spec.Copy()
-	for name := range spec.Programs {
-		if !slices.Contains(programs, name) {
-			delete(spec.Programs, name)
-		} else if attachTo != "" {
-			spec.Programs[name].AttachTo = attachTo
+	var s kretspanSpecs
+	if err := spec.Assign(&s); err != nil {
+		return nil, fmt.Errorf("BPF object: %w", err)
+	}
+	if instance != nil {
+		if err := instance(&s); err != nil {
+			return nil, err
 		}
 	}
-	for name, value := range variables {
-		if err := spec.Variables[name].Set(value); err != nil {
-			return nil, fmt.Errorf("set %s: %w", name, err)
+	names := make([]string, len(pick))
+	for name, prog := range spec.Programs {
+		i := slices.IndexFunc(pick, func(p func(*kretspanProgramSpecs) *ebpf.ProgramSpec) bool { return p(&s.kretspanProgramSpecs) == prog })
+		if i < 0 {
+			delete(spec.Programs, name)
+			continue
 		}
+		names[i] = name
 	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: t.sharedMaps})
 	if err != nil {
@@ -295,42 +352,20 @@ func (t *Tracer) loadInstance(programs []string, variables map[string]any, attac
 		delete(coll.Maps, name)
 	}
 	t.collections = append(t.collections, coll)
-	return coll, nil
-}
-
-func (t *Tracer) attachSyscalls(probes []Probe) error {
-	if len(probes) == 0 {
-		return nil
+	programs := make([]*ebpf.Program, len(names))
+	for i, name := range names {
+		programs[i] = coll.Programs[name]
 	}
-	coll, err := t.loadInstance([]string{kretspanProgSyscallEntry, kretspanProgSyscallReturn}, nil, "")
-	if err != nil {
-		return fmt.Errorf("load syscall programs: %w", err)
-	}
-	for _, p := range probes {
-		if err := t.objects.Maps[kretspanMapSyscallProbes].Put(uint32(p.SyscallNumber), p.ID); err != nil {
-			return fmt.Errorf("attach %s: %w", p.Label(), err)
-		}
-		exit, err := link.Tracepoint("syscalls", "sys_exit_"+p.Name, coll.Programs[kretspanProgSyscallReturn], nil)
-		if err != nil {
-			return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
-		}
-		t.links = append(t.links, exit)
-		enter, err := link.Tracepoint("syscalls", "sys_enter_"+p.Name, coll.Programs[kretspanProgSyscallEntry], nil)
-		if err != nil {
-			return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
-		}
-		t.links = append(t.links, enter)
-	}
-	return nil
+	return programs, nil
 }
 
 // attachThreadExit frees the stacks of threads that exit inside probed calls.
 func (t *Tracer) attachThreadExit() error {
-	coll, err := t.loadInstance([]string{kretspanProgThreadExit}, nil, "")
+	programs, err := t.loadInstance(nil, func(p *kretspanProgramSpecs) *ebpf.ProgramSpec { return p.ThreadExit })
 	if err != nil {
 		return fmt.Errorf("load thread-exit program: %w", err)
 	}
-	l, err := link.Tracepoint("sched", "sched_process_exit", coll.Programs[kretspanProgThreadExit], nil)
+	l, err := link.Tracepoint("sched", "sched_process_exit", programs[0], nil)
 	if err != nil {
 		return fmt.Errorf("attach tracepoint sched:sched_process_exit: %w", explainPermission(err))
 	}
@@ -338,129 +373,36 @@ func (t *Tracer) attachThreadExit() error {
 	return nil
 }
 
-func (t *Tracer) attachKprobe(p Probe) error {
-	coll, err := t.loadInstance([]string{kretspanProgKprobeEntry, kretspanProgKprobeReturn},
-		map[string]any{"instance_probe_id": p.ID}, "")
+// executable opens a binary for uprobes, once.
+func (t *Tracer) executable(path string) (*link.Executable, error) {
+	if exe, ok := t.executables[path]; ok {
+		return exe, nil
+	}
+	exe, err := link.OpenExecutable(path)
 	if err != nil {
-		return fmt.Errorf("load %s: %w", p.Label(), err)
+		return nil, err
 	}
-	ret, err := link.Kretprobe(p.Name, coll.Programs[kretspanProgKprobeReturn], nil)
-	if err != nil {
-		return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
-	}
-	t.links = append(t.links, ret)
-	entry, err := link.Kprobe(p.Name, coll.Programs[kretspanProgKprobeEntry], nil)
-	if err != nil {
-		return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
-	}
-	t.links = append(t.links, entry)
-	return nil
-}
-
-// attachKprobeMulti attaches all kprobes through one entry and one return link; the attach
-// cookie carries each function's probe id.
-func (t *Tracer) attachKprobeMulti(probes []Probe) error {
-	if len(probes) == 0 {
-		return nil
-	}
-	coll, err := t.loadInstance([]string{kretspanProgKprobeMultiEntry, kretspanProgKprobeMultiReturn}, nil, "")
-	if err != nil {
-		return fmt.Errorf("load kprobe.multi programs: %w", err)
-	}
-	opts := link.KprobeMultiOptions{}
-	for _, p := range probes {
-		opts.Symbols = append(opts.Symbols, p.Name)
-		opts.Cookies = append(opts.Cookies, uint64(p.ID))
-	}
-	ret, err := link.KretprobeMulti(coll.Programs[kretspanProgKprobeMultiReturn], opts)
-	if err != nil {
-		return fmt.Errorf("attach %d kretprobes with kprobe.multi: %w", len(probes), explainPermission(err))
-	}
-	t.links = append(t.links, ret)
-	entry, err := link.KprobeMulti(coll.Programs[kretspanProgKprobeMultiEntry], opts)
-	if err != nil {
-		return fmt.Errorf("attach %d kprobes with kprobe.multi: %w", len(probes), explainPermission(err))
-	}
-	t.links = append(t.links, entry)
-	return nil
-}
-
-func (t *Tracer) attachFentry(p Probe) error {
-	coll, err := t.loadInstance([]string{kretspanProgFentryEntry, kretspanProgFexitReturn},
-		map[string]any{"instance_probe_id": p.ID, "fexit_ret_index": uint32(p.ArgCount)}, p.Name)
-	if err != nil {
-		return fmt.Errorf("load %s: %w", p.Label(), err)
-	}
-	for _, prog := range []*ebpf.Program{coll.Programs[kretspanProgFexitReturn], coll.Programs[kretspanProgFentryEntry]} {
-		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
-		if err != nil {
-			return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err))
-		}
-		t.links = append(t.links, l)
-	}
-	return nil
-}
-
-func (t *Tracer) attachUprobe(p Probe) error {
-	exe, ok := t.executables[p.Binary]
-	if !ok {
-		var err error
-		if exe, err = link.OpenExecutable(p.Binary); err != nil {
-			return fmt.Errorf("attach %s: %w", p.Label(), err)
-		}
-		t.executables[p.Binary] = exe
-	}
-	programs := []string{kretspanProgUprobeEntry, kretspanProgUprobeReturn}
-	if p.GoReturnOffsets != nil {
-		programs = []string{kretspanProgUprobeEntry, kretspanProgUprobeRetInstruction}
-	}
-	coll, err := t.loadInstance(programs, map[string]any{"instance_probe_id": p.ID}, "")
-	if err != nil {
-		return fmt.Errorf("load %s: %w", p.Label(), err)
-	}
-	if p.GoReturnOffsets == nil {
-		ret, err := exe.Uretprobe(p.Name, coll.Programs[kretspanProgUprobeReturn], nil)
-		if err != nil {
-			return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err, capSysAdmin))
-		}
-		t.links = append(t.links, ret)
-	}
-	for _, offset := range p.GoReturnOffsets {
-		ret, err := exe.Uprobe(p.Name, coll.Programs[kretspanProgUprobeRetInstruction], &link.UprobeOptions{Offset: offset})
-		if err != nil {
-			return fmt.Errorf("attach %s return at +%#x: %w", p.Label(), offset, explainPermission(err, capSysAdmin))
-		}
-		t.links = append(t.links, ret)
-	}
-	entry, err := exe.Uprobe(p.Name, coll.Programs[kretspanProgUprobeEntry], &link.UprobeOptions{Offset: p.GoEntryOffset})
-	if err != nil {
-		return fmt.Errorf("attach %s: %w", p.Label(), explainPermission(err, capSysAdmin))
-	}
-	t.links = append(t.links, entry)
-	return nil
+	t.executables[path] = exe
+	return exe, nil
 }
 
 // AttachMarker attaches to the binding marker of kretspan's application libraries in a binary;
 // on error nothing of it stays attached.
 func (t *Tracer) AttachMarker(m probe.Marker) error {
-	exe, ok := t.executables[m.Binary]
-	if !ok {
-		var err error
-		if exe, err = link.OpenExecutable(m.Binary); err != nil {
-			return fmt.Errorf("attach marker in %s: %w", m.Binary, err)
-		}
-		t.executables[m.Binary] = exe
+	exe, err := t.executable(m.Binary)
+	if err != nil {
+		return fmt.Errorf("attach marker in %s: %w", m.Binary, err)
 	}
 	binary, symbol := m.Binary, m.Symbol
-	program := kretspanProgMarkerC
+	program := func(p *kretspanProgramSpecs) *ebpf.ProgramSpec { return p.MarkerC }
 	if m.Go {
-		program = kretspanProgMarkerGo
+		program = func(p *kretspanProgramSpecs) *ebpf.ProgramSpec { return p.MarkerGo }
 	}
-	coll, err := t.loadInstance([]string{program}, nil, "")
+	programs, err := t.loadInstance(nil, program)
 	if err != nil {
 		return fmt.Errorf("load marker program: %w", err)
 	}
-	l, err := exe.Uprobe(symbol, coll.Programs[program], nil)
+	l, err := exe.Uprobe(symbol, programs[0], nil)
 	if err != nil {
 		return fmt.Errorf("attach marker %s in %s: %w", symbol, binary, explainPermission(err, capSysAdmin))
 	}
@@ -493,10 +435,6 @@ func (t *Tracer) Read(onEvent func(*Event), onIdle func()) error {
 		}
 	}
 }
-
-// Return probes are attached before entry probes, and detached after them (links close in
-// reverse order), so that no call is entered without its return being watched: such a frame would stay on
-// its thread's stack and parent later calls under a span that never arrives.
 
 // Stop detaches every probe, then makes Read return once it has delivered what the ring holds.
 // It may be called more than once, from any goroutine: the first call does the work.
@@ -547,11 +485,11 @@ func (t *Tracer) readKernelMisses() KernelMisses {
 	return m
 }
 
-// Counters returns each probe's counters, summed over CPUs, indexed by probe id.
-func (t *Tracer) Counters() ([]ProbeCounters, error) {
-	m := t.objects.Maps[kretspanMapCounters]
-	totals := make([]ProbeCounters, m.MaxEntries())
-	var perCPU []ProbeCounters
+// Counts returns each probe's counters, summed over CPUs, indexed by probe id.
+func (t *Tracer) Counts() ([]ProbeCounts, error) {
+	m := t.maps.Counters
+	totals := make([]ProbeCounts, m.MaxEntries())
+	var perCPU []ProbeCounts
 	for id := range totals {
 		if err := m.Lookup(uint32(id), &perCPU); err != nil {
 			return nil, fmt.Errorf("read counters: %w", err)
@@ -573,6 +511,7 @@ func (t *Tracer) Close() error {
 		c.Close()
 	}
 	if t.objects != nil {
+		t.maps.Close()
 		t.objects.Close()
 	}
 	return errors.Join(errs...)

@@ -72,11 +72,11 @@ func TestKernelSyscallTracepointTimesNanosleep(t *testing.T) {
 			t.Errorf("unexpected event %+v", e)
 		}
 	}
-	counters, err := tracer.Counters()
+	counters, err := tracer.Counts()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := counters[targets[0].ID]; c.Submitted != calls || c.Entered-c.FilteredEntry != calls {
+	if c := counters[targets[0].ID]; c.Counts[CounterSubmitted] != calls || c.Counts[CounterEntered]-c.Counts[CounterFilteredEntry] != calls {
 		t.Errorf("counters %+v, want %d entered and submitted", c, calls)
 	}
 }

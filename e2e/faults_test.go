@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -21,10 +20,6 @@ func TestKretspanSurvivesCollectorOutages(t *testing.T) {
 	dir := t.TempDir()
 	kretspan, _ := build(t, dir)
 	driver := filepath.Join(dir, "driver")
-	if out, err := exec.Command("cc", "-O2", "-Wall", "-Werror", "-pthread", "-o", driver,
-		filepath.Join(repoRoot(t), "cmd/kretspan/testdata/driver.c")).CombinedOutput(); err != nil {
-		t.Fatalf("cc driver.c: %v\n%s", err, out)
-	}
 	ports := freePorts(t, 4)
 	service := fmt.Sprintf("kretspan-outage-%d", time.Now().UnixNano())
 	d := testprocess.StartWorkload(t, driver)

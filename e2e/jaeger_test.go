@@ -297,22 +297,13 @@ func (j *jaeger) waitForSpans(t *testing.T, service string, want int, timeout ti
 	}
 }
 
-// build compiles kretspan and the nested workload into dir.
+// build compiles kretspan and the workloads the tests trace into dir.
 func build(t *testing.T, dir string) (kretspan, nested string) {
 	t.Helper()
-	root := repoRoot(t)
-	kretspan, nested = filepath.Join(dir, "kretspan"), filepath.Join(dir, "nested")
-	for _, args := range [][]string{
-		{"go", "build", "-o", kretspan, "./cmd/kretspan"},
-		{"cc", "-O2", "-Wall", "-Werror", "-o", nested, "cmd/kretspan/testdata/nested.c"},
-	} {
-		cmd := exec.Command(args[0], args[1:]...)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-		}
+	if err := testprocess.BuildPrograms(dir, false, "kretspan", "nested", "driver"); err != nil {
+		t.Fatal(err)
 	}
-	return kretspan, nested
+	return filepath.Join(dir, "kretspan"), filepath.Join(dir, "nested")
 }
 
 // TestKretspanToJaeger traces the nested workload with uprobes on outer and inner plus the

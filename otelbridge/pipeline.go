@@ -14,15 +14,18 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/internal/summary"
 )
 
-// Batch is a set of spans handed to a Sink in one export.
+// Batch is a set of spans handed to a Sink in one export: OTLP data, and how many spans each
+// probe contributed, for the pipeline's accounting.
 type Batch struct {
 	slots   []spanSlot
 	spans   []*tracepb.Span
 	scope   tracepb.ScopeSpans
 	rspans  tracepb.ResourceSpans
 	payload []*tracepb.ResourceSpans
+	byProbe []uint64  // spans by probe id
 	opened  time.Time // when the first span went in
 }
 
@@ -33,11 +36,6 @@ func (b *Batch) Len() int { return len(b.spans) }
 func (b *Batch) ResourceSpans() []*tracepb.ResourceSpans {
 	b.scope.Spans = b.spans
 	return b.payload
-}
-
-// Span returns the i-th span and the record it came from.
-func (b *Batch) Span(i int) (*tracepb.Span, *bpf.Event, string) {
-	return b.spans[i], &b.slots[i].event, b.slots[i].comm
 }
 
 // Sink receives batches of spans. Export is called from one goroutine at a time.
@@ -53,7 +51,7 @@ type Stats struct {
 	DroppedQueue   uint64 // lost because every batch was queued or in export
 	ExportFailed   uint64 // spans in batches the sink rejected
 	ExportedByID   []uint64
-	LatencyByProbe []*LatencyHistogram // durations of received events, by probe id
+	LatencyByProbe []*summary.LatencyHistogram // durations of received events, by probe id
 }
 
 // Pipeline turns events into spans, batches them and exports them through a Sink from its own
@@ -74,7 +72,7 @@ type Pipeline struct {
 	cancelExport context.CancelFunc
 
 	received atomic.Uint64 // read by Stats from any goroutine, for a live status
-	latency  []*LatencyHistogram
+	latency  []*summary.LatencyHistogram
 
 	// The slowest span of each probe since the last TakeExemplars: slowest is the fast check,
 	// exemplars (under exemplarMu) the span.
@@ -109,14 +107,14 @@ func NewPipeline(sink Sink, probes []ProbeInfo, resource *resourcepb.Resource, c
 		queue:        make(chan *Batch, cfg.queueBatches),
 		done:         make(chan struct{}),
 		exportedByID: make([]uint64, len(probes)),
-		latency:      make([]*LatencyHistogram, len(probes)),
+		latency:      make([]*summary.LatencyHistogram, len(probes)),
 		slowest:      make([]atomic.Uint64, len(probes)),
 		exemplars:    make([]Exemplar, len(probes)),
 	}
 	p.exportCtx, p.cancelExport = context.WithCancel(context.Background())
 	scope := &commonpb.InstrumentationScope{Name: ScopeName, Version: Version}
 	for range cfg.queueBatches {
-		b := &Batch{slots: make([]spanSlot, cfg.batchSize), spans: make([]*tracepb.Span, 0, cfg.batchSize)}
+		b := &Batch{slots: make([]spanSlot, cfg.batchSize), spans: make([]*tracepb.Span, 0, cfg.batchSize), byProbe: make([]uint64, len(probes))}
 		b.scope.Scope = scope
 		b.rspans = tracepb.ResourceSpans{Resource: resource, ScopeSpans: []*tracepb.ScopeSpans{&b.scope}}
 		b.payload = []*tracepb.ResourceSpans{&b.rspans}
@@ -135,7 +133,7 @@ func (p *Pipeline) Add(event *bpf.Event) {
 		return
 	}
 	if p.latency[id] == nil {
-		p.latency[id] = &LatencyHistogram{}
+		p.latency[id] = &summary.LatencyHistogram{}
 	}
 	p.latency[id].Record(event.EndNs - event.StartNs)
 	if p.current == nil {
@@ -151,6 +149,7 @@ func (p *Pipeline) Add(event *bpf.Event) {
 	i := len(b.spans)
 	span := buildSpan(&b.slots[i], event, &p.probes[id], p.clock, p.comms.intern(&event.Comm))
 	b.spans = append(b.spans, span)
+	b.byProbe[id]++
 	if duration := event.EndNs - event.StartNs; duration > p.slowest[id].Load() {
 		p.recordExemplar(id, duration, span)
 	}
@@ -225,6 +224,7 @@ func (p *Pipeline) export() {
 		}
 		p.account(b, err)
 		b.spans = b.spans[:0]
+		clear(b.byProbe)
 		p.free <- b
 	}
 }
@@ -241,8 +241,8 @@ func (p *Pipeline) account(b *Batch, err error) {
 		return
 	}
 	p.exported += uint64(b.Len())
-	for i := range b.Len() {
-		p.exportedByID[b.slots[i].event.ProbeId]++
+	for id, n := range b.byProbe {
+		p.exportedByID[id] += n
 	}
 }
 

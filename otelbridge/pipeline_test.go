@@ -1,7 +1,6 @@
 package otelbridge
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,11 +17,12 @@ import (
 	"github.com/kretspan/kretspan/bpf"
 )
 
-// exportedSpan is what a recordingSink keeps of one span: deep copies, since batches are reused.
+// exportedSpan is what a recordingSink keeps of one span: a deep copy, since batches are reused,
+// and the attributes a test asks about.
 type exportedSpan struct {
-	span  *tracepb.Span
-	event bpf.Event
-	comm  string
+	span *tracepb.Span
+	ret  int64
+	comm string
 }
 
 // recordingSink copies every batch it receives. block, if set, holds each Export until it is
@@ -45,14 +45,21 @@ func (s *recordingSink) Export(ctx context.Context, b *Batch) error {
 			return ctx.Err()
 		}
 	}
-	batch := make([]exportedSpan, b.Len())
-	for i := range b.Len() {
-		span, event, comm := b.Span(i)
-		batch[i] = exportedSpan{span: proto.Clone(span).(*tracepb.Span), event: *event, comm: comm}
-	}
+	var batch []exportedSpan
 	var payload []*tracepb.ResourceSpans
 	for _, rs := range b.ResourceSpans() {
 		payload = append(payload, proto.Clone(rs).(*tracepb.ResourceSpans))
+		for _, ss := range rs.ScopeSpans {
+			for _, span := range ss.Spans {
+				a := attrs(span)
+				ret, _ := a[AttrReturnValue].(int64)
+				comm, _ := a[AttrThreadName].(string)
+				batch = append(batch, exportedSpan{span: proto.Clone(span).(*tracepb.Span), ret: ret, comm: comm})
+			}
+		}
+	}
+	if len(batch) != b.Len() {
+		return fmt.Errorf("a batch of %d spans holds %d", b.Len(), len(batch))
 	}
 	s.mu.Lock()
 	s.batches = append(s.batches, batch)
@@ -100,6 +107,12 @@ func testResource() *resourcepb.Resource {
 	return &resourcepb.Resource{Attributes: []*commonpb.KeyValue{stringKeyValue("service.name", "pipeline-test")}}
 }
 
+// discardSink drops every batch, as kretspan's none exporter does.
+type discardSink struct{}
+
+func (discardSink) Export(context.Context, *Batch) error { return nil }
+func (discardSink) Shutdown(context.Context) error       { return nil }
+
 func newTestPipeline(t *testing.T, sink Sink, opts ...Option) *Pipeline {
 	t.Helper()
 	p, err := NewPipeline(sink, testProbes(), testResource(), fixedClock(0), opts...)
@@ -140,8 +153,8 @@ func TestPipelineBatchesBySize(t *testing.T) {
 	}
 	spans := sink.all()
 	for i, s := range spans {
-		if s.event.Ret != int64(i) || s.span.SpanId[7] != byte(i+1) {
-			t.Errorf("span %d: ret %d span id %x (order or reuse broken)", i, s.event.Ret, s.span.SpanId)
+		if s.ret != int64(i) || s.span.SpanId[7] != byte(i+1) {
+			t.Errorf("span %d: ret %d span id %x (order or reuse broken)", i, s.ret, s.span.SpanId)
 		}
 		if s.comm != "cat" || s.span.Name != "openat" {
 			t.Errorf("span %d: comm %q name %q", i, s.comm, s.span.Name)
@@ -326,7 +339,7 @@ func TestNewPipelineRejectsNonPositiveSizes(t *testing.T) {
 	for _, opt := range []Option{
 		WithBatchSize(0), WithBatchSize(-1), WithQueueBatches(0), WithQueueBatches(-5), WithBatchTimeout(0), WithBatchTimeout(-time.Second),
 	} {
-		p, err := NewPipeline(DiscardSink{}, testProbes(), testResource(), fixedClock(0), opt)
+		p, err := NewPipeline(discardSink{}, testProbes(), testResource(), fixedClock(0), opt)
 		if err == nil || p != nil {
 			t.Errorf("NewPipeline with %+v: %v, %v", newConfig([]Option{opt}), p, err)
 		} else if !strings.Contains(err.Error(), "must be positive") {
@@ -335,41 +348,10 @@ func TestNewPipelineRejectsNonPositiveSizes(t *testing.T) {
 	}
 }
 
-func TestConsoleSinkFormat(t *testing.T) {
-	var out bytes.Buffer
-	p, err := NewPipeline(NewConsoleSink(&out), testProbes(), testResource(), fixedClock(0), WithBatchSize(10))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range []bpf.Event{testEvent(1, 3, "cat"), testEvent(1, -2, "cat"), testEvent(2, -2, "app"), testEvent(1, -512, "cat")} {
-		p.Add(&e)
-	}
-	closePipeline(t, p)
-	want := "openat returned 3 and took 123456 ns (pid 1234 tid 1240 comm cat)\n" +
-		"openat returned -2 (ENOENT) and took 123456 ns (pid 1234 tid 1240 comm cat)\n" +
-		"main.handle returned -2 and took 123456 ns (pid 1234 tid 1240 comm app)\n" +
-		"openat returned -512 (ERESTARTSYS) and took 123456 ns (pid 1234 tid 1240 comm cat)\n"
-	if out.String() != want {
-		t.Errorf("console output\n%s\nwant\n%s", out.String(), want)
-	}
-}
-
-func TestDiscardSink(t *testing.T) {
-	p := newTestPipeline(t, DiscardSink{}, WithBatchSize(2))
-	e := testEvent(1, 0, "cat")
-	for range 5 {
-		p.Add(&e)
-	}
-	closePipeline(t, p)
-	if st := p.Stats(); st.Exported != 5 {
-		t.Errorf("stats %+v", st)
-	}
-}
-
 // steadyPipeline is a pipeline with a large batch, already warmed up: the probe's histogram
 // exists and the event's comm is interned.
 func steadyPipeline(tb testing.TB) (*Pipeline, *bpf.Event) {
-	p, err := NewPipeline(DiscardSink{}, testProbes(), &resourcepb.Resource{}, NewWallClock(SystemClocks()), WithBatchSize(512), WithQueueBatches(8))
+	p, err := NewPipeline(discardSink{}, testProbes(), &resourcepb.Resource{}, NewWallClock(SystemClocks()), WithBatchSize(512), WithQueueBatches(8))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -384,7 +366,7 @@ func TestPipelineAddDoesNotAllocate(t *testing.T) {
 	// A queue deep enough that no event is dropped: a dropped Add builds no span, and would
 	// make the measurement pass vacuously.
 	const runs = 10_000
-	p, err := NewPipeline(DiscardSink{}, testProbes(), &resourcepb.Resource{}, NewWallClock(SystemClocks()),
+	p, err := NewPipeline(discardSink{}, testProbes(), &resourcepb.Resource{}, NewWallClock(SystemClocks()),
 		WithBatchSize(512), WithQueueBatches(3*runs/512+8))
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,8 @@ import (
 	"github.com/kretspan/kretspan/probe"
 )
 
-// Attribute keys kretspan sets on every span; semantic-convention names where one exists.
+// Attribute keys kretspan sets; semantic-convention names where one exists. Each has its row in
+// spanAttributes, or is a link's (AttrLinkReason): a test fails for a key that has neither.
 const (
 	AttrReturnValue = "kretspan.return_value"
 	AttrProbeKind   = "kretspan.probe.kind"   // kprobe, fentry, syscall, uprobe
@@ -25,60 +26,93 @@ const (
 	AttrLinkReason  = "kretspan.link.reason"       // on a link that stands in for the parent edge
 )
 
+// call is what a span's attributes are read from. Rows take it by value: a pointer passed to a
+// function value escapes, and would cost an allocation per span.
+type call struct {
+	event *bpf.Event
+	comm  string // the event's command name, interned
+	errno string // the return's errno name, "" unless the probe returns errnos and this is one
+}
+
+// spanAttribute is one row of the attribute table: a key, and where its value comes from. Exactly
+// one source is set, and its kind is the value's type. A per-call source returns false when the
+// span has no such attribute.
+type spanAttribute struct {
+	key         string
+	intValue    func(call) (int64, bool)
+	stringValue func(call) (string, bool)
+	probeValue  func(probe.Target) string // the same for every call of a probe: built once, by NewProbeInfo
+}
+
+// spanAttributes is every attribute of a span, in the order spans carry them; the per-probe ones
+// come last whatever their place here.
+var spanAttributes = [...]spanAttribute{
+	{key: AttrReturnValue, intValue: func(c call) (int64, bool) { return c.event.Ret, true }},
+	{key: AttrPID, intValue: func(c call) (int64, bool) { return int64(c.event.Pid), true }},
+	{key: AttrTID, intValue: func(c call) (int64, bool) { return int64(c.event.Tid), true }},
+	{key: AttrCPU, intValue: func(c call) (int64, bool) { return int64(c.event.Cpu), true }},
+	{key: AttrThreadName, stringValue: func(c call) (string, bool) { return c.comm, true }},
+	{key: AttrErrorType, stringValue: func(c call) (string, bool) { return c.errno, c.errno != "" }},
+	{key: AttrProbeKind, probeValue: func(t probe.Target) string { return string(t.Kind) }},
+	{key: AttrProbeTarget, probeValue: func(t probe.Target) string { return t.Label() }},
+}
+
 // ProbeInfo is what a span needs to know of the probe that produced it.
 type ProbeInfo struct {
 	Name         string // span name: function, syscall or symbol
 	ReturnsErrno bool   // negative returns in [-4095, -1] are errnos: status Error
-	static       [2]*commonpb.KeyValue
+	attributes   []*commonpb.KeyValue
 }
 
 // NewProbeInfo describes a resolved target for span building. File paths and symbols may hold
 // any bytes, and OTLP refuses a whole request over one string that is not UTF-8.
 func NewProbeInfo(t probe.Target) ProbeInfo {
-	return ProbeInfo{
-		Name:         strings.ToValidUTF8(t.Name, "\uFFFD"),
-		ReturnsErrno: t.ReturnsErrno,
-		static: [2]*commonpb.KeyValue{
-			stringKeyValue(AttrProbeKind, string(t.Kind)),
-			stringKeyValue(AttrProbeTarget, strings.ToValidUTF8(t.Label(), "\uFFFD")),
-		},
+	info := ProbeInfo{Name: strings.ToValidUTF8(t.Name, "\uFFFD"), ReturnsErrno: t.ReturnsErrno}
+	for _, row := range spanAttributes {
+		if row.probeValue != nil {
+			info.attributes = append(info.attributes, stringKeyValue(row.key, strings.ToValidUTF8(row.probeValue(t), "\uFFFD")))
+		}
 	}
+	return info
 }
 
 func stringKeyValue(key, value string) *commonpb.KeyValue {
 	return &commonpb.KeyValue{Key: key, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: value}}}
 }
 
-const (
-	intAttributes    = 4 // return value, pid, tid, cpu
-	stringAttributes = 2 // thread name, error type
-	maxAttributes    = intAttributes + stringAttributes + len(ProbeInfo{}.static)
-)
-
 // spanSlot holds one span and everything it points to, so that a batch builds spans without
-// allocating: slots are reused from batch to batch.
+// allocating: slots are reused from batch to batch. Attribute row i lives at index i, its key and
+// value linked once, by init, so that a span only writes the values.
 type spanSlot struct {
 	span    tracepb.Span
 	status  tracepb.Status
 	ids     [32]byte // trace id, span id, parent span id
-	attrs   [maxAttributes]*commonpb.KeyValue
-	kvs     [intAttributes + stringAttributes]commonpb.KeyValue
-	values  [intAttributes + stringAttributes]commonpb.AnyValue
-	ints    [intAttributes]commonpb.AnyValue_IntValue
-	strings [stringAttributes]commonpb.AnyValue_StringValue
+	attrs   [len(spanAttributes)]*commonpb.KeyValue
+	kvs     [len(spanAttributes)]commonpb.KeyValue
+	values  [len(spanAttributes)]commonpb.AnyValue
+	ints    [len(spanAttributes)]commonpb.AnyValue_IntValue
+	strings [len(spanAttributes)]commonpb.AnyValue_StringValue
 	link    tracepb.Span_Link
 	links   [1]*tracepb.Span_Link
-	event   bpf.Event // the record, kept for sinks that print it
-	comm    string
+	linked  bool // init has run
 }
 
-var intKeys = [intAttributes]string{AttrReturnValue, AttrPID, AttrTID, AttrCPU}
+func (s *spanSlot) init() {
+	for i, row := range spanAttributes {
+		s.kvs[i] = commonpb.KeyValue{Key: row.key, Value: &s.values[i]}
+		switch {
+		case row.intValue != nil:
+			s.values[i].Value = &s.ints[i]
+		case row.stringValue != nil:
+			s.values[i].Value = &s.strings[i]
+		}
+	}
+	s.linked = true
+}
 
 // buildSpan fills slot with the span for event. clock converts its monotonic timestamps and
 // comm is the event's command name as a string (interned by the caller).
 func buildSpan(slot *spanSlot, event *bpf.Event, info *ProbeInfo, clock *WallClock, comm string) *tracepb.Span {
-	slot.event = *event
-	slot.comm = comm
 	span := &slot.span
 	copy(slot.ids[:16], event.TraceId[:])
 	binary.BigEndian.PutUint64(slot.ids[16:24], event.SpanId)
@@ -101,32 +135,40 @@ func buildSpan(slot *spanSlot, event *bpf.Event, info *ProbeInfo, clock *WallClo
 		}
 	}
 
-	ints := [intAttributes]int64{event.Ret, int64(event.Pid), int64(event.Tid), int64(event.Cpu)}
-	n := 0
-	for i, key := range intKeys {
-		slot.ints[i].IntValue = ints[i]
-		slot.values[n].Value = &slot.ints[i]
-		slot.kvs[n] = commonpb.KeyValue{Key: key, Value: &slot.values[n]}
-		slot.attrs[n] = &slot.kvs[n]
-		n++
-	}
-	addString := func(i int, key, value string) {
-		slot.strings[i].StringValue = value
-		slot.values[n].Value = &slot.strings[i]
-		slot.kvs[n] = commonpb.KeyValue{Key: key, Value: &slot.values[n]}
-		slot.attrs[n] = &slot.kvs[n]
-		n++
-	}
-	addString(0, AttrThreadName, comm)
+	c := call{event: event, comm: comm}
 	span.Status = nil
 	if info.ReturnsErrno {
-		if name := ErrnoName(event.Ret); name != "" {
-			addString(1, AttrErrorType, name)
+		if c.errno = ErrnoName(event.Ret); c.errno != "" {
 			slot.status = tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: errnoMessage(event.Ret)}
 			span.Status = &slot.status
 		}
 	}
-	n += copy(slot.attrs[n:], info.static[:])
+	if !slot.linked {
+		slot.init()
+	}
+	n := 0
+	for i := range spanAttributes {
+		row := &spanAttributes[i]
+		switch {
+		case row.intValue != nil:
+			v, ok := row.intValue(c)
+			if !ok {
+				continue
+			}
+			slot.ints[i].IntValue = v
+		case row.stringValue != nil:
+			v, ok := row.stringValue(c)
+			if !ok {
+				continue
+			}
+			slot.strings[i].StringValue = v
+		default:
+			continue // per probe, added below
+		}
+		slot.attrs[n] = &slot.kvs[i]
+		n++
+	}
+	n += copy(slot.attrs[n:], info.attributes)
 	span.Attributes = slot.attrs[:n]
 	return span
 }

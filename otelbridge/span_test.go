@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"strings"
 	"testing"
 	"unsafe"
 
+	collectortracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/otlpwire"
 	"github.com/kretspan/kretspan/probe"
 )
 
@@ -106,9 +111,6 @@ func TestBuildSpan(t *testing.T) {
 	event.SpanId, event.TraceId[0] = 0, 0xff
 	if span.SpanId[0] != 0x11 || span.TraceId[0] != 1 {
 		t.Error("span ids alias the event")
-	}
-	if slot.event.SpanId != 0x1122334455667788 || slot.comm != "cat" {
-		t.Errorf("slot keeps event %+v comm %q", slot.event, slot.comm)
 	}
 }
 
@@ -224,9 +226,9 @@ func TestNewProbeInfo(t *testing.T) {
 	if info.Name != "vfs_read" || !info.ReturnsErrno {
 		t.Errorf("info %+v", info)
 	}
-	if info.static[0].Key != AttrProbeKind || info.static[0].Value.GetStringValue() != "fentry" ||
-		info.static[1].Key != AttrProbeTarget || info.static[1].Value.GetStringValue() != "fentry:vfs_read" {
-		t.Errorf("static attributes %v", info.static)
+	if len(info.attributes) != 2 || info.attributes[0].Key != AttrProbeKind || info.attributes[0].Value.GetStringValue() != "fentry" ||
+		info.attributes[1].Key != AttrProbeTarget || info.attributes[1].Value.GetStringValue() != "fentry:vfs_read" {
+		t.Errorf("per-probe attributes %v", info.attributes)
 	}
 }
 
@@ -279,5 +281,97 @@ func TestCommInterner(t *testing.T) {
 	}
 	if got := c.intern(&a); got != "bash" {
 		t.Errorf("after a reset, %q", got)
+	}
+}
+
+// Every attribute key constant has its row in spanAttributes (or is a link's), so that a key is
+// never declared and then forgotten; read from the source, since Go cannot list a package's
+// constants.
+func TestEveryAttributeKeyHasARow(t *testing.T) {
+	file, err := parser.ParseFile(token.NewFileSet(), "span.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	used := map[string]bool{}
+	for _, decl := range file.Decls {
+		gen, ok := decl.(*ast.GenDecl)
+		if !ok {
+			continue
+		}
+		for _, spec := range gen.Specs {
+			vs, ok := spec.(*ast.ValueSpec)
+			if !ok {
+				continue
+			}
+			for i, name := range vs.Names {
+				switch {
+				case gen.Tok == token.CONST && strings.HasPrefix(name.Name, "Attr"):
+					keys = append(keys, name.Name)
+				case name.Name == "spanAttributes" || name.Name == "outsideWindowLinkAttributes":
+					ast.Inspect(vs.Values[i], func(n ast.Node) bool {
+						if id, ok := n.(*ast.Ident); ok {
+							used[id.Name] = true
+						}
+						return true
+					})
+				}
+			}
+		}
+	}
+	if len(keys) < len(spanAttributes) {
+		t.Fatalf("found %d attribute keys in span.go, fewer than the table's %d rows", len(keys), len(spanAttributes))
+	}
+	for _, key := range keys {
+		if !used[key] {
+			t.Errorf("%s has no row in spanAttributes", key)
+		}
+	}
+}
+
+// Each row has a key of its own and exactly one source, and a span carries every attribute whose
+// source has a value.
+func TestSpanAttributeRows(t *testing.T) {
+	seen := map[string]bool{}
+	for _, row := range spanAttributes {
+		sources := 0
+		for _, set := range []bool{row.intValue != nil, row.stringValue != nil, row.probeValue != nil} {
+			if set {
+				sources++
+			}
+		}
+		if row.key == "" || sources != 1 || seen[row.key] {
+			t.Errorf("row %q: %d sources (want 1), key seen before: %v", row.key, sources, seen[row.key])
+		}
+		seen[row.key] = true
+	}
+	info := NewProbeInfo(syscallTarget)
+	event := testEvent(1, -2, "cat")
+	var slot spanSlot
+	got := attrs(buildSpan(&slot, &event, &info, fixedClock(0), "cat"))
+	if len(got) != len(spanAttributes) {
+		t.Errorf("an errno span has attributes %v, want one for each of the %d rows", got, len(spanAttributes))
+	}
+	for _, row := range spanAttributes {
+		if _, ok := got[row.key]; !ok {
+			t.Errorf("no %s on an errno span", row.key)
+		}
+	}
+}
+
+// A binary path or symbol with bytes that are not UTF-8 must not make every request of its probe
+// fail to encode.
+func TestProbeInfoFromANonUTF8PathEncodes(t *testing.T) {
+	target := probe.Target{ID: 1, Kind: probe.KindUprobe, Binary: "/opt/\xffapp", Name: "handle\xfe"}
+	info := NewProbeInfo(target)
+	if info.Name != "handle\uFFFD" {
+		t.Errorf("span name %q, want the invalid byte replaced", info.Name)
+	}
+	event := testEvent(1, 0, "app")
+	var slot spanSlot
+	span := buildSpan(&slot, &event, &info, fixedClock(0), "app")
+	req := &collectortracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{span}}}}}}
+	if _, err := otlpwire.Append(nil, req, otlpwire.Size(req)); err != nil {
+		t.Error(err)
 	}
 }

@@ -37,8 +37,10 @@ var ErrNotFound = errors.New("no such target")
 // mechanism choices). A spec matching nothing, or two exact specs naming the same target, is an error.
 func Resolve(specs []Spec, sys System, globLimit int) (targets []Target, notes []string, err error) {
 	seen := map[string]Spec{}
+	files := binaries{}
+	defer files.close()
 	for _, spec := range specs {
-		found, specNotes, err := resolveOne(spec, sys, globLimit)
+		found, specNotes, err := resolveOne(spec, sys, files, globLimit)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -61,12 +63,12 @@ func Resolve(specs []Spec, sys System, globLimit int) (targets []Target, notes [
 	return targets, notes, nil
 }
 
-func resolveOne(spec Spec, sys System, globLimit int) ([]Target, []string, error) {
+func resolveOne(spec Spec, sys System, files binaries, globLimit int) ([]Target, []string, error) {
 	switch spec.Kind {
 	case KindSyscall:
 		return resolveSyscall(spec, sys, globLimit)
 	case KindUprobe:
-		targets, err := resolveUprobe(spec, globLimit)
+		targets, err := resolveUprobe(spec, files, globLimit)
 		return targets, nil, err
 	default:
 		return resolveKernelFunction(spec, sys, globLimit)
@@ -94,7 +96,7 @@ func resolveSyscall(spec Spec, sys System, globLimit int) ([]Target, []string, e
 			}
 			return nil, nil, fmt.Errorf("probe %q: syscall %s has a tracepoint but kretspan does not know its number", spec.Raw, name)
 		}
-		targets = append(targets, Target{Spec: spec, Kind: KindSyscall, Name: name, SyscallNumber: nr, ReturnsErrno: true})
+		targets = append(targets, Target{Spec: spec, Kind: KindSyscall, Mechanism: MechanismSyscallTracepoints, Name: name, SyscallNumber: nr, ReturnsErrno: true})
 	}
 	if len(targets) == 0 {
 		return nil, nil, fmt.Errorf("probe %q: %w: no syscall this build knows the number of matches", spec.Raw, ErrNotFound)
@@ -102,7 +104,8 @@ func resolveSyscall(spec Spec, sys System, globLimit int) ([]Target, []string, e
 	return targets, nil, nil
 }
 
-// forkRenames: _do_fork became kernel_clone in Linux 5.10; the seed's name keeps working on both.
+// forkRenames: _do_fork became kernel_clone in Linux 5.10; the Linux kernel's kretprobe example
+// probes _do_fork, and either name works on both.
 var forkRenames = map[string]string{"_do_fork": "kernel_clone", "kernel_clone": "_do_fork"}
 
 func resolveKernelFunction(spec Spec, sys System, globLimit int) ([]Target, []string, error) {
@@ -143,6 +146,13 @@ func resolveKernelFunction(spec Spec, sys System, globLimit int) ([]Target, []st
 	if len(matched) == 0 {
 		return nil, nil, fmt.Errorf("probe %q: %w: no traceable kernel function matches (it may be inlined, static or notrace); see 'kretspan list'", spec.Raw, ErrNotFound)
 	}
+	attach := MechanismFentry
+	if mechanism == KindKprobe {
+		attach = MechanismKprobe
+		if sys.HaveKprobeMulti() {
+			attach = MechanismKprobeMulti // every kprobe, globbed or not: one link pair attaches them all
+		}
+	}
 	targets := make([]Target, 0, len(matched))
 	var ambiguous []string
 	for _, name := range matched {
@@ -162,7 +172,7 @@ func resolveKernelFunction(spec Spec, sys System, globLimit int) ([]Target, []st
 			}
 			return nil, nil, fmt.Errorf("probe %q: %w", spec.Raw, err)
 		}
-		targets = append(targets, Target{Spec: spec, Kind: mechanism, Name: name, ArgCount: sig.ArgCount, RetInt32: sig.RetInt32, ReturnsErrno: true})
+		targets = append(targets, Target{Spec: spec, Kind: mechanism, Mechanism: attach, Name: name, ArgCount: sig.ArgCount, RetInt32: sig.RetInt32, ReturnsErrno: true})
 	}
 	if len(ambiguous) > 0 {
 		notes = append(notes, fmt.Sprintf("%s: skipping %d functions whose name the kernel defines more than once (%s)", spec.Raw, len(ambiguous), exampleNames(ambiguous)))

@@ -446,3 +446,48 @@ func mustResolveOne(t *testing.T, raw string, sys System, limit int) Target {
 	}
 	return targets[0]
 }
+
+func TestResolveMechanism(t *testing.T) {
+	for _, tc := range []struct {
+		spec  string
+		multi bool
+		want  Mechanism
+	}{
+		{"kprobe:vfs_read", false, MechanismKprobe},
+		{"kprobe:vfs_read", true, MechanismKprobeMulti}, // a single function too: one link pair for all
+		{"kprobe:vfs_*", true, MechanismKprobeMulti},
+		{"fentry:vfs_read", true, MechanismFentry},
+		{"vfs_read", true, MechanismFentry},
+		{"vfs_*", true, MechanismKprobeMulti},
+		{"syscall:openat", true, MechanismSyscallTracepoints},
+	} {
+		sys := newFakeSystem()
+		sys.multi = tc.multi
+		targets, _, err := Resolve(mustParse(t, tc.spec), sys, 100)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.spec, err)
+		}
+		for _, got := range targets {
+			if got.Mechanism != tc.want {
+				t.Errorf("%s with kprobe.multi %v: %s attaches by %v, want %v", tc.spec, tc.multi, got.Label(), got.Mechanism, tc.want)
+			}
+		}
+	}
+}
+
+func TestMechanismNames(t *testing.T) {
+	seen := map[string]bool{}
+	for _, m := range Mechanisms() {
+		text, err := m.MarshalText()
+		if err != nil || len(text) == 0 || seen[string(text)] || string(text) != m.String() {
+			t.Errorf("mechanism %d: name %q, %v; want a name of its own", uint8(m), text, err)
+		}
+		seen[string(text)] = true
+	}
+	if len(seen) != int(mechanismEnd)-1 {
+		t.Errorf("Mechanisms() lists %d of %d", len(seen), mechanismEnd-1)
+	}
+	if _, err := Mechanism(0).MarshalText(); err == nil {
+		t.Error("the zero Mechanism, never resolved, has a name")
+	}
+}

@@ -7,11 +7,14 @@ import (
 
 // Target is one concrete thing to attach: a spec resolved against the running system.
 type Target struct {
-	ID     uint32 // 1-based; 0 is reserved in the BPF programs
-	Spec   Spec   // the spec that produced it
-	Kind   Kind   // KindKprobe, KindFentry, KindSyscall or KindUprobe; never KindAuto
-	Name   string // the function, syscall or symbol: the span name
-	Binary string // uprobe: the resolved file
+	ID   uint32 // 1-based; 0 is reserved in the BPF programs
+	Spec Spec   // the spec that produced it
+	Kind Kind   // KindKprobe, KindFentry, KindSyscall or KindUprobe; never KindAuto
+	// Mechanism is how it attaches, decided with the kernel's features: a kprobe attaches through
+	// kprobe.multi where the kernel has it, a Go function through uprobes on its RET instructions.
+	Mechanism Mechanism
+	Name      string // the function, syscall or symbol: the span name
+	Binary    string // uprobe: the resolved file
 
 	// SyscallNumber is the syscall's number; the syscall tracepoints report only that.
 	SyscallNumber int

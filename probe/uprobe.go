@@ -63,6 +63,10 @@ func FunctionSymbols(path string) ([]elf.Symbol, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	defer file.Close()
+	return functionSymbols(path, file)
+}
+
+func functionSymbols(path string, file *elf.File) ([]elf.Symbol, error) {
 	var all []elf.Symbol
 	seen := map[string]bool{}
 	for _, read := range []func() ([]elf.Symbol, error){file.Symbols, file.DynamicSymbols} {
@@ -81,39 +85,79 @@ func FunctionSymbols(path string) ([]elf.Symbol, error) {
 	return all, nil
 }
 
-func resolveUprobe(spec Spec, globLimit int) ([]Target, error) {
+// executable is an ELF file read once per Resolve, however many symbols its specs match.
+type executable struct {
+	path    string
+	os      *os.File
+	elf     *elf.File
+	names   []string              // function symbols, in symbol-table order
+	symbols map[string]elf.Symbol // by name
+	isGo    bool
+}
+
+// binaries holds the executables a Resolve opened, by resolved path.
+type binaries map[string]*executable
+
+func (b binaries) open(path string) (*executable, error) {
+	if exe, ok := b[path]; ok {
+		return exe, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	file, err := elf.NewFile(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	symbols, err := functionSymbols(path, file)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	_, goErr := buildinfo.Read(f)
+	exe := &executable{path: path, os: f, elf: file, names: make([]string, len(symbols)), symbols: make(map[string]elf.Symbol, len(symbols)), isGo: goErr == nil}
+	for i, sym := range symbols {
+		exe.names[i] = sym.Name
+		exe.symbols[sym.Name] = sym
+	}
+	b[path] = exe
+	return exe, nil
+}
+
+func (b binaries) close() {
+	for _, exe := range b {
+		exe.os.Close()
+	}
+}
+
+func resolveUprobe(spec Spec, files binaries, globLimit int) ([]Target, error) {
 	binary, err := ResolveBinary(spec.Binary)
 	if err != nil {
 		return nil, fmt.Errorf("probe %q: %w", spec.Raw, err)
 	}
-	symbols, err := FunctionSymbols(binary)
+	exe, err := files.open(binary)
 	if err != nil {
 		return nil, fmt.Errorf("probe %q: %w", spec.Raw, err)
 	}
-	names := make([]string, len(symbols))
-	for i, sym := range symbols {
-		names[i] = sym.Name
-	}
-	matched, err := spec.Match(names, globLimit)
+	matched, err := spec.Match(exe.names, globLimit)
 	if err != nil {
 		return nil, err
 	}
 	if len(matched) == 0 {
 		return nil, fmt.Errorf("probe %q: %w: no function symbol %q in %s; see 'kretspan list --binary %s'", spec.Raw, ErrNotFound, spec.Pattern, binary, binary)
 	}
-	_, goErr := buildinfo.ReadFile(binary)
-	isGo := goErr == nil
-	signed32 := signed32Returns(binary, matched)
+	signed32 := signed32Returns(exe.elf, matched)
 	var targets []Target
 	for _, name := range matched {
-		t := Target{Spec: spec, Kind: KindUprobe, Name: name, Binary: binary, RetInt32: signed32[name]}
-		if isGo {
-			sym := symbols[slices.Index(names, name)]
-			entry, returns, err := goProbeOffsets(binary, sym)
+		t := Target{Spec: spec, Kind: KindUprobe, Mechanism: MechanismUprobe, Name: name, Binary: binary, RetInt32: signed32[name]}
+		if exe.isGo {
+			entry, returns, err := goProbeOffsets(exe, exe.symbols[name])
 			if err != nil {
 				return nil, fmt.Errorf("probe %q: %w", spec.Raw, err)
 			}
-			t.GoEntryOffset, t.GoReturnOffsets = entry, returns
+			t.Mechanism, t.GoEntryOffset, t.GoReturnOffsets = MechanismGoReturns, entry, returns
 		}
 		targets = append(targets, t)
 	}
@@ -123,13 +167,8 @@ func resolveUprobe(spec Spec, globLimit int) ([]Target, error) {
 // signed32Returns reads, from the binary's DWARF debug information where it has any, which of the
 // named functions return a signed 32-bit integer, so that an int returning -1 is not shown as
 // 4294967295. Functions without debug information are shown as 64 bits.
-func signed32Returns(binary string, names []string) map[string]bool {
+func signed32Returns(file *elf.File, names []string) map[string]bool {
 	signed := map[string]bool{}
-	file, err := elf.Open(binary)
-	if err != nil {
-		return signed
-	}
-	defer file.Close()
 	data, err := file.DWARF()
 	if err != nil {
 		return signed
@@ -172,12 +211,8 @@ func signed32Returns(binary string, names []string) map[string]bool {
 // The entry probe goes after the stack-bound check: when the goroutine's stack must grow, the
 // prologue calls morestack, which restarts the function from its first instruction, so a probe
 // there would see one call enter twice.
-func goProbeOffsets(binary string, sym elf.Symbol) (entry uint64, returns []uint64, err error) {
-	file, err := elf.Open(binary)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer file.Close()
+func goProbeOffsets(exe *executable, sym elf.Symbol) (entry uint64, returns []uint64, err error) {
+	file, binary := exe.elf, exe.path
 	if file.Machine != elf.EM_X86_64 {
 		return 0, nil, fmt.Errorf("%s: Go functions are supported on x86-64 only, not %s", binary, file.Machine)
 	}

@@ -161,7 +161,7 @@ func TestFunctionSymbolsOfCBinary(t *testing.T) {
 func TestResolveUprobeCFunction(t *testing.T) {
 	bin := buildTestBinary(t, "c")
 	got := mustResolveOne(t, "uprobe:"+bin+":add_numbers", newFakeSystem(), 10)
-	if got.Kind != KindUprobe || got.Name != "add_numbers" || got.Binary != bin || got.ID != 1 {
+	if got.Kind != KindUprobe || got.Mechanism != MechanismUprobe || got.Name != "add_numbers" || got.Binary != bin || got.ID != 1 {
 		t.Errorf("target %+v", got)
 	}
 	if got.ReturnsErrno {
@@ -245,7 +245,7 @@ func TestResolveUprobeGoFunction(t *testing.T) {
 		t.Fatalf("targets %q", labels(targets))
 	}
 	got := targets[0]
-	if got.Kind != KindUprobe || got.Name != "main.Work" || got.ReturnsErrno {
+	if got.Kind != KindUprobe || got.Mechanism != MechanismGoReturns || got.Name != "main.Work" || got.ReturnsErrno {
 		t.Errorf("target %+v", got)
 	}
 	if got.GoEntryOffset == 0 {
@@ -375,5 +375,28 @@ func TestResolveBinaryLibc(t *testing.T) {
 	targets, _, err := Resolve(mustParse(t, "uprobe:libc:malloc"), newFakeSystem(), 10)
 	if err != nil || len(targets) != 1 || !strings.HasPrefix(targets[0].Binary, "/") || targets[0].GoReturnOffsets != nil {
 		t.Errorf("uprobe:libc:malloc = %+v, %v", targets, err)
+	}
+}
+
+// Specs over the same Go binary, a glob among them, resolve from one reading of the file, each
+// symbol found by name.
+func TestResolveUprobeManySpecsOfOneBinary(t *testing.T) {
+	bin := buildTestBinary(t, "go")
+	targets, _, err := Resolve(mustParse(t, "uprobe:"+bin+":main.Work", "uprobe:"+bin+":main.Leaf", "uprobe:"+bin+":fmt.Sprint*"), newFakeSystem(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(targets) < 3 {
+		t.Fatalf("targets %q", labels(targets))
+	}
+	symbols, err := FunctionSymbols(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, got := range targets {
+		sym := symbolNamed(t, symbols, got.Name)
+		if got.Mechanism != MechanismGoReturns || len(got.GoReturnOffsets) == 0 || got.GoReturnOffsets[len(got.GoReturnOffsets)-1] >= sym.Size {
+			t.Errorf("%s: mechanism %v, RET offsets %v in a function of %d bytes", got.Label(), got.Mechanism, got.GoReturnOffsets, sym.Size)
+		}
 	}
 }

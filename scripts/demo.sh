@@ -86,17 +86,23 @@ stop_kretspan() {
 cleanup() {
 	local status=$?
 	trap - EXIT INT TERM
+	# The signal that brought us here may have ended some children already, and a failed kill
+	# under set -e would end the cleanup before Jaeger is stopped.
+	set +e
 	if [[ -n $kretspan_pid ]] && kill -0 "$kretspan_pid" 2>/dev/null; then
 		log "stopping kretspan"
 		stop_kretspan
 		wait "$kretspan_pid" 2>/dev/null || true
 	fi
 	rm -f "$run_dir/kretspan.pid"
-	[[ -n ${load_pid:-} ]] && kill "$load_pid" 2>/dev/null
-	[[ -n ${service_pid:-} ]] && kill "$service_pid" 2>/dev/null
+	for pid in ${load_pid:-} ${service_pid:-}; do
+		kill "$pid" 2>/dev/null
+	done
 	if [[ -s $run_dir/jaeger.pid ]]; then
-		tools/jaeger/stop.sh "$run_dir" || true
+		tools/jaeger/stop.sh "$run_dir"
 	fi
+	# An interrupt is how the demo is meant to end.
+	((interrupted)) && status=0
 	exit "$status"
 }
 trap cleanup EXIT

@@ -6,6 +6,7 @@
 #   make vmtest VMTEST_FLAGS='-v -parallel 2' VMTEST_ARGS='-test.v -test.run Kprobe'
 
 # Evaluated at include time, while this file is the last one read.
+GO ?= go
 VMTEST_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 
 VMTEST_PKGS ?= ./vmtest/guestprobe
@@ -24,7 +25,7 @@ vmtest: vmtest-fetch vmtest-bins vmtest-tool
 	$(VMTEST_RUN) -tests $(VMTEST_BINS) -kernels $(VMTEST_KERNELS) $(VMTEST_FLAGS) -- $(VMTEST_ARGS)
 
 vmtest-tool:
-	go build -o $(VMTEST_CACHE)/bin/vmtest ./$(VMTEST_DIR)/cmd/vmtest
+	$(GO) build -o $(VMTEST_CACHE)/bin/vmtest ./$(VMTEST_DIR)/cmd/vmtest
 
 vmtest-fetch:
 	KRETSPAN_VMTEST_CACHE=$(VMTEST_CACHE) $(VMTEST_DIR)/fetch-kernels.sh $(filter-out all,$(subst $(comma), ,$(VMTEST_KERNELS)))
@@ -33,5 +34,5 @@ vmtest-fetch:
 # package that has tests. Rebuilt from scratch so removed packages drop out.
 vmtest-bins:
 	rm -rf $(VMTEST_BINS) && mkdir -p $(VMTEST_BINS)
-	CGO_ENABLED=0 go test -c -o $(VMTEST_BINS)/ $(VMTEST_PKGS)
+	CGO_ENABLED=0 $(GO) test -c -o $(VMTEST_BINS)/ $(VMTEST_PKGS)
 

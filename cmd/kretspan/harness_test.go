@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,25 +29,9 @@ func buildTools(t *testing.T) string {
 		return dir
 	}
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kretspan-test-")
-		if err != nil {
-			buildOnce.err = err
-			return
-		}
-		buildOnce.dir = dir
-		for _, cmd := range [][]string{
-			{"go", "build", "-o", filepath.Join(dir, "kretspan"), "."},
-			{"go", "build", "-o", filepath.Join(dir, "gonested"), "./testdata/gonested"},
-			{"go", "build", "-o", filepath.Join(dir, "httpservice"), "../../examples/httpservice"},
-			{"cc", "-O2", "-Wall", "-Werror", "-o", filepath.Join(dir, "bindc"), "testdata/bindc.c"},
-			{"cc", "-g", "-O2", "-Wall", "-Werror", "-o", filepath.Join(dir, "nested"), "testdata/nested.c"},
-			{"cc", "-O2", "-Wall", "-Werror", "-pthread", "-o", filepath.Join(dir, "driver"), "testdata/driver.c"},
-		} {
-			out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput()
-			if err != nil {
-				buildOnce.err = fmt.Errorf("%s: %v\n%s", strings.Join(cmd, " "), err, out)
-				return
-			}
+		buildOnce.dir, buildOnce.err = os.MkdirTemp("", "kretspan-test-")
+		if buildOnce.err == nil {
+			buildOnce.err = testprocess.BuildPrograms(buildOnce.dir, false)
 		}
 	})
 	if buildOnce.err != nil {

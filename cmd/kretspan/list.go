@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -46,8 +47,13 @@ func runList(args []string, stdout io.Writer) error {
 			return names, err
 		})
 	}
-	kernel := &probe.Kernel{TracefsDir: bpf.DetectFeatures().TracefsDir}
+	// Listing changes nothing on the system: it reads a tracefs already mounted, else kallsyms.
+	tracefs, tracefsErr := bpf.FindTracefs()
+	kernel := &probe.Kernel{TracefsDir: tracefs}
 	if rest, ok := strings.CutPrefix(pattern, "syscall:"); ok {
+		if tracefsErr != nil {
+			return fmt.Errorf("list syscalls: %w", tracefsErr)
+		}
 		return listMatching(stdout, rest, "syscall:", kernel.Syscalls)
 	}
 	return listMatching(stdout, pattern, "", kernel.KernelFunctions)
@@ -72,7 +78,62 @@ func listMatching(stdout io.Writer, pattern, prefix string, names func() ([]stri
 	return nil
 }
 
+// checkReport is what kretspan check --json prints.
+type checkReport struct {
+	Features []checkFeature `json:"features"`
+	Lockdown checkLockdown  `json:"lockdown"`
+	Probes   []checkProbe   `json:"probes"`
+}
+
+type checkFeature struct {
+	Name      string `json:"name"`
+	Supported bool   `json:"supported"`
+	Reason    string `json:"reason,omitempty"` // why not, when unsupported
+}
+
+type checkLockdown struct {
+	Mode    string `json:"mode"`              // none, integrity, confidentiality or unknown
+	Forbids string `json:"forbids,omitempty"` // what of kretspan's needs the mode forbids
+	Reason  string `json:"reason,omitempty"`  // why the mode is unknown
+}
+
+type checkProbe struct {
+	Spec    string        `json:"spec"`
+	Targets []checkTarget `json:"targets,omitempty"`
+	Notes   []string      `json:"notes,omitempty"`
+	Error   string        `json:"error,omitempty"` // why it cannot attach
+}
+
+type checkTarget struct {
+	Label     string          `json:"label"`
+	Kind      probe.Kind      `json:"kind"`
+	Mechanism probe.Mechanism `json:"mechanism"`
+}
+
+const checkUsage = `Usage: kretspan check [--json] [PROBE...]
+  --json   print {"features":[{"name","supported","reason"}], "lockdown":{"mode","forbids","reason"},
+           "probes":[{"spec","targets":[{"label","kind","mechanism"}],"notes","error"}]}`
+
 func runCheck(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("kretspan check", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, checkUsage)
+			return err
+		}
+		return usagef("check: %v", err)
+	}
+	args = fs.Args()
+	specs := make([]probe.Spec, len(args))
+	for i, arg := range args {
+		spec, err := probe.Parse(arg)
+		if err != nil {
+			return usageError{err}
+		}
+		specs[i] = spec
+	}
 	if err := bpf.CheckPrivileges(); err != nil {
 		return err
 	}
@@ -80,7 +141,10 @@ func runCheck(args []string, stdout io.Writer) error {
 		return err
 	}
 	f := bpf.DetectFeatures()
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	report := checkReport{Lockdown: checkLockdown{Mode: f.Lockdown, Forbids: f.LockdownForbids()}, Probes: []checkProbe{}}
+	if f.LockdownErr != nil {
+		report.Lockdown.Reason = f.LockdownErr.Error()
+	}
 	for _, row := range []struct {
 		name string
 		err  error
@@ -89,33 +153,35 @@ func runCheck(args []string, stdout io.Writer) error {
 		{"fentry/fexit", f.Fentry}, {"syscall tracepoints", f.Tracepoints}, {"uprobes", f.Uprobes},
 		{"task storage", f.TaskStorage},
 	} {
-		status := "yes"
+		feature := checkFeature{Name: row.name, Supported: row.err == nil}
 		if row.err != nil {
-			status = "no: " + row.err.Error()
+			feature.Reason = row.err.Error()
 		}
-		fmt.Fprintf(tw, "%s\t%s\n", row.name, status)
+		report.Features = append(report.Features, feature)
 	}
-	tw.Flush()
-	if len(args) == 0 {
-		return nil
-	}
-	kernel := &probe.Kernel{Fentry: f.Fentry == nil, Kprobes: f.Kprobes == nil, KprobeMulti: f.KprobeMulti == nil, TracefsDir: f.TracefsDir}
+	kernel := f.Kernel()
 	var failed []string
-	for _, arg := range args {
-		spec, err := probe.Parse(arg)
-		if err != nil {
-			return usageError{err}
-		}
+	for _, spec := range specs {
+		result := checkProbe{Spec: spec.Raw}
 		targets, notes, err := probe.Resolve([]probe.Spec{spec}, kernel, math.MaxInt)
 		if err != nil {
-			fmt.Fprintf(stdout, "%s\tcannot attach: %v\n", arg, err)
-			failed = append(failed, arg)
-			continue
+			result.Error = err.Error()
+			failed = append(failed, spec.Raw)
 		}
-		for _, note := range notes {
-			fmt.Fprintln(stdout, note)
+		result.Notes = notes
+		for _, t := range targets {
+			result.Targets = append(result.Targets, checkTarget{Label: t.Label(), Kind: t.Kind, Mechanism: t.Mechanism})
 		}
-		printTargets(stdout, f, targets)
+		report.Probes = append(report.Probes, result)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(report); err != nil {
+			return fmt.Errorf("write JSON: %w", err)
+		}
+	} else {
+		printCheck(stdout, report)
 	}
 	if len(failed) > 0 {
 		return usagef("%d of %d probes cannot attach here: %s", len(failed), len(args), strings.Join(failed, ", "))
@@ -123,15 +189,34 @@ func runCheck(args []string, stdout io.Writer) error {
 	return nil
 }
 
-func printTargets(stdout io.Writer, f bpf.Features, targets []probe.Target) {
-	for _, t := range targets {
-		mechanism := string(t.Kind)
-		if t.Kind == probe.KindKprobe && f.KprobeMulti == nil {
-			mechanism += " (kprobe.multi)"
+func printCheck(stdout io.Writer, report checkReport) {
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	for _, f := range report.Features {
+		status := "yes"
+		if !f.Supported {
+			status = "no: " + f.Reason
 		}
-		if t.GoReturnOffsets != nil {
-			mechanism += fmt.Sprintf(" (Go: uprobes on %d RET instructions)", len(t.GoReturnOffsets))
+		fmt.Fprintf(tw, "%s\t%s\n", f.Name, status)
+	}
+	lockdown := report.Lockdown.Mode
+	switch {
+	case report.Lockdown.Forbids != "":
+		lockdown += ": forbids " + report.Lockdown.Forbids
+	case report.Lockdown.Reason != "":
+		lockdown += ": " + report.Lockdown.Reason
+	}
+	fmt.Fprintf(tw, "lockdown\t%s\n", lockdown)
+	tw.Flush()
+	for _, p := range report.Probes {
+		if p.Error != "" {
+			fmt.Fprintf(stdout, "%s\tcannot attach: %s\n", p.Spec, p.Error)
+			continue
 		}
-		fmt.Fprintf(stdout, "%s\t%s via %s\n", t.Spec.Raw, t.Label(), mechanism)
+		for _, note := range p.Notes {
+			fmt.Fprintln(stdout, note)
+		}
+		for _, t := range p.Targets {
+			fmt.Fprintf(stdout, "%s\t%s via %s\n", p.Spec, t.Label, t.Mechanism)
+		}
 	}
 }

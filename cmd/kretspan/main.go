@@ -12,12 +12,11 @@ import (
 	"syscall"
 	"time"
 
-	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
-	"go.opentelemetry.io/otel/sdk/resource"
 	"golang.org/x/sys/unix"
 
 	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/config"
+	"github.com/kretspan/kretspan/exporter"
 	"github.com/kretspan/kretspan/internal/summary"
 	"github.com/kretspan/kretspan/otelbridge"
 	"github.com/kretspan/kretspan/probe"
@@ -66,73 +65,92 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
+// usageError is bad input from the user: exit status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
 func runTrace(args []string, stdout, stderr io.Writer) error {
-	flags, specArgs, err := parseArgs(args, stdout)
+	s, err := config.Load(args, os.LookupEnv)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usageText)
+		config.PrintFlags(stdout)
+		return err
+	}
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
 		return usageError{err}
 	}
-	s, err := flags.resolveSettings(specArgs)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	t, err := setUp(ctx, s, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	specs, err := s.parseSpecs()
-	if err != nil {
-		return err
-	}
-	if err := otelbridge.CheckEnvironment(os.LookupEnv); err != nil {
-		return usageError{err}
-	}
+	readErr := t.run(ctx, stderr)
+	return t.shutDownAndReport(readErr, stderr)
+}
+
+// trace is a run with its probes attached.
+type trace struct {
+	settings config.Settings
+	targets  []probe.Target
+	tracer   *bpf.Tracer
+	pipeline *otelbridge.Pipeline
+	metrics  *exporter.Metrics // nil: no metrics
+	// stopMetrics ends the metrics' exports with a final one, and returns the last error.
+	stopMetrics func() error
+}
+
+// setUp resolves the probes, starts the exporters and attaches, reporting what it attached.
+func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*trace, error) {
 	if err := bpf.CheckPrivileges(); err != nil {
-		return err
+		return nil, err
 	}
 	if err := bpf.RemoveMemlock(); err != nil {
-		return err
+		return nil, err
 	}
-	features := bpf.DetectFeatures()
-	kernel := &probe.Kernel{Fentry: features.Fentry == nil, Kprobes: features.Kprobes == nil, KprobeMulti: features.KprobeMulti == nil, TracefsDir: features.TracefsDir}
-	targets, notes, err := probe.Resolve(specs, kernel, s.MaxGlob)
+	specs := make([]probe.Spec, len(s.Probes))
+	for i, p := range s.Probes {
+		specs[i] = p.Spec
+	}
+	targets, notes, err := probe.Resolve(specs, bpf.DetectFeatures().Kernel(), s.MaxGlob)
 	if err != nil {
-		return usageError{err}
+		return nil, usageError{err}
 	}
 	for _, note := range notes {
 		fmt.Fprintf(stderr, "kretspan: %s\n", note)
 	}
-
-	filters := map[string]probeSettings{}
+	filters := map[string]config.Probe{}
 	for _, p := range s.Probes {
-		filters[p.Spec] = p
+		filters[p.Spec.Raw] = p
 	}
 	probes := make([]bpf.Probe, len(targets))
 	infos := make([]otelbridge.ProbeInfo, len(targets)+1)
 	for i, t := range targets {
-		probes[i] = bpf.Probe{Target: t, Filter: s.filter(filters[t.Spec.Raw])}
+		probes[i] = bpf.Probe{Target: t, Filter: s.ProbeFilter(filters[t.Spec.Raw])}
 		infos[t.ID] = otelbridge.NewProbeInfo(t)
 	}
-
 	markers, scanned, err := findMarkers(s)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	sink, err := newSink(ctx, s, stdout)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	resource, err := otelbridge.DetectResource(ctx)
+	res, err := otelbridge.DetectResource(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	pipeline, err := otelbridge.NewPipeline(sink, infos, otelbridge.ResourceProto(resource), otelbridge.NewWallClock(otelbridge.SystemClocks()),
+	pipeline, err := otelbridge.NewPipeline(sink, infos, otelbridge.ResourceProto(res), otelbridge.NewWallClock(otelbridge.SystemClocks()),
 		otelbridge.WithBatchSize(s.BatchSize), otelbridge.WithBatchTimeout(s.BatchTimeout), otelbridge.WithQueueBatches(s.QueueBatches))
 	if err != nil {
-		return usageError{err}
+		return nil, err
 	}
-
 	tracer, err := bpf.Start(bpf.Config{
 		KernelThreads:  s.KernelThreads,
 		PIDs:           s.PIDs,
@@ -141,16 +159,24 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 		MaxInflight:    s.MaxInflight,
 		RingBufferSize: s.RingBufferSize,
 		WakeupBytes:    uint64(s.BatchSize * bpf.EventSize),
-		KprobeMulti:    features.KprobeMulti == nil,
 		Correlate:      !s.NoCorrelation,
 		BPFFS:          s.BPFFS,
 		Markers:        markers,
 	}, probes)
 	if err != nil {
 		_ = pipeline.Close(context.Background())
-		return err
+		return nil, err
 	}
-	defer tracer.Close()
+	t := &trace{settings: s, targets: targets, tracer: tracer, pipeline: pipeline}
+	if s.Exporter == "otlp" && s.MetricsInterval > 0 {
+		source := exporter.LedgerSource{Counters: tracer.Counters, Pipeline: pipeline}
+		if t.metrics, err = exporter.NewMetrics(ctx, s.Metrics.Endpoint, res, targets, source); err != nil {
+			tracer.Close()
+			_ = pipeline.Close(context.Background())
+			return nil, err
+		}
+	}
+
 	// Markers found by scanning are a convenience: one that cannot be attached is reported, not fatal.
 	for _, m := range scanned {
 		if err := tracer.AttachMarker(m); err != nil {
@@ -162,28 +188,37 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 	for _, m := range markers {
 		fmt.Fprintf(stderr, "kretspan: binding spans to threads in %s\n", m.Binary)
 	}
-	fmt.Fprintf(stderr, "kretspan: tracing %d targets; exporting to %s. Ctrl-C to stop.\n", len(targets), exporterName(s))
+	destination := s.Exporter
+	if s.Exporter == "otlp" {
+		destination = "OTLP " + s.Traces.Endpoint
+	}
+	fmt.Fprintf(stderr, "kretspan: tracing %d targets; exporting to %s. Ctrl-C to stop.\n", len(targets), destination)
+	return t, nil
+}
 
-	if s.Duration > 0 {
+// run reads calls until ctx ends, --duration passes or reading fails, keeping a status line on
+// a terminal and exporting metrics meanwhile.
+func (t *trace) run(ctx context.Context, stderr io.Writer) error {
+	if t.settings.Duration > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.Duration)
+		ctx, cancel = context.WithTimeout(ctx, t.settings.Duration)
 		defer cancel()
 	}
 	go func() {
 		<-ctx.Done()
-		tracer.Stop()
+		t.tracer.Stop()
 	}()
-	metricsCtx, stopMetrics := context.WithCancel(context.Background())
-	defer stopMetrics()
-	metricsDone := make(chan error, 1)
-	if s.Exporter == "otlp" && s.MetricsInterval > 0 {
-		metrics, err := newMetricsExporter(ctx, s, resource, targets, tracer, pipeline)
-		if err != nil {
-			return err
+
+	t.stopMetrics = func() error { return nil }
+	if t.metrics != nil {
+		// Not ctx: the final export, after the pipeline's, carries the final counts.
+		metricsCtx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- t.metrics.Run(metricsCtx, t.settings.MetricsInterval) }()
+		t.stopMetrics = func() error {
+			cancel()
+			return <-done
 		}
-		go func() { metricsDone <- metrics.Run(metricsCtx, s.MetricsInterval) }()
-	} else {
-		metricsDone <- nil
 	}
 
 	statusCtx, stopStatus := context.WithCancel(ctx)
@@ -191,30 +226,38 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
 		go func() {
 			defer close(statusDone)
-			showStatus(statusCtx, f, pipeline)
+			showStatus(statusCtx, f, t.pipeline)
 		}()
 	} else {
 		close(statusDone)
 	}
-	readErr := tracer.Read(pipeline.Add, pipeline.Idle)
+	err := t.tracer.Read(t.pipeline.Add, t.pipeline.Idle)
 	stopStatus()
-	<-statusDone  // the status line is cleared before the summary is printed
-	tracer.Stop() // a read error ends tracing too
+	<-statusDone    // the status line is cleared before the summary is printed
+	t.tracer.Stop() // a read error ends tracing too
+	return err
+}
 
+// shutDownAndReport exports what is still queued, detaches, and prints the summary.
+func (t *trace) shutDownAndReport(readErr error, stderr io.Writer) error {
+	defer t.tracer.Close()
 	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	closeErr := pipeline.Close(shutdown)
-	stopMetrics() // the final export carries the final counts
-	if err := <-metricsDone; err != nil {
+	closeErr := t.pipeline.Close(shutdown)
+	if err := t.stopMetrics(); err != nil {
 		fmt.Fprintf(stderr, "kretspan: %v\n", err) // like failed span exports: reported, not fatal
 	}
-	counters, countErr := tracer.Counters()
+	counters, countErr := t.tracer.Counters()
 	if countErr == nil {
-		summary.WriteHistograms(stderr, targets, counters)
+		stats := t.pipeline.Stats()
+		summary.WriteHistograms(stderr, t.targets, counters)
 		fmt.Fprintln(stderr)
-		summary.Write(stderr, targets, counters, tracer.Misses(), pipeline.Stats())
+		summary.Write(stderr, t.targets, counters, t.tracer.Misses(), summary.UserSpace{
+			Received: stats.Received, Exported: stats.Exported, DroppedQueue: stats.DroppedQueue, ExportFailed: stats.ExportFailed,
+			ExportedByID: stats.ExportedByID, Latency: stats.LatencyByProbe,
+		})
 	}
-	if err := pipeline.LastError(); err != nil {
+	if err := t.pipeline.LastError(); err != nil {
 		fmt.Fprintf(stderr, "kretspan: last export error: %v\n", err)
 	}
 	return errors.Join(readErr, closeErr, countErr)
@@ -222,7 +265,7 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 
 // findMarkers finds the span-binding marker in the --correlate binaries (each must have it: these
 // are required) and in running processes, those of --pid or all of them (scanned).
-func findMarkers(s settings) (required, scanned []probe.Marker, err error) {
+func findMarkers(s config.Settings) (required, scanned []probe.Marker, err error) {
 	if s.NoCorrelation {
 		return nil, nil, nil
 	}
@@ -248,43 +291,14 @@ func findMarkers(s settings) (required, scanned []probe.Marker, err error) {
 	return required, scanned, nil
 }
 
-func exporterName(s settings) string {
-	if s.Exporter != "otlp" {
-		return s.Exporter
-	}
-	for _, env := range []string{s.OTLPEndpoint, os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")} {
-		if env != "" {
-			return "OTLP " + env
-		}
-	}
-	return "OTLP " + otelbridge.DefaultEndpoint
-}
-
-func newMetricsExporter(ctx context.Context, s settings, res *resource.Resource, targets []probe.Target, tracer *bpf.Tracer, pipeline *otelbridge.Pipeline) (*otelbridge.MetricsExporter, error) {
-	var opts []otlpmetricgrpc.Option
-	if s.OTLPEndpoint != "" {
-		opts = append(opts, otlpmetricgrpc.WithEndpointURL(s.OTLPEndpoint))
-	}
-	source := otelbridge.LedgerSource{Counters: tracer.Counters, Pipeline: pipeline}
-	return otelbridge.NewMetricsExporter(ctx, res, targets, source, opts...)
-}
-
-func newSink(ctx context.Context, s settings, stdout io.Writer) (otelbridge.Sink, error) {
+func newSink(ctx context.Context, s config.Settings, stdout io.Writer) (otelbridge.Sink, error) {
 	switch s.Exporter {
 	case "console":
-		return otelbridge.NewConsoleSink(stdout), nil
+		return exporter.NewConsole(stdout), nil
 	case "none":
-		return otelbridge.DiscardSink{}, nil
+		return exporter.Discard{}, nil
 	}
-	var opts []otlptracegrpc.Option
-	if s.OTLPEndpoint != "" {
-		opts = append(opts, otlptracegrpc.WithEndpointURL(s.OTLPEndpoint))
-	}
-	sink, err := otelbridge.NewOTLPSink(ctx, opts...)
-	if err != nil {
-		return nil, usagef("%v", err)
-	}
-	return sink, nil
+	return exporter.NewOTLP(ctx, s.Traces.Endpoint)
 }
 
 func isTerminal(f *os.File) bool {

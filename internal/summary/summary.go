@@ -13,20 +13,26 @@ import (
 	"time"
 
 	"github.com/kretspan/kretspan/bpf"
-	"github.com/kretspan/kretspan/otelbridge"
 	"github.com/kretspan/kretspan/probe"
 )
 
+// UserSpace is user space's part of the ledger: what became of the events read from the kernel.
+type UserSpace struct {
+	Received, Exported, DroppedQueue, ExportFailed uint64
+	ExportedByID                                   []uint64            // by probe id
+	Latency                                        []*LatencyHistogram // by probe id; nil for a probe without events
+}
+
 // Write accounts for every call of every probe: calls = exported + filtered + sampled out +
 // dropped (kernel and user space) + missed returns + still in flight when tracing stopped.
-func Write(w io.Writer, targets []probe.Target, counters []bpf.ProbeCounters, misses bpf.KernelMisses, stats otelbridge.Stats) {
+func Write(w io.Writer, targets []probe.Target, counters []bpf.ProbeCounters, misses bpf.KernelMisses, stats UserSpace) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "PROBE\tCALLS\tEXPORTED\tFILTERED\tSAMPLED OUT\tDROPPED\tMISSED RETURNS\tIN FLIGHT\tP50\tP99\t")
 	for _, t := range targets {
 		c := counters[t.ID]
 		var p50, p99 time.Duration
-		if h := stats.LatencyByProbe[t.ID]; h != nil {
-			p50, p99 = h.Quantile(0.5), h.Quantile(0.99)
+		if h := stats.Latency[t.ID]; h != nil {
+			p50, p99 = roundDuration(h.Quantile(0.5)), roundDuration(h.Quantile(0.99))
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%v\t%v\t\n", t.Label(), c.Entered, stats.ExportedByID[t.ID],
 			c.Filtered(), c.SampledOut, c.DropInflightFull+c.DropDepth+c.DropRingbufFull, c.MissedReturn, c.InFlight(), p50, p99)
@@ -34,6 +40,16 @@ func Write(w io.Writer, targets []probe.Target, counters []bpf.ProbeCounters, mi
 	tw.Flush()
 	fmt.Fprintf(w, kernelFormat+"\n", misses.Probe, misses.Recursion)
 	fmt.Fprintf(w, userSpaceFormat+"\n", stats.Received, stats.Exported, stats.DroppedQueue, stats.ExportFailed)
+}
+
+// roundDuration keeps three significant digits, which is more than the histogram resolves
+// (1/16): 989.855744ms is 990ms.
+func roundDuration(d time.Duration) time.Duration {
+	unit := time.Duration(1)
+	for d/unit >= 1000 {
+		unit *= 10
+	}
+	return (d + unit/2) / unit * unit
 }
 
 // maxHistograms bounds the histograms printed at exit; globs can make thousands of probes.

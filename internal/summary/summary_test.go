@@ -5,9 +5,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kretspan/kretspan/bpf"
-	"github.com/kretspan/kretspan/otelbridge"
 	"github.com/kretspan/kretspan/probe"
 )
 
@@ -20,8 +20,10 @@ func TestWriteThenParse(t *testing.T) {
 	counters := make([]bpf.ProbeCounters, 3)
 	counters[1] = bpf.ProbeCounters{Entered: 100, Submitted: 60, FilteredEntry: 10, FilteredDuration: 20, SampledOut: 5, DropRingbufFull: 3, MissedReturn: 1}
 	counters[2] = bpf.ProbeCounters{Entered: 7, Submitted: 6}
-	stats := otelbridge.Stats{Received: 66, Exported: 61, DroppedQueue: 4, ExportFailed: 1,
-		ExportedByID: []uint64{0, 55, 6}, LatencyByProbe: make([]*otelbridge.LatencyHistogram, 3)}
+	stats := UserSpace{Received: 66, Exported: 61, DroppedQueue: 4, ExportFailed: 1,
+		ExportedByID: []uint64{0, 55, 6}, Latency: make([]*LatencyHistogram, 3)}
+	stats.Latency[1] = &LatencyHistogram{}
+	stats.Latency[1].Record(989_855_744)
 	var out bytes.Buffer
 	out.WriteString("kretspan: tracing 2 targets; exporting to none. Ctrl-C to stop.\n")
 	Write(&out, targets, counters, bpf.KernelMisses{Probe: 2, Recursion: 9}, stats)
@@ -44,10 +46,24 @@ func TestWriteThenParse(t *testing.T) {
 	if s.KprobeMissed != 2 || s.RecursionSkipped != 9 || s.Received != 66 || s.UserExported != 61 || s.QueueDropped != 4 || s.Failed != 1 {
 		t.Errorf("summary %+v", s)
 	}
+	if !strings.Contains(out.String(), " 990ms ") {
+		t.Errorf("P50 of a 989.855744ms call is not shown as 990ms:\n%s", out.String())
+	}
 	if _, err := s.Row("a"); err == nil {
 		t.Error("a suffix matching no row was accepted")
 	}
 	if _, err := Parse(strings.Split(out.String(), "kernel:")[0]); err == nil {
 		t.Error("a summary cut short was accepted")
+	}
+}
+
+func TestRoundDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0s", 999: "999ns", 1234: "1.23µs", 123456: "123µs", 989_855_744: "990ms", 999_600_000: "1s",
+		1_234_567_890: "1.23s", 90 * time.Minute: "1h30m0s",
+	} {
+		if got := roundDuration(d).String(); got != want {
+			t.Errorf("roundDuration(%v) = %v, want %s", d, got, want)
+		}
 	}
 }

@@ -16,6 +16,9 @@ import (
 	"time"
 )
 
+// ReadyLinePrefix begins the line kretspan prints once every probe is attached.
+const ReadyLinePrefix = "kretspan: tracing"
+
 // Kretspan is a running kretspan.
 type Kretspan struct {
 	cmd    *exec.Cmd
@@ -50,7 +53,7 @@ func StartKretspan(t testing.TB, bin string, env []string, args ...string) *Kret
 		wait = 2 * time.Minute
 	}
 	start := time.Now()
-	for !strings.Contains(k.stderr.String(), "kretspan: tracing") {
+	for !strings.Contains(k.stderr.String(), ReadyLinePrefix) {
 		select {
 		case <-k.exited:
 			t.Fatalf("kretspan exited (%v) before attaching:\n%s", k.err, k.stderr.String())

@@ -1,4 +1,4 @@
-package otelbridge
+package exporter
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/kretspan/kretspan/bpf"
 	"github.com/kretspan/kretspan/internal/otlpreceiver"
+	"github.com/kretspan/kretspan/otelbridge"
 )
 
 // clearOTELEnv keeps the runner's environment out of resource and exporter settings.
@@ -47,15 +48,15 @@ func exportThroughOTLP(t *testing.T, events []bpf.Event, opts ...otlptracegrpc.O
 	defer receiver.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	sink, err := NewOTLPSink(ctx, append([]otlptracegrpc.Option{otlptracegrpc.WithEndpointURL(receiver.Endpoint())}, opts...)...)
+	sink, err := NewOTLP(ctx, receiver.Endpoint(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resource, err := NewResource(ctx)
+	resource, err := otelbridge.NewResource(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewPipeline(sink, testProbes(), resource, fixedClock(1_700_000_000_000_000_000), WithBatchSize(2))
+	p, err := otelbridge.NewPipeline(sink, testProbes(), resource, fixedClock(1_700_000_000_000_000_000), otelbridge.WithBatchSize(2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func testOTLPRoundTrip(t *testing.T, opts ...otlptracegrpc.Option) {
 	}
 	byName := map[string]otlpreceiver.Span{}
 	for _, s := range spans {
-		if s.Name == "openat" && s.Attr(AttrReturnValue) == int64(0) {
+		if s.Name == "openat" && s.Attr(otelbridge.AttrReturnValue) == int64(0) {
 			continue
 		}
 		byName[s.Name] = s
@@ -116,10 +117,10 @@ func testOTLPRoundTrip(t *testing.T, opts ...otlptracegrpc.Option) {
 	if binary.BigEndian.Uint64(c.SpanId) != child.SpanId {
 		t.Errorf("child span id %x", c.SpanId)
 	}
-	if c.Attr(AttrErrorType) != "ENOENT" || c.Status.GetCode() != tracepb.Status_STATUS_CODE_ERROR {
-		t.Errorf("child error %v status %v", c.Attr(AttrErrorType), c.Status)
+	if c.Attr(otelbridge.AttrErrorType) != "ENOENT" || c.Status.GetCode() != tracepb.Status_STATUS_CODE_ERROR {
+		t.Errorf("child error %v status %v", c.Attr(otelbridge.AttrErrorType), c.Status)
 	}
-	if r.Status.GetCode() != tracepb.Status_STATUS_CODE_UNSET || r.Attr(AttrErrorType) != nil {
+	if r.Status.GetCode() != tracepb.Status_STATUS_CODE_UNSET || r.Attr(otelbridge.AttrErrorType) != nil {
 		t.Errorf("root status %v", r.Status)
 	}
 	if got, want := c.EndTimeUnixNano-c.StartTimeUnixNano, child.EndNs-child.StartNs; got != want {
@@ -129,16 +130,16 @@ func testOTLPRoundTrip(t *testing.T, opts ...otlptracegrpc.Option) {
 		t.Errorf("start %d", c.StartTimeUnixNano)
 	}
 	for key, want := range map[string]any{
-		AttrPID: int64(1234), AttrTID: int64(1240), AttrThreadName: "cat", AttrCPU: int64(6),
-		AttrProbeKind: "syscall", AttrProbeTarget: "syscall:openat", AttrReturnValue: int64(-2),
+		otelbridge.AttrPID: int64(1234), otelbridge.AttrTID: int64(1240), otelbridge.AttrThreadName: "cat", otelbridge.AttrCPU: int64(6),
+		otelbridge.AttrProbeKind: "syscall", otelbridge.AttrProbeTarget: "syscall:openat", otelbridge.AttrReturnValue: int64(-2),
 	} {
 		if got := c.Attr(key); got != want {
 			t.Errorf("child %s = %v, want %v", key, got, want)
 		}
 	}
 	res := c.Resource
-	if res["service.name"] != DefaultServiceName {
-		t.Errorf("service.name %v, want %q", res["service.name"], DefaultServiceName)
+	if res["service.name"] != otelbridge.DefaultServiceName {
+		t.Errorf("service.name %v, want %q", res["service.name"], otelbridge.DefaultServiceName)
 	}
 	if res["os.version"] != kernelRelease(t) {
 		t.Errorf("os.version %v, want the kernel release %q", res["os.version"], kernelRelease(t))
@@ -175,28 +176,7 @@ func TestOTLPResourceFromEnvironment(t *testing.T) {
 	}
 }
 
-func TestNewResourceServiceNameFromResourceAttributes(t *testing.T) {
-	clearOTELEnv(t)
-	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=bar")
-	res, err := NewResource(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	count := 0
-	for _, kv := range res.Attributes {
-		if kv.Key == "service.name" {
-			count++
-			if kv.Value.GetStringValue() != "bar" {
-				t.Errorf("service.name %v, want bar", kv.Value)
-			}
-		}
-	}
-	if count != 1 {
-		t.Errorf("service.name appears %d times", count)
-	}
-}
-
-func TestOTLPSinkExportFailureIsCounted(t *testing.T) {
+func TestOTLPExportFailureIsCounted(t *testing.T) {
 	clearOTELEnv(t)
 	// A receiver that is gone: exports fail (after the bounded export timeout) and are counted.
 	receiver, err := otlpreceiver.Start()
@@ -206,11 +186,11 @@ func TestOTLPSinkExportFailureIsCounted(t *testing.T) {
 	endpoint := receiver.Endpoint()
 	receiver.Stop()
 	ctx := context.Background()
-	sink, err := NewOTLPSink(ctx, otlptracegrpc.WithEndpointURL(endpoint), otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: false}))
+	sink, err := NewOTLP(ctx, endpoint, otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: false}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewPipeline(sink, testProbes(), testResource(), fixedClock(0), WithBatchSize(1), WithExportTimeout(2*time.Second))
+	p, err := otelbridge.NewPipeline(sink, testProbes(), testResource(), fixedClock(0), otelbridge.WithBatchSize(1), otelbridge.WithExportTimeout(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package otelbridge
+package otlpwire
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	collectortracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -14,66 +13,70 @@ import (
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc/encoding"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/otelbridge"
 	"github.com/kretspan/kretspan/probe"
 )
 
-// encodeWithTraceCodec returns TraceCodec's encoding of m, giving its buffer back as gRPC does.
-func encodeWithTraceCodec(m any) ([]byte, error) {
-	data, err := TraceCodec{}.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	defer data.Free()
-	return data.Materialize(), nil
+// encode returns req's encoding, as a transport would write it.
+func encode(req *collectortracepb.ExportTraceServiceRequest) ([]byte, error) {
+	return Append(nil, req, Size(req))
 }
 
-// checkEncodesLikeProtobuf fails t unless TraceCodec encodes req byte for byte as protobuf-go does.
+// checkEncodesLikeProtobuf fails t unless the encoder encodes req byte for byte as protobuf-go does.
 func checkEncodesLikeProtobuf(t *testing.T, req *collectortracepb.ExportTraceServiceRequest) {
 	t.Helper()
 	want, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
 	if err != nil {
 		t.Fatalf("proto.Marshal: %v", err)
 	}
-	got, err := encodeWithTraceCodec(req)
+	got, err := encode(req)
 	if err != nil {
-		t.Fatalf("TraceCodec.Marshal: %v", err)
+		t.Fatalf("Append: %v", err)
 	}
 	if !bytes.Equal(got, want) {
 		at := 0
 		for at < min(len(got), len(want)) && got[at] == want[at] {
 			at++
 		}
-		t.Fatalf("TraceCodec wrote %d bytes, protobuf-go %d; first difference at byte %d\ngot  %x\nwant %x", len(got), len(want), at, got, want)
+		t.Fatalf("the encoder wrote %d bytes, protobuf-go %d; first difference at byte %d\ngot  %x\nwant %x", len(got), len(want), at, got, want)
+	}
+	if size := Size(req); size != len(want) {
+		t.Fatalf("Size %d, encoding %d bytes", size, len(want))
 	}
 }
 
 // sinkFunc is a Sink that hands each batch to a function.
-type sinkFunc func(*Batch) error
+type sinkFunc func(*otelbridge.Batch) error
 
-func (f sinkFunc) Export(_ context.Context, b *Batch) error { return f(b) }
-func (sinkFunc) Shutdown(context.Context) error             { return nil }
+func (f sinkFunc) Export(_ context.Context, b *otelbridge.Batch) error { return f(b) }
+func (sinkFunc) Shutdown(context.Context) error                        { return nil }
 
-// runPipeline builds spans for events with the real Pipeline, in batches of batchSize, and hands
-// each batch to export.
-func runPipeline(tb testing.TB, events []bpf.Event, batchSize int, export func(*Batch) error) {
+var (
+	syscallTarget = probe.Target{ID: 1, Kind: probe.KindSyscall, Name: "openat", ReturnsErrno: true}
+	uprobeTarget  = probe.Target{ID: 2, Kind: probe.KindUprobe, Name: "main.handle", Binary: "/usr/bin/app"}
+)
+
+// runPipeline builds spans for events with kretspan's Pipeline, in batches of batchSize, and
+// hands each batch to export.
+func runPipeline(tb testing.TB, events []bpf.Event, batchSize int, export func(*otelbridge.Batch) error) {
 	tb.Helper()
-	runPipelineWithProbes(tb, testProbes(), events, batchSize, export)
-}
-
-func runPipelineWithProbes(tb testing.TB, probes []ProbeInfo, events []bpf.Event, batchSize int, export func(*Batch) error) {
-	tb.Helper()
-	resource, err := NewResource(context.Background())
+	for _, name := range []string{"OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"} {
+		tb.Setenv(name, "")
+	}
+	resource, err := otelbridge.NewResource(context.Background())
 	if err != nil {
 		tb.Fatal(err)
 	}
+	probes := []otelbridge.ProbeInfo{{}, otelbridge.NewProbeInfo(syscallTarget), otelbridge.NewProbeInfo(uprobeTarget)}
+	const mono, offset = 1_000_000, 1_700_000_000_000_000_000
+	clock := otelbridge.NewWallClock(otelbridge.Clocks{Monotonic: func() int64 { return mono }, Realtime: func() int64 { return mono + offset }})
 	// A queue that holds every batch, so that none is dropped however slowly export runs.
-	p, err := NewPipeline(sinkFunc(export), probes, resource, fixedClock(1_700_000_000_000_000_000),
-		WithBatchSize(batchSize), WithQueueBatches(len(events)/batchSize+1))
+	p, err := otelbridge.NewPipeline(sinkFunc(export), probes, resource, clock,
+		otelbridge.WithBatchSize(batchSize), otelbridge.WithQueueBatches(len(events)/batchSize+1))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -86,6 +89,25 @@ func runPipelineWithProbes(tb testing.TB, probes []ProbeInfo, events []bpf.Event
 	if st := p.Stats(); st.Exported != uint64(len(events)) {
 		tb.Fatalf("exported %d spans of %d: %+v, last error %v", st.Exported, len(events), st, p.LastError())
 	}
+}
+
+func testEvent(probeID uint32, ret int64, comm string) bpf.Event {
+	e := bpf.Event{
+		SpanId:       0x1122334455667788,
+		ParentSpanId: 0x99aabbccddeeff01,
+		StartNs:      5_000_000_000,
+		EndNs:        5_000_123_456,
+		Ret:          ret,
+		Pid:          1234,
+		Tid:          1240,
+		ProbeId:      probeID,
+		Cpu:          6,
+	}
+	for i := range e.TraceId {
+		e.TraceId[i] = byte(i + 1)
+	}
+	copy(e.Comm[:], comm)
+	return e
 }
 
 // variedEvents are n events that take buildSpan's every path: errno and plain returns, with and
@@ -111,11 +133,10 @@ func variedEvents(n int) []bpf.Event {
 	return events
 }
 
-func TestTraceCodecMatchesProtobufOnPipelineSpans(t *testing.T) {
-	clearOTELEnv(t)
+func TestEncodesPipelineSpansLikeProtobuf(t *testing.T) {
 	events := variedEvents(100)
 	batches := 0
-	runPipeline(t, events, 16, func(b *Batch) error {
+	runPipeline(t, events, 16, func(b *otelbridge.Batch) error {
 		batches++
 		checkEncodesLikeProtobuf(t, &collectortracepb.ExportTraceServiceRequest{ResourceSpans: b.ResourceSpans()})
 		return nil
@@ -166,7 +187,7 @@ func everyAnyValue() []*commonpb.KeyValue {
 	return kvs
 }
 
-func TestTraceCodecMatchesProtobufOnEveryField(t *testing.T) {
+func TestEncodesEveryValueLikeProtobuf(t *testing.T) {
 	attrs := everyAnyValue()
 	id16 := []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
 	full := &tracepb.Span{
@@ -224,10 +245,10 @@ func TestTraceCodecMatchesProtobufOnEveryField(t *testing.T) {
 	}
 }
 
-// TestTraceCodecEncodesEveryField sets each field of each message type a request can hold, one at
+// TestEncodesEveryField sets each field of each message type a request can hold, one at
 // a time, and checks that the encoding has it as protobuf-go's does. The fields come from the
 // message descriptors, so a field a newer OTLP proto adds fails here until the encoder writes it.
-func TestTraceCodecEncodesEveryField(t *testing.T) {
+func TestEncodesEveryField(t *testing.T) {
 	root := (&collectortracepb.ExportTraceServiceRequest{}).ProtoReflect().Descriptor()
 	messages := []protoreflect.MessageDescriptor{root}
 	pathTo := map[protoreflect.FullName][]protoreflect.FieldDescriptor{root.FullName(): nil}
@@ -306,7 +327,7 @@ func encodesField(t *testing.T, path []protoreflect.FieldDescriptor, fd protoref
 	if bytes.Equal(want, without) {
 		t.Fatalf("setting %s did not change protobuf-go's encoding", fd.FullName())
 	}
-	got, err := encodeWithTraceCodec(req)
+	got, err := encode(req)
 	if err != nil {
 		t.Logf("%s: %v", fd.FullName(), err)
 		return false
@@ -343,82 +364,51 @@ func nonZeroScalar(t *testing.T, fd protoreflect.FieldDescriptor) protoreflect.V
 	return protoreflect.Value{}
 }
 
-func TestTraceCodecRefusesWhatProtobufRefuses(t *testing.T) {
-	codec := TraceCodec{}
-	if _, err := codec.Marshal((*collectortracepb.ExportTraceServiceRequest)(nil)); err == nil {
+func TestAppendRefusesWhatProtobufRefuses(t *testing.T) {
+	if _, err := Append(nil, nil, 0); err == nil {
 		t.Error("encoded a nil request")
 	}
 	// A task may name itself with any bytes; protobuf strings must be UTF-8.
 	invalid := &collectortracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{{
-		Attributes: []*commonpb.KeyValue{{Key: AttrThreadName, Value: stringValue("bad\xff")}},
+		Attributes: []*commonpb.KeyValue{{Key: otelbridge.AttrThreadName, Value: stringValue("bad\xff")}},
 	}}}}}}}
 	if _, err := proto.Marshal(invalid); err == nil {
 		t.Fatal("protobuf-go encoded invalid UTF-8")
 	}
-	if _, err := codec.Marshal(invalid); err == nil || !strings.Contains(err.Error(), `"bad\xff" is not valid UTF-8`) {
+	if _, err := encode(invalid); err == nil || !strings.Contains(err.Error(), `"bad\xff" is not valid UTF-8`) {
 		t.Errorf("error %v, want one naming the invalid string", err)
-	}
-	if _, err := codec.Marshal(42); err == nil {
-		t.Error("encoded an int")
-	}
-	huge := &collectortracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{SchemaUrl: strings.Repeat("x", MaxTraceRequestSize)}}}
-	if _, err := codec.Marshal(huge); err == nil || !strings.Contains(err.Error(), "exceeds the limit") {
-		t.Errorf("a request over %d bytes: error %v, want the limit named", MaxTraceRequestSize, err)
 	}
 }
 
-func TestTraceCodecDelegatesOtherMessages(t *testing.T) {
-	codec := TraceCodec{}
-	if codec.Name() != "proto" {
-		t.Errorf("Name %q: the content type would not be application/grpc+proto", codec.Name())
-	}
-	sent := &collectortracepb.ExportTraceServiceResponse{PartialSuccess: &collectortracepb.ExportTracePartialSuccess{RejectedSpans: 3, ErrorMessage: "full"}}
-	data, err := codec.Marshal(sent)
+// Append adds to what dst holds, in its spare capacity, as a transport reusing a buffer needs.
+func TestAppendKeepsWhatDstHolds(t *testing.T) {
+	req := &collectortracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{{Name: "x"}}}}}}}
+	want, err := proto.Marshal(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer data.Free()
-	var received collectortracepb.ExportTraceServiceResponse
-	if err := codec.Unmarshal(data, &received); err != nil {
-		t.Fatal(err)
+	dst := make([]byte, 3, 3+Size(req))
+	copy(dst, "abc")
+	if n := testing.AllocsPerRun(10, func() { dst, err = Append(dst[:3], req, Size(req)) }); n != 0 || err != nil {
+		t.Errorf("Append into a buffer with room: %v allocations, error %v", n, err)
 	}
-	if !proto.Equal(sent, &received) {
-		t.Errorf("round trip gave %v, want %v", &received, sent)
+	if !bytes.Equal(dst, append([]byte("abc"), want...)) {
+		t.Errorf("got %x, want abc then %x", dst, want)
 	}
-}
-
-// countRequestsThroughProtoCodec wraps gRPC's registered proto codec, until the test ends, to count
-// the trace requests it encodes: with TraceCodec in place, the OTLP client hands it none.
-func countRequestsThroughProtoCodec(t *testing.T) *atomic.Int64 {
-	registered := encoding.GetCodecV2("proto")
-	counting := &countingCodec{CodecV2: registered}
-	encoding.RegisterCodecV2(counting)
-	t.Cleanup(func() { encoding.RegisterCodecV2(registered) })
-	return &counting.requests
-}
-
-type countingCodec struct {
-	encoding.CodecV2
-	requests atomic.Int64
-}
-
-func (c *countingCodec) Marshal(v any) (mem.BufferSlice, error) {
-	if _, ok := v.(*collectortracepb.ExportTraceServiceRequest); ok {
-		c.requests.Add(1)
-	}
-	return c.CodecV2.Marshal(v)
 }
 
 // BenchmarkEncodeRequest encodes a request of 512 spans from the Pipeline: with proto.Marshal,
-// with gRPC's proto codec (what otlptracegrpc used before TraceCodec) and with TraceCodec.
+// with gRPC's proto codec (what otlptracegrpc used before this encoder) and with Size and Append
+// into a reused buffer.
 func BenchmarkEncodeRequest(b *testing.B) {
 	const spans = 512
 	var req *collectortracepb.ExportTraceServiceRequest
-	runPipeline(b, variedEvents(spans), spans, func(batch *Batch) error {
+	runPipeline(b, variedEvents(spans), spans, func(batch *otelbridge.Batch) error {
 		req = proto.Clone(&collectortracepb.ExportTraceServiceRequest{ResourceSpans: batch.ResourceSpans()}).(*collectortracepb.ExportTraceServiceRequest)
 		return nil
 	})
 	protoCodec := encoding.GetCodecV2("proto")
+	var buf []byte
 	for _, bench := range []struct {
 		name   string
 		encode func() (int, error)
@@ -427,8 +417,19 @@ func BenchmarkEncodeRequest(b *testing.B) {
 			data, err := proto.Marshal(req)
 			return len(data), err
 		}},
-		{"gRPCProtoCodec", func() (int, error) { return marshalAndFree(protoCodec, req) }},
-		{"TraceCodec", func() (int, error) { return marshalAndFree(TraceCodec{}, req) }},
+		{"gRPCProtoCodec", func() (int, error) {
+			data, err := protoCodec.Marshal(req)
+			if err != nil {
+				return 0, err
+			}
+			defer data.Free()
+			return data.Len(), nil
+		}},
+		{"Append", func() (int, error) {
+			var err error
+			buf, err = Append(buf[:0], req, Size(req))
+			return len(buf), err
+		}},
 	} {
 		b.Run(bench.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -444,29 +445,4 @@ func BenchmarkEncodeRequest(b *testing.B) {
 			b.ReportMetric(float64(size)/spans, "B/span")
 		})
 	}
-}
-
-func marshalAndFree(codec encoding.CodecV2, m any) (int, error) {
-	data, err := codec.Marshal(m)
-	if err != nil {
-		return 0, err
-	}
-	defer data.Free()
-	return data.Len(), nil
-}
-
-// A binary path or symbol with bytes that are not UTF-8 must not make every request of its probe
-// fail to encode.
-func TestProbeInfoFromANonUTF8PathEncodes(t *testing.T) {
-	clearOTELEnv(t)
-	target := probe.Target{ID: 1, Kind: probe.KindUprobe, Binary: "/opt/\xffapp", Name: "handle\xfe"}
-	info := NewProbeInfo(target)
-	if info.Name != "handle\uFFFD" {
-		t.Errorf("span name %q, want the invalid byte replaced", info.Name)
-	}
-	event := testEvent(1, 0, "app")
-	runPipelineWithProbes(t, []ProbeInfo{{}, info}, []bpf.Event{event}, 1, func(b *Batch) error {
-		_, err := TraceCodec{}.Marshal(&collectortracepb.ExportTraceServiceRequest{ResourceSpans: b.ResourceSpans()})
-		return err
-	})
 }

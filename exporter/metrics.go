@@ -1,10 +1,9 @@
-package otelbridge
+package exporter
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -14,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 
 	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/otelbridge"
 	"github.com/kretspan/kretspan/probe"
 )
 
@@ -30,35 +30,36 @@ const (
 // probe id) and the pipeline.
 type LedgerSource struct {
 	Counters func() ([]bpf.ProbeCounters, error)
-	Pipeline *Pipeline
+	Pipeline *otelbridge.Pipeline
 }
 
-// MetricsExporter exports kretspan's ledger and in-kernel latency histograms as OpenTelemetry
-// metrics over OTLP gRPC, every interval and once more at the end; the OTEL_EXPORTER_OTLP_* and
-// OTEL_EXPORTER_OTLP_METRICS_* variables apply.
-type MetricsExporter struct {
+// Metrics exports kretspan's ledger and in-kernel latency histograms as OpenTelemetry metrics
+// over OTLP gRPC, every interval and once more at the end.
+type Metrics struct {
 	exporter *otlpmetricgrpc.Exporter
 	resource *resource.Resource
 	targets  []probe.Target
 	source   LedgerSource
 	start    time.Time
-	exemplar []Exemplar // the slowest span of each probe in the last interval, kept for the next ones
+	exemplar []otelbridge.Exemplar // the slowest span of each probe in the last interval, kept for the next ones
 }
 
-// NewMetricsExporter connects the OTLP metrics exporter; options come after the environment's.
-func NewMetricsExporter(ctx context.Context, res *resource.Resource, targets []probe.Target, source LedgerSource, opts ...otlpmetricgrpc.Option) (*MetricsExporter, error) {
-	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") == "" {
-		opts = append([]otlpmetricgrpc.Option{otlpmetricgrpc.WithEndpointURL(DefaultEndpoint)}, opts...)
+// NewMetrics connects an OTLP gRPC metrics exporter to endpoint, a URL as for NewOTLP. Options
+// come after the endpoint and the environment's settings, so they win.
+func NewMetrics(ctx context.Context, endpoint string, res *resource.Resource, targets []probe.Target, source LedgerSource, opts ...otlpmetricgrpc.Option) (*Metrics, error) {
+	if endpoint == "" {
+		return nil, errors.New("OTLP metrics exporter: no endpoint")
 	}
+	opts = append([]otlpmetricgrpc.Option{otlpmetricgrpc.WithEndpointURL(endpoint)}, opts...)
 	exporter, err := otlpmetricgrpc.New(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("OTLP metrics exporter: %w", err)
 	}
-	return &MetricsExporter{exporter: exporter, resource: res, targets: targets, source: source, start: time.Now()}, nil
+	return &Metrics{exporter: exporter, resource: res, targets: targets, source: source, start: time.Now()}, nil
 }
 
 // Run exports every interval until ctx ends, then once more, and shuts the exporter down.
-func (m *MetricsExporter) Run(ctx context.Context, interval time.Duration) error {
+func (m *Metrics) Run(ctx context.Context, interval time.Duration) error {
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
@@ -74,7 +75,7 @@ func (m *MetricsExporter) Run(ctx context.Context, interval time.Duration) error
 	}
 }
 
-func (m *MetricsExporter) export(ctx context.Context) error {
+func (m *Metrics) export(ctx context.Context) error {
 	counters, err := m.source.Counters()
 	if err != nil {
 		return err
@@ -100,14 +101,14 @@ func (m *MetricsExporter) export(ctx context.Context) error {
 // each probe's log2 latency buckets as a base-2 exponential histogram (scale 0) with its slowest
 // exported span as exemplar. Kernel bucket k holds [2^k, 2^(k+1)) ns and becomes OpenTelemetry
 // bucket k, (2^k, 2^(k+1)]: only durations of exactly a power of two land one bucket off.
-func BuildMetrics(res *resource.Resource, targets []probe.Target, counters []bpf.ProbeCounters, stats Stats,
-	exemplars []Exemplar, start, now time.Time) metricdata.ResourceMetrics {
+func BuildMetrics(res *resource.Resource, targets []probe.Target, counters []bpf.ProbeCounters, stats otelbridge.Stats,
+	exemplars []otelbridge.Exemplar, start, now time.Time) metricdata.ResourceMetrics {
 	calls := metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true}
 	inFlight := metricdata.Gauge[int64]{}
 	durations := metricdata.ExponentialHistogram[int64]{Temporality: metricdata.CumulativeTemporality}
 	for _, t := range targets {
 		c := counters[t.ID]
-		probeAttrs := []attribute.KeyValue{attribute.String(AttrProbeTarget, t.Label()), attribute.String(AttrProbeKind, string(t.Kind))}
+		probeAttrs := []attribute.KeyValue{attribute.String(otelbridge.AttrProbeTarget, t.Label()), attribute.String(otelbridge.AttrProbeKind, string(t.Kind))}
 		for _, outcome := range []struct {
 			name  string
 			count uint64
@@ -134,7 +135,7 @@ func BuildMetrics(res *resource.Resource, targets []probe.Target, counters []bpf
 	return metricdata.ResourceMetrics{
 		Resource: res,
 		ScopeMetrics: []metricdata.ScopeMetrics{{
-			Scope: instrumentation.Scope{Name: ScopeName, Version: Version},
+			Scope: instrumentation.Scope{Name: otelbridge.ScopeName, Version: otelbridge.Version},
 			Metrics: []metricdata.Metrics{
 				{Name: MetricCalls, Description: "Calls of each probe by what became of them; entered = submitted + filtered + sampled out + dropped + missed + in flight.", Unit: "{call}", Data: calls},
 				{Name: MetricInFlight, Description: "Calls entered whose return has not come yet.", Unit: "{call}", Data: inFlight},
@@ -145,14 +146,14 @@ func BuildMetrics(res *resource.Resource, targets []probe.Target, counters []bpf
 	}
 }
 
-func exemplarOf(exemplars []Exemplar, id uint32) *Exemplar {
+func exemplarOf(exemplars []otelbridge.Exemplar, id uint32) *otelbridge.Exemplar {
 	if int(id) < len(exemplars) && exemplars[id].DurationNs > 0 {
 		return &exemplars[id]
 	}
 	return nil
 }
 
-func durationPoint(attrs attribute.Set, c *bpf.ProbeCounters, slowest *Exemplar, start, now time.Time) metricdata.ExponentialHistogramDataPoint[int64] {
+func durationPoint(attrs attribute.Set, c *bpf.ProbeCounters, slowest *otelbridge.Exemplar, start, now time.Time) metricdata.ExponentialHistogramDataPoint[int64] {
 	first, last := -1, -1
 	var count uint64
 	for k, n := range c.LatencyLog2 {

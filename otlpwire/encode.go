@@ -1,89 +1,48 @@
-package otelbridge
+package otlpwire
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"unicode/utf8"
 
 	collectortracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/grpc/encoding"
-	grpcproto "google.golang.org/grpc/encoding/proto"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// TraceCodec is the gRPC codec kretspan's OTLP client sends with. It encodes an
-// ExportTraceServiceRequest by hand, straight from the generated structs into a buffer from gRPC's
-// pool, producing the bytes protobuf-go's deterministic Marshal would: protobuf-go's
-// table-driven, reflective walk was most of kretspan's user-space CPU. Any other message (the
-// export's response) goes to the "proto" codec registered with gRPC, so do not register
-// TraceCodec under that name itself.
-//
-// Every field of the OTLP messages in the request is encoded; unknown fields, which only a
-// message decoded from the wire carries, are not.
-type TraceCodec struct{}
-
-// MaxTraceRequestSize is otlptracegrpc's default request limit (64 MiB). TraceCodec enforces it,
-// from the size it computes anyway, in place of the client, whose check costs a proto.Size walk of
-// every request.
-const MaxTraceRequestSize = 64 << 20
-
-// Name is gRPC's proto codec's name, so the content type stays application/grpc+proto.
-func (TraceCodec) Name() string { return grpcproto.Name }
-
-// Marshal encodes v. The buffer comes from mem.DefaultBufferPool, and gRPC returns it there once
-// the message is written, so steady exports do not allocate per span.
-func (TraceCodec) Marshal(v any) (mem.BufferSlice, error) {
-	request, ok := v.(*collectortracepb.ExportTraceServiceRequest)
-	if !ok {
-		codec, err := registeredProtoCodec()
-		if err != nil {
-			return nil, err
-		}
-		return codec.Marshal(v)
+// Size is the length of req's encoding.
+func Size(req *collectortracepb.ExportTraceServiceRequest) int {
+	n := 0
+	for _, rs := range req.GetResourceSpans() {
+		n += sizeLengthPrefixed(requestResourceSpans, sizeResourceSpans(rs))
 	}
-	if request == nil {
-		return nil, errors.New("encode OTLP trace request: the request is nil")
+	return n
+}
+
+// Append appends req's encoding to dst, the bytes protobuf-go's deterministic Marshal writes.
+// size must be Size(req): every caller sizes a request first, to bound it or to get its buffer,
+// and the encoder fills exactly that many bytes from the end (see backwardWriter). When dst has
+// room for them, Append does not allocate. The request must not change meanwhile.
+func Append(dst []byte, req *collectortracepb.ExportTraceServiceRequest, size int) ([]byte, error) {
+	if req == nil {
+		return dst, errors.New("encode OTLP trace request: the request is nil")
 	}
-	size := sizeTraceRequest(request)
-	if size > MaxTraceRequestSize {
-		return nil, fmt.Errorf("encode OTLP trace request: %d bytes exceeds the limit of %d", size, MaxTraceRequestSize)
-	}
-	pool := mem.DefaultBufferPool()
-	buf := pool.Get(size)
-	w := backwardWriter{buf: *buf, pos: size}
-	w.traceRequest(request)
+	start := len(dst)
+	dst = slices.Grow(dst, size)[:start+size]
+	w := backwardWriter{buf: dst[start:], pos: size}
+	w.traceRequest(req)
 	if w.err == nil && w.pos != 0 {
 		w.err = errors.New("the request changed while it was being encoded")
 	}
 	if w.err != nil {
-		pool.Put(buf)
-		return nil, fmt.Errorf("encode OTLP trace request: %w", w.err)
+		return dst[:start], fmt.Errorf("encode OTLP trace request: %w", w.err)
 	}
-	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
-}
-
-// Unmarshal decodes with gRPC's proto codec: kretspan only ever decodes the small response.
-func (TraceCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	codec, err := registeredProtoCodec()
-	if err != nil {
-		return err
-	}
-	return codec.Unmarshal(data, v)
-}
-
-// registeredProtoCodec is looked up per call, so that a proto codec registered in place of
-// gRPC's own (by a program's init) is the one used, as it would be without TraceCodec.
-func registeredProtoCodec() (encoding.CodecV2, error) {
-	if codec := encoding.GetCodecV2(grpcproto.Name); codec != nil {
-		return codec, nil
-	}
-	return nil, fmt.Errorf("no gRPC codec named %q is registered", grpcproto.Name)
+	return dst, nil
 }
 
 // Field numbers of the OTLP protos (opentelemetry/proto/.../v1/*.proto), by message.
@@ -165,14 +124,6 @@ const (
 // length prefix. They follow proto3 as protobuf-go writes it: a singular scalar field is left out
 // when it holds its zero value, while a oneof member, a set message field and every element of a
 // repeated field are always written, a nil element as an empty message.
-
-func sizeTraceRequest(r *collectortracepb.ExportTraceServiceRequest) int {
-	n := 0
-	for _, rs := range r.ResourceSpans {
-		n += sizeLengthPrefixed(requestResourceSpans, sizeResourceSpans(rs))
-	}
-	return n
-}
 
 func sizeResourceSpans(rs *tracepb.ResourceSpans) int {
 	if rs == nil {

@@ -1,4 +1,4 @@
-package otelbridge
+package summary
 
 import (
 	"math/bits"
@@ -8,7 +8,8 @@ import (
 // subBuckets per power of two: quantiles are exact to within 1/16 (about 6%).
 const subBucketBits = 4
 
-// LatencyHistogram is a log-linear histogram of durations in nanoseconds.
+// LatencyHistogram is a log-linear histogram of durations in nanoseconds, for the summary's
+// quantiles: kretspan's pipeline records every event it receives into one per probe.
 type LatencyHistogram struct {
 	counts [64 << subBucketBits]uint64
 	total  uint64

@@ -1,4 +1,4 @@
-package otelbridge
+package exporter
 
 import (
 	"testing"
@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 
 	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/otelbridge"
 	"github.com/kretspan/kretspan/probe"
 )
 
@@ -18,9 +19,9 @@ func TestBuildMetrics(t *testing.T) {
 	c.Entered, c.Submitted, c.FilteredDuration, c.SampledOut = 10, 6, 3, 1
 	c.LatencyLog2[10], c.LatencyLog2[12] = 4, 6 // ~1µs and ~4µs
 	c.LatencySumNs = 30000
-	exemplars := []Exemplar{{}, {DurationNs: 7000, EndUnixNano: 1e18, TraceID: [16]byte{1}, SpanID: [8]byte{2}}}
+	exemplars := []otelbridge.Exemplar{{}, {DurationNs: 7000, EndUnixNano: 1e18, TraceID: [16]byte{1}, SpanID: [8]byte{2}}}
 	start := time.Unix(100, 0)
-	rm := BuildMetrics(resource.Empty(), targets, counters, Stats{Received: 6, Exported: 5, DroppedQueue: 1}, exemplars, start, start.Add(time.Second))
+	rm := BuildMetrics(resource.Empty(), targets, counters, otelbridge.Stats{Received: 6, Exported: 5, DroppedQueue: 1}, exemplars, start, start.Add(time.Second))
 
 	metrics := map[string]metricdata.Aggregation{}
 	for _, m := range rm.ScopeMetrics[0].Metrics {
@@ -31,7 +32,7 @@ func TestBuildMetrics(t *testing.T) {
 	for _, p := range calls.DataPoints {
 		outcome, _ := p.Attributes.Value(AttrOutcome)
 		got[outcome.AsString()] = p.Value
-		if target, _ := p.Attributes.Value(AttrProbeTarget); target.AsString() != "syscall:openat" {
+		if target, _ := p.Attributes.Value(otelbridge.AttrProbeTarget); target.AsString() != "syscall:openat" {
 			t.Errorf("point for %q", target.AsString())
 		}
 	}

@@ -1,0 +1,266 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/otelbridge"
+	"github.com/kretspan/kretspan/probe"
+)
+
+// DefaultEndpoint receives traces and metrics when no setting names an endpoint.
+const DefaultEndpoint = "http://localhost:4317"
+
+// Settings is everything a run is configured with.
+type Settings struct {
+	ConfigFile      string // the config file read, if any
+	Exporter        string // otlp, console or none
+	Traces, Metrics OTLPSignal
+	Duration        time.Duration // 0: until interrupted
+	PIDs            []uint32
+	Comm            string
+	KernelThreads   bool
+	Filter          Filter // of every probe, under each probe's own
+	MaxInflight     uint32 // 0: bpf's choice
+	MaxGlob         int
+	RingBufferSize  uint32
+	BatchSize       int
+	BatchTimeout    time.Duration
+	QueueBatches    int
+	MetricsInterval time.Duration // 0: no metrics
+	NoCorrelation   bool
+	Correlate       []string
+	BPFFS           string
+	Probes          []Probe
+}
+
+// OTLPSignal is where one signal is exported, resolved from the settings and the environment.
+type OTLPSignal struct {
+	Endpoint string // an http (plaintext) or https URL
+}
+
+// Filter holds in-kernel filters; nil fields are unset, leaving the choice to a wider filter.
+type Filter struct {
+	MinDuration *time.Duration
+	ErrorsOnly  *bool
+	Sample      *float64
+}
+
+// Probe is one probe spec with its own filters.
+type Probe struct {
+	Spec   probe.Spec
+	Filter Filter
+}
+
+// ProbeFilter is p's in-kernel filter: its own settings over the run's.
+func (s Settings) ProbeFilter(p Probe) bpf.Filter {
+	var out bpf.Filter
+	for _, f := range []Filter{s.Filter, p.Filter} {
+		if f.MinDuration != nil {
+			out.MinDuration = *f.MinDuration
+		}
+		if f.ErrorsOnly != nil {
+			out.ErrorsOnly = *f.ErrorsOnly
+		}
+		if f.Sample != nil {
+			out.SampleRatio = *f.Sample
+		}
+	}
+	return out
+}
+
+// setting is one setting: everything kretspan knows about it.
+type setting struct {
+	flag  string // without dashes; "" for a config-file-only setting
+	key   string // in the config file; "" for a flag-only setting
+	usage string // for --help; a `quoted` word names the value
+	probe bool   // a probe of a config file may have its own
+	env   []envVar
+	bind  binding
+}
+
+// envVar sets a setting from the environment; later ones in a setting's list win.
+type envVar struct {
+	name string
+	bind binding
+}
+
+var (
+	tracesEndpoint  = scalar[string]{func(s *Settings) *string { return &s.Traces.Endpoint }, stringKind, DefaultEndpoint, CheckEndpoint}
+	metricsEndpoint = scalar[string]{func(s *Settings) *string { return &s.Metrics.Endpoint }, stringKind, DefaultEndpoint, CheckEndpoint}
+	endpoints       = each{tracesEndpoint, metricsEndpoint}
+)
+
+// settings is every setting, in the order of the documentation.
+var settings = []setting{
+	{flag: "config", usage: "YAML `file` with these settings and per-probe filters",
+		bind: scalar[string]{func(s *Settings) *string { return &s.ConfigFile }, stringKind, "", nil}},
+	{flag: "exporter", key: "exporter", usage: "where spans go: otlp, console or none",
+		bind: scalar[string]{func(s *Settings) *string { return &s.Exporter }, stringKind, "otlp", oneOf("otlp", "console", "none")}},
+	{flag: "otlp-endpoint", key: "otlp_endpoint", usage: "OTLP gRPC `URL` of traces and metrics (over OTEL_EXPORTER_OTLP_ENDPOINT and its TRACES and METRICS forms)",
+		bind: endpoints,
+		env: []envVar{
+			{"OTEL_EXPORTER_OTLP_ENDPOINT", endpoints},
+			{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", tracesEndpoint},
+			{"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", metricsEndpoint},
+		}},
+	{flag: "duration", key: "duration", usage: "stop after this long (default: until SIGINT or SIGTERM)",
+		bind: scalar[time.Duration]{func(s *Settings) *time.Duration { return &s.Duration }, durationKind, 0, notNegative}},
+	{flag: "pid", key: "pids", usage: "trace only this process `id` (repeatable)",
+		bind: list[uint32]{func(s *Settings) *[]uint32 { return &s.PIDs }, pidKind}},
+	{flag: "comm", key: "comm", usage: "trace only threads with this command `name`",
+		bind: scalar[string]{func(s *Settings) *string { return &s.Comm }, stringKind, "", bpf.CheckComm}},
+	{flag: "kernel-threads", key: "kernel_threads", usage: "trace kernel threads too",
+		bind: scalar[bool]{func(s *Settings) *bool { return &s.KernelThreads }, boolKind, false, nil}},
+	{flag: "min-duration", key: "min_duration", probe: true, usage: "drop calls faster than this, in the kernel",
+		bind: filter[time.Duration]{func(f *Filter) **time.Duration { return &f.MinDuration }, durationKind, notNegative}},
+	{flag: "errors-only", key: "errors_only", probe: true, usage: "keep only calls returning a negative errno",
+		bind: filter[bool]{func(f *Filter) **bool { return &f.ErrorsOnly }, boolKind, nil}},
+	{flag: "sample", key: "sample", probe: true, usage: "keep this `ratio` of call trees (0 < RATIO <= 1), decided at the outermost call",
+		bind: filter[float64]{func(f *Filter) **float64 { return &f.Sample }, ratioKind, func(r float64) error {
+			if !(r > 0 && r <= 1) {
+				return errors.New("want a ratio with 0 < RATIO <= 1")
+			}
+			return nil
+		}}},
+	{flag: "max-inflight", key: "max_inflight", usage: fmt.Sprintf("bound the `threads` with probed calls in flight (the kretprobe maxactive), their stacks in a preallocated table (default: each thread's stack in its task storage on kernels 5.11+, else a table of %d)", bpf.DefaultMaxInflight),
+		bind: scalar[uint32]{func(s *Settings) *uint32 { return &s.MaxInflight }, uint32Kind, 0, func(n uint32) error { return atLeast(1, int(n)) }}},
+	{flag: "max-glob", key: "max_glob", usage: "most targets the probes may expand to",
+		bind: scalar[int]{func(s *Settings) *int { return &s.MaxGlob }, intKind, 1000, func(n int) error { return atLeast(1, n) }}},
+	{flag: "ringbuf-size", key: "ringbuf_size", usage: "ring buffer `bytes` (a power of two)",
+		bind: scalar[uint32]{func(s *Settings) *uint32 { return &s.RingBufferSize }, uint32Kind, 8 << 20, bpf.CheckRingBufferSize}},
+	{flag: "batch-size", key: "batch_size", usage: "spans per OTLP export",
+		bind: scalar[int]{func(s *Settings) *int { return &s.BatchSize }, intKind, otelbridge.DefaultBatchSize, func(n int) error { return atLeast(1, n) }}},
+	{flag: "batch-timeout", key: "batch_timeout", usage: "longest wait before a partial batch is exported",
+		bind: scalar[time.Duration]{func(s *Settings) *time.Duration { return &s.BatchTimeout }, durationKind, otelbridge.DefaultBatchTimeout, positive}},
+	{flag: "queue-batches", key: "queue_batches", usage: "batches that may wait for export; more are dropped and counted",
+		bind: scalar[int]{func(s *Settings) *int { return &s.QueueBatches }, intKind, otelbridge.DefaultQueueBatches, func(n int) error { return atLeast(1, n) }}},
+	{flag: "metrics-interval", key: "metrics_interval", usage: "export the ledger and latency histograms as OTLP metrics this often (0: never)",
+		bind: scalar[time.Duration]{func(s *Settings) *time.Duration { return &s.MetricsInterval }, durationKind, 10 * time.Second, notNegative}},
+	{flag: "correlate", key: "correlate", usage: "also find the span-binding marker in this `binary` (repeatable; running processes are scanned anyway)",
+		bind: list[string]{func(s *Settings) *[]string { return &s.Correlate }, stringKind}},
+	{flag: "no-correlation", key: "no_correlation", usage: "do not parent calls under application spans (neither the marker nor traces_ctx_v1)",
+		bind: scalar[bool]{func(s *Settings) *bool { return &s.NoCorrelation }, boolKind, false, nil}},
+	{flag: "bpffs", key: "bpffs", usage: "bpffs `mount` holding the shared map otel/traces_ctx_v1",
+		bind: scalar[string]{func(s *Settings) *string { return &s.BPFFS }, stringKind, "/sys/fs/bpf", nil}},
+	{key: "probes", bind: probes{}}, // on the command line: the arguments
+}
+
+func oneOf(values ...string) func(string) error {
+	return func(v string) error {
+		for _, want := range values {
+			if v == want {
+				return nil
+			}
+		}
+		return fmt.Errorf("want %s or %s", strings.Join(values[:len(values)-1], ", "), values[len(values)-1])
+	}
+}
+
+func notNegative(d time.Duration) error {
+	if d < 0 {
+		return errors.New("must not be negative")
+	}
+	return nil
+}
+
+func positive(d time.Duration) error {
+	if d <= 0 {
+		return errors.New("must be positive")
+	}
+	return nil
+}
+
+func atLeast(least, n int) error {
+	if n < least {
+		return fmt.Errorf("must be at least %d", least)
+	}
+	return nil
+}
+
+// probes is the probe list: spec strings, or mappings of a spec and its own filters.
+type probes struct{}
+
+func (probes) reset(s *Settings) { s.Probes = nil }
+
+func (probes) set(s *Settings, text string) error {
+	spec, err := probe.Parse(text)
+	if err != nil {
+		return err
+	}
+	s.Probes = append(s.Probes, Probe{Spec: spec})
+	return nil
+}
+
+func (b probes) decode(s *Settings, node *yaml.Node) error {
+	return decodeList(node, func(i int, item *yaml.Node) error {
+		if err := b.decodeProbe(s, resolveAlias(item)); err != nil {
+			return itemError{i, err}
+		}
+		return nil
+	}, func() { b.reset(s) })
+}
+
+func (probes) decodeProbe(s *Settings, node *yaml.Node) error {
+	if node.Kind != yaml.MappingNode {
+		text, err := scalarText(node)
+		if err != nil {
+			return err
+		}
+		return probes{}.set(s, text)
+	}
+	var p Probe
+	var spec *yaml.Node
+	err := eachKey(node, func(key string, value *yaml.Node) error {
+		if key == "spec" {
+			spec = value
+			return nil
+		}
+		for _, st := range settings {
+			if st.probe && st.key == key {
+				if err := st.bind.(filterBinding).decodeFilter(&p.Filter, value); err != nil {
+					return named(key, err)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("unknown probe setting %q (want one of %s)", key, strings.Join(probeKeys(), ", "))
+	})
+	if err != nil {
+		return err
+	}
+	if spec == nil {
+		return errors.New("missing spec")
+	}
+	text, err := scalarText(spec)
+	if errors.Is(err, errEmpty) || err == nil && strings.TrimSpace(text) == "" {
+		return errors.New("missing spec")
+	}
+	if err != nil {
+		return fmt.Errorf("spec %w", err)
+	}
+	if p.Spec, err = probe.Parse(text); err != nil {
+		return err
+	}
+	s.Probes = append(s.Probes, p)
+	return nil
+}
+
+func probeKeys() []string {
+	keys := []string{"spec"}
+	for _, st := range settings {
+		if st.probe {
+			keys = append(keys, st.key)
+		}
+	}
+	return keys
+}
+
+func (probes) defaultText() string { return "" }
+func (probes) arg() string         { return "" }
+func (probes) boolean() bool       { return false }

@@ -1,0 +1,63 @@
+package exporter
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+
+	"github.com/kretspan/kretspan/otelbridge"
+)
+
+// Console prints one line per span, in the spirit of the kernel's kretprobe example.
+type Console struct {
+	w *bufio.Writer
+}
+
+// NewConsole writes lines to w.
+func NewConsole(w io.Writer) *Console { return &Console{w: bufio.NewWriter(w)} }
+
+func (s *Console) Export(_ context.Context, b *otelbridge.Batch) error {
+	for _, rs := range b.ResourceSpans() {
+		for _, ss := range rs.ScopeSpans {
+			for _, span := range ss.Spans {
+				s.write(span)
+			}
+		}
+	}
+	return s.w.Flush()
+}
+
+func (s *Console) write(span *tracepb.Span) {
+	var ret, pid, tid int64
+	var comm, errno string
+	for _, kv := range span.Attributes {
+		switch kv.Key {
+		case otelbridge.AttrReturnValue:
+			ret = kv.Value.GetIntValue()
+		case otelbridge.AttrPID:
+			pid = kv.Value.GetIntValue()
+		case otelbridge.AttrTID:
+			tid = kv.Value.GetIntValue()
+		case otelbridge.AttrThreadName:
+			comm = kv.Value.GetStringValue()
+		case otelbridge.AttrErrorType:
+			errno = kv.Value.GetStringValue()
+		}
+	}
+	fmt.Fprintf(s.w, "%s returned %d", span.Name, ret)
+	if errno != "" {
+		fmt.Fprintf(s.w, " (%s)", errno)
+	}
+	fmt.Fprintf(s.w, " and took %d ns (pid %d tid %d comm %s)\n", span.EndTimeUnixNano-span.StartTimeUnixNano, pid, tid, comm)
+}
+
+func (s *Console) Shutdown(context.Context) error { return s.w.Flush() }
+
+// Discard drops every span: for measuring kretspan itself.
+type Discard struct{}
+
+func (Discard) Export(context.Context, *otelbridge.Batch) error { return nil }
+func (Discard) Shutdown(context.Context) error                  { return nil }

@@ -1,0 +1,84 @@
+package testprocess
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Program is one binary the integration tests run: kretspan itself or a workload it traces.
+type Program struct {
+	Name   string
+	Source string   // a Go package, or a C file (by its .c suffix), from the module's root
+	CFlags []string // beyond the flags every C workload gets
+}
+
+// Programs is the one recipe for every program the host, end-to-end and kernel-matrix tests run.
+// C workloads carry symbols and DWARF (-g), which probing by name and by argument needs.
+var Programs = []Program{
+	{Name: "kretspan", Source: "./cmd/kretspan"},
+	{Name: "gonested", Source: "./cmd/kretspan/testdata/gonested"},
+	{Name: "httpservice", Source: "./examples/httpservice"},
+	{Name: "nested", Source: "cmd/kretspan/testdata/nested.c"},
+	{Name: "driver", Source: "cmd/kretspan/testdata/driver.c", CFlags: []string{"-pthread"}},
+	{Name: "bindc", Source: "cmd/kretspan/testdata/bindc.c"},
+}
+
+// BuildPrograms builds the named programs (all of them when none is named) into dir. Static
+// builds are for the kernel-matrix guests, which have no libc.
+func BuildPrograms(dir string, static bool, names ...string) error {
+	root, err := ModuleRoot()
+	if err != nil {
+		return err
+	}
+	built := 0
+	for _, p := range Programs {
+		if len(names) > 0 && !slices.Contains(names, p.Name) {
+			continue
+		}
+		built++
+		out := filepath.Join(dir, p.Name)
+		var cmd *exec.Cmd
+		if strings.HasSuffix(p.Source, ".c") {
+			args := append([]string{"-g", "-O2", "-Wall", "-Werror"}, p.CFlags...)
+			if static {
+				args = append(args, "-static")
+			}
+			cmd = exec.Command("cc", append(args, "-o", out, p.Source)...)
+		} else {
+			cmd = exec.Command("go", "build", "-o", out, p.Source)
+			// The same binary on the host and in the guests: no libc to link against there.
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		}
+		cmd.Dir = root
+		if output, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("build %s: %s: %w\n%s", p.Name, strings.Join(cmd.Args, " "), err, output)
+		}
+	}
+	if built < len(names) {
+		return fmt.Errorf("build %s: not all of them are test programs", strings.Join(names, ", "))
+	}
+	return nil
+}
+
+// ModuleRoot is the directory of kretspan's go.mod, found from the working directory up.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
