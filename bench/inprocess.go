@@ -12,6 +12,7 @@ import (
 	collectorpb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 
 	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/errno"
 	"github.com/kretspan/kretspan/exporter"
 	"github.com/kretspan/kretspan/otelbridge"
 	"github.com/kretspan/kretspan/probe"
@@ -61,7 +62,7 @@ func MeasureInProcess(n int) InProcessResult {
 	const batch = 2048
 	res := InProcessResult{N: n}
 	target := probe.Target{ID: 1, Kind: probe.KindSyscall, Name: "getppid", ReturnsErrno: true}
-	infos := []otelbridge.ProbeInfo{{}, otelbridge.NewProbeInfo(target)}
+	infos := []otelbridge.ProbeInfo{{}, otelbridge.NewProbeInfo(target, errno.DefaultSet())}
 	resource, err := otelbridge.NewResource(context.Background())
 	if err != nil {
 		res.Err = err

@@ -133,7 +133,7 @@ func startKretspan(bin string, args ...string) (*tool, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := t.waitFor(60*time.Second, func() bool { return strings.Contains(t.stderr.String(), "kretspan: tracing") }); err != nil {
+	if err := t.waitFor(60*time.Second, func() bool { _, ready := summary.Ready(t.stderr.String()); return ready }); err != nil {
 		return nil, err
 	}
 	return t, nil

@@ -41,11 +41,18 @@ const (
 	LedgerMissedReturns               // entered, but the return never came
 )
 
-var ledgerColumns = [...]string{LedgerCalls: "CALLS", LedgerFiltered: "FILTERED", LedgerSampledOut: "SAMPLED OUT",
-	LedgerDropped: "DROPPED", LedgerMissedReturns: "MISSED RETURNS"}
+// ledgerColumns name the exit summary's columns. Of the calls submitted to user space it shows
+// how many were exported, since that is what reached the user.
+var ledgerColumns = [...]string{LedgerCalls: "CALLS", LedgerSubmitted: "EXPORTED", LedgerFiltered: "FILTERED",
+	LedgerSampledOut: "SAMPLED OUT", LedgerDropped: "DROPPED", LedgerMissedReturns: "MISSED RETURNS"}
 
-// Column is the ledger's column in the exit summary; "" for those it does not show.
+// Column is the ledger's column in the exit summary.
 func (l Ledger) Column() string { return ledgerColumns[l] }
+
+// Ledgers lists the ledgers the exit summary shows, in its order.
+func Ledgers() []Ledger {
+	return []Ledger{LedgerCalls, LedgerSubmitted, LedgerFiltered, LedgerSampledOut, LedgerDropped, LedgerMissedReturns}
+}
 
 // counterTable gives every Counter its metric outcome and its ledger.
 var counterTable = [counterCount]struct {
@@ -74,7 +81,7 @@ func Counters() []Counter {
 	return all
 }
 
-// Outcome names the counter in the kretspan.probe.calls metric's outcome attribute.
+// Outcome names the counter in the kretspan.calls metric's outcome attribute.
 func (c Counter) Outcome() string { return counterTable[c].outcome }
 
 // Ledger is where the counter sits in the exit summary's accounting.

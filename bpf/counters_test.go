@@ -129,19 +129,3 @@ func TestProbeCountsInFlight(t *testing.T) {
 		t.Errorf("InFlight() of a balanced probe = %d", got)
 	}
 }
-
-// The named-field view holds the same counts, read either way.
-func TestProbeCountersViewOfProbeCounts(t *testing.T) {
-	var c ProbeCounts
-	for i := range c.Counts {
-		c.Counts[i] = uint64(1 << i)
-	}
-	c.LatencySumNs, c.LatencyLog2[3] = 77, 9
-	legacy := legacyCounters(&c)
-	if legacy.Entered != 1 || legacy.FilteredEntry != 4 || legacy.OrphanReturn != 1<<10 || legacy.LatencySumNs != 77 || legacy.LatencyLog2[3] != 9 {
-		t.Errorf("view %+v of %+v", legacy, c)
-	}
-	if back := legacy.counts(); *back != c || legacy.Filtered() != c.Filtered() || legacy.InFlight() != c.InFlight() {
-		t.Errorf("view read back as %+v, want %+v", *back, c)
-	}
-}

@@ -319,9 +319,18 @@ static __always_inline __u32 log2_u64(__u64 v)
 	return high ? log2_u32(high) + 32 : log2_u32(v);
 }
 
-static __always_inline bool is_errno(__s64 ret)
+static __always_inline bool is_failure(__s64 ret, const struct probe_config *config)
 {
-	return ret < 0 && ret >= -4095;
+	if (ret >= 0 || ret < -4095)
+		return false;
+	for (int i = 0; i < MAX_NOT_FAILURES; i++) {
+		__u16 excused = config->not_failures[i];
+		if (excused == 0)
+			break;
+		if (ret == -(__s64)excused)
+			return false;
+	}
+	return true;
 }
 
 static __always_inline void emit(struct call_stack *stack, int index, __u64 end_ns, __s64 ret,
@@ -429,7 +438,7 @@ static __always_inline int on_return(__u32 probe_id, __u64 raw_ret)
 	count->latency_sum_ns += duration;
 	if (duration < config->min_duration_ns) {
 		count->counts[COUNTER_FILTERED_DURATION]++;
-	} else if (config->errors_only && !is_errno(ret)) {
+	} else if (config->errors_only && !is_failure(ret, config)) {
 		count->counts[COUNTER_FILTERED_ERRORS]++;
 	} else {
 		if (stack->context_pending)

@@ -50,6 +50,9 @@ struct binding {
 	__u32 _pad;
 };
 
+/* Errnos a probe counts as outcomes rather than failures (EAGAIN, EINPROGRESS, ...). */
+#define MAX_NOT_FAILURES 8
+
 /* Per-probe settings, indexed by probe id. */
 struct probe_config {
 	__u64 min_duration_ns;
@@ -58,6 +61,7 @@ struct probe_config {
 	__u8 errors_only;
 	__u8 ret_int32;          /* return type is 32 bits: sign-extend */
 	__u8 _pad;
+	__u16 not_failures[MAX_NOT_FAILURES]; /* positive errnos; 0 ends the list */
 };
 
 /* Log2 latency buckets: bucket k counts calls that took [2^k, 2^(k+1)) ns (bucket 0 also 0 ns). */

@@ -89,6 +89,7 @@ type kretspanProbeConfig struct {
 	ErrorsOnly      uint8
 	RetInt32        uint8
 	Pad             uint8
+	NotFailures     [8]uint16
 }
 
 type kretspanProbeCounters struct {

@@ -14,6 +14,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 
+	"github.com/kretspan/kretspan/errno"
 	"github.com/kretspan/kretspan/probe"
 )
 
@@ -23,7 +24,7 @@ type Config struct {
 	PIDs          []uint32 // only these processes (tgids); empty: all
 	Comm          string   // only threads with this command name; empty: all
 	ExcludePID    uint32   // never this process (kretspan's own, whose exports would trace themselves)
-	// MaxInflight bounds the threads with calls in flight at once (the seed's maxactive), their
+	// MaxInflight bounds the threads with calls in flight at once (the kretprobe maxactive), their
 	// call stacks in a preallocated table. 0: no bound but the thread count, each thread's stack
 	// in its task storage, where the kernel has it (5.11+); else a table of DefaultMaxInflight.
 	MaxInflight    uint32
@@ -47,6 +48,8 @@ type Filter struct {
 	MinDuration time.Duration
 	SampleRatio float64 // (0, 1]; applies at the root of a nest, children follow
 	ErrorsOnly  bool
+	// NotFailures are errnos that ErrorsOnly does not keep: outcomes such as EAGAIN.
+	NotFailures errno.Set
 }
 
 // Probe is one target with its filters.
@@ -315,6 +318,9 @@ func probeConfig(p Probe) kretspanProbeConfig {
 	if ratio := p.Filter.SampleRatio; ratio > 0 && ratio < 1 {
 		c.SampleAll = 0
 		c.SampleKeepBelow = uint32(math.Round(ratio * math.MaxUint32))
+	}
+	for i, n := range p.Filter.NotFailures { // errno.ParseSet bounds the list to the array
+		c.NotFailures[i] = uint16(n)
 	}
 	return c
 }

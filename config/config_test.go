@@ -6,12 +6,14 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/errno"
 	"github.com/kretspan/kretspan/otelbridge"
 )
 
@@ -100,7 +102,7 @@ func TestDefaults(t *testing.T) {
 	if s.Traces.Endpoint != DefaultEndpoint || s.Metrics.Endpoint != DefaultEndpoint {
 		t.Errorf("endpoints %+v %+v", s.Traces, s.Metrics)
 	}
-	if f := s.ProbeFilter(s.Probes[0]); f != (bpf.Filter{}) {
+	if f := s.ProbeFilter(s.Probes[0]); !reflect.DeepEqual(f, bpf.Filter{NotFailures: errno.DefaultSet()}) {
 		t.Errorf("default filter %+v", f)
 	}
 }
@@ -121,7 +123,7 @@ func TestLoadAllFlags(t *testing.T) {
 		t.Errorf("settings %+v", s)
 	}
 	filter := s.ProbeFilter(s.Probes[0])
-	if filter != (bpf.Filter{MinDuration: 2 * time.Millisecond, ErrorsOnly: true, SampleRatio: 0.25}) {
+	if !reflect.DeepEqual(filter, bpf.Filter{MinDuration: 2 * time.Millisecond, ErrorsOnly: true, SampleRatio: 0.25, NotFailures: errno.DefaultSet()}) {
 		t.Errorf("filter %+v", filter)
 	}
 }
@@ -366,7 +368,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad global sample", "sample: 0\nprobes: [syscall:read]\n", "sample 0"},
 		{"negative probe min_duration", "probes:\n  - spec: syscall:read\n    min_duration: -1ms\n", "min_duration -1ms"},
 		{"bad probe spec", "probes: ['kprobe:']\n", "missing function"},
-		{"misspelt probe key", "probes:\n  - spec: syscall:read\n    smaple: 0.1\n", `unknown probe setting "smaple" (want one of spec, min_duration, errors_only, sample)`},
+		{"misspelt probe key", "probes:\n  - spec: syscall:read\n    smaple: 0.1\n", `unknown probe setting "smaple" (want one of spec, min_duration, errors_only, sample, not_failures)`},
 		{"zero pid", "pids: [0]\nprobes: [syscall:read]\n", `"0"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -428,7 +430,8 @@ func TestConfigFileApplies(t *testing.T) {
 		{MinDuration: 10 * time.Microsecond, ErrorsOnly: true, SampleRatio: 0.5},
 		{MinDuration: time.Millisecond, ErrorsOnly: false, SampleRatio: 0.01},
 	} {
-		if got := s.ProbeFilter(s.Probes[i]); got != want {
+		want.NotFailures = errno.DefaultSet()
+		if got := s.ProbeFilter(s.Probes[i]); !reflect.DeepEqual(got, want) {
 			t.Errorf("filter of %s = %+v, want %+v", s.Probes[i].Spec.Raw, got, want)
 		}
 	}
@@ -454,11 +457,11 @@ func TestExplicitFlagsBeatConfigFile(t *testing.T) {
 		t.Errorf("probes %q", specs(s))
 	}
 	// Global filters: explicit flags over the file; the file's min_duration stays.
-	if got, want := s.ProbeFilter(s.Probes[3]), (bpf.Filter{MinDuration: time.Millisecond, ErrorsOnly: true, SampleRatio: 1}); got != want {
+	if got, want := s.ProbeFilter(s.Probes[3]), (bpf.Filter{MinDuration: time.Millisecond, ErrorsOnly: true, SampleRatio: 1, NotFailures: errno.DefaultSet()}); !reflect.DeepEqual(got, want) {
 		t.Errorf("command-line probe filter %+v, want %+v", got, want)
 	}
 	// A probe's own filters in the file still override the global ones.
-	if got, want := s.ProbeFilter(s.Probes[2]), (bpf.Filter{MinDuration: time.Millisecond, ErrorsOnly: false, SampleRatio: 0.01}); got != want {
+	if got, want := s.ProbeFilter(s.Probes[2]), (bpf.Filter{MinDuration: time.Millisecond, ErrorsOnly: false, SampleRatio: 0.01, NotFailures: errno.DefaultSet()}); !reflect.DeepEqual(got, want) {
 		t.Errorf("file probe filter %+v, want %+v", got, want)
 	}
 }
@@ -531,4 +534,32 @@ func FuzzConfig(f *testing.F) {
 			t.Fatalf("accepted settings %+v", s)
 		}
 	})
+}
+
+func TestNotFailures(t *testing.T) {
+	path := writeConfig(t, `
+not_failures: EAGAIN
+probes:
+  - syscall:read
+  - spec: syscall:connect
+    not_failures: EINPROGRESS,EALREADY
+  - spec: syscall:write
+    not_failures: none
+`)
+	s, err := load("--config", path, "syscall:openat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"EAGAIN", "EINPROGRESS,EALREADY", "none", "EAGAIN"} {
+		if got := s.ProbeFilter(s.Probes[i]).NotFailures.String(); got != want {
+			t.Errorf("%s: not failures %q, want %q", s.Probes[i].Spec.Raw, got, want)
+		}
+	}
+	s, err = load("--not-failures", "none", "syscall:openat")
+	if err != nil || s.ProbeFilter(s.Probes[0]).NotFailures.String() != "none" {
+		t.Errorf("--not-failures none: %v, %v", s.ProbeFilter(s.Probes[0]).NotFailures, err)
+	}
+	if _, err := load("--not-failures", "EAGAIN,ENOSUCH", "syscall:openat"); err == nil || !strings.Contains(err.Error(), "ENOSUCH") {
+		t.Errorf("an unknown errno name: %v", err)
+	}
 }

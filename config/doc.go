@@ -4,25 +4,29 @@
 //
 // A setting's value comes from, later winning: its default, the YAML file named by --config, the
 // environment, and the flags on the command line. A repeatable flag (--pid, --correlate) adds to
-// the file's list. An empty value, from a flag or a config key, is an error.
+// the file's list. Each value is checked where it is given, even when a later source overrides
+// it. An empty value, from a flag or a config key, is an error; a list that may be empty has a
+// word for it instead (--not-failures none).
 //
 // # Environment variables
 //
-// The following environment variables set where OTLP data is sent. An empty or blank variable is
-// as if it were unset, as the OpenTelemetry specification says.
+// The following environment variables say where and how OTLP data is sent. An empty or blank
+// variable is as if it were unset, as the OpenTelemetry specification says.
 //
 // OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
 // OTEL_EXPORTER_OTLP_METRICS_ENDPOINT (default: "http://localhost:4317") -
 // target of the OTLP gRPC exporters of spans and of metrics. The per-signal variables override
-// OTEL_EXPORTER_OTLP_ENDPOINT, and --otlp-endpoint (or otlp_endpoint in the config file, when no
-// variable is set) overrides both. The value is a URL: http for plaintext gRPC, https for TLS.
-// The resolved URL of each signal is in [Settings.Traces] and [Settings.Metrics].
+// OTEL_EXPORTER_OTLP_ENDPOINT. All three override otlp_endpoint in the config file, and
+// --otlp-endpoint overrides them all. The value is a URL: http for plaintext gRPC, https for TLS
+// (a certificate variable makes an http URL's connection TLS too; see package exporter). The
+// resolved URL of each signal is in [Settings.Traces] and [Settings.Metrics].
 //
 // OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, OTEL_EXPORTER_OTLP_METRICS_TIMEOUT
 // (default: "10000") - the longest an export may take, in milliseconds: a positive whole number.
 //
 // OTEL_EXPORTER_OTLP_INSECURE, OTEL_EXPORTER_OTLP_TRACES_INSECURE,
-// OTEL_EXPORTER_OTLP_METRICS_INSECURE (default: "false") - true or false.
+// OTEL_EXPORTER_OTLP_METRICS_INSECURE (default: "false") - true or false. The endpoint URL's
+// scheme decides between plaintext and TLS, and wins over these.
 //
 // OTEL_EXPORTER_OTLP_COMPRESSION, OTEL_EXPORTER_OTLP_TRACES_COMPRESSION,
 // OTEL_EXPORTER_OTLP_METRICS_COMPRESSION (default: none) - gzip or none.
@@ -36,7 +40,9 @@
 // OTEL_RESOURCE_ATTRIBUTES (default: none) - more resource attributes as comma-separated
 // key=value pairs, values percent-encoded; valid UTF-8 once decoded.
 //
-// The OpenTelemetry clients read the variables other than the endpoints themselves, and the
-// certificate variables as well; kretspan checks them first, since a client falls back to its
-// default on a malformed value, and a malformed value is an error here.
+// Only the endpoints are settings here. The OpenTelemetry clients in package exporter read the
+// other variables themselves, along with the certificate variables (OTEL_EXPORTER_OTLP_CERTIFICATE,
+// ..._CLIENT_CERTIFICATE, ..._CLIENT_KEY), which kretspan passes on unchecked. kretspan checks the
+// variables listed here first, because a client falls back to its default on a malformed value,
+// and sending data somewhere the user did not ask for is worse than refusing to start.
 package config

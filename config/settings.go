@@ -3,12 +3,15 @@ package config
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/errno"
+	"github.com/kretspan/kretspan/exporter"
 	"github.com/kretspan/kretspan/otelbridge"
 	"github.com/kretspan/kretspan/probe"
 )
@@ -49,6 +52,7 @@ type Filter struct {
 	MinDuration *time.Duration
 	ErrorsOnly  *bool
 	Sample      *float64
+	NotFailures *errno.Set
 }
 
 // Probe is one probe spec with its own filters.
@@ -59,7 +63,7 @@ type Probe struct {
 
 // ProbeFilter is p's in-kernel filter: its own settings over the run's.
 func (s Settings) ProbeFilter(p Probe) bpf.Filter {
-	var out bpf.Filter
+	out := bpf.Filter{NotFailures: errno.DefaultSet()}
 	for _, f := range []Filter{s.Filter, p.Filter} {
 		if f.MinDuration != nil {
 			out.MinDuration = *f.MinDuration
@@ -69,6 +73,9 @@ func (s Settings) ProbeFilter(p Probe) bpf.Filter {
 		}
 		if f.Sample != nil {
 			out.SampleRatio = *f.Sample
+		}
+		if f.NotFailures != nil {
+			out.NotFailures = *f.NotFailures
 		}
 	}
 	return out
@@ -100,8 +107,8 @@ var (
 var settings = []setting{
 	{flag: "config", usage: "YAML `file` with these settings and per-probe filters",
 		bind: scalar[string]{func(s *Settings) *string { return &s.ConfigFile }, stringKind, "", nil}},
-	{flag: "exporter", key: "exporter", usage: "where spans go: otlp, console or none",
-		bind: scalar[string]{func(s *Settings) *string { return &s.Exporter }, stringKind, "otlp", oneOf("otlp", "console", "none")}},
+	{flag: "exporter", key: "exporter", usage: "where spans go: " + alternatives(exporter.TraceExporterNames()),
+		bind: scalar[string]{func(s *Settings) *string { return &s.Exporter }, stringKind, exporter.TraceExporterNames()[0], oneOf(exporter.TraceExporterNames()...)}},
 	{flag: "otlp-endpoint", key: "otlp_endpoint", usage: "OTLP gRPC `URL` of traces and metrics (over OTEL_EXPORTER_OTLP_ENDPOINT and its TRACES and METRICS forms)",
 		bind: endpoints,
 		env: []envVar{
@@ -119,7 +126,7 @@ var settings = []setting{
 		bind: scalar[bool]{func(s *Settings) *bool { return &s.KernelThreads }, boolKind, false, nil}},
 	{flag: "min-duration", key: "min_duration", probe: true, usage: "drop calls faster than this, in the kernel",
 		bind: filter[time.Duration]{func(f *Filter) **time.Duration { return &f.MinDuration }, durationKind, notNegative}},
-	{flag: "errors-only", key: "errors_only", probe: true, usage: "keep only calls returning a negative errno",
+	{flag: "errors-only", key: "errors_only", probe: true, usage: "keep only calls that failed: a negative errno not among --not-failures",
 		bind: filter[bool]{func(f *Filter) **bool { return &f.ErrorsOnly }, boolKind, nil}},
 	{flag: "sample", key: "sample", probe: true, usage: "keep this `ratio` of call trees (0 < RATIO <= 1), decided at the outermost call",
 		bind: filter[float64]{func(f *Filter) **float64 { return &f.Sample }, ratioKind, func(r float64) error {
@@ -128,6 +135,8 @@ var settings = []setting{
 			}
 			return nil
 		}}},
+	{flag: "not-failures", key: "not_failures", probe: true, usage: fmt.Sprintf("errno `names` that are outcomes, not failures: no error status, and --errors-only drops them (default %s; %s: every errno is a failure)", errno.DefaultSet(), errno.None),
+		bind: filter[errno.Set]{func(f *Filter) **errno.Set { return &f.NotFailures }, errnoSetKind, nil}},
 	{flag: "max-inflight", key: "max_inflight", usage: fmt.Sprintf("bound the `threads` with probed calls in flight (the kretprobe maxactive), their stacks in a preallocated table (default: each thread's stack in its task storage on kernels 5.11+, else a table of %d)", bpf.DefaultMaxInflight),
 		bind: scalar[uint32]{func(s *Settings) *uint32 { return &s.MaxInflight }, uint32Kind, 0, func(n uint32) error { return atLeast(1, int(n)) }}},
 	{flag: "max-glob", key: "max_glob", usage: "most targets the probes may expand to",
@@ -153,13 +162,19 @@ var settings = []setting{
 
 func oneOf(values ...string) func(string) error {
 	return func(v string) error {
-		for _, want := range values {
-			if v == want {
-				return nil
-			}
+		if slices.Contains(values, v) {
+			return nil
 		}
-		return fmt.Errorf("want %s or %s", strings.Join(values[:len(values)-1], ", "), values[len(values)-1])
+		return fmt.Errorf("want %s", alternatives(values))
 	}
+}
+
+// alternatives lists values as a sentence does: "a, b or c".
+func alternatives(values []string) string {
+	if len(values) == 1 {
+		return values[0]
+	}
+	return strings.Join(values[:len(values)-1], ", ") + " or " + values[len(values)-1]
 }
 
 func notNegative(d time.Duration) error {

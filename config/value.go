@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kretspan/kretspan/errno"
 )
 
 // kind is how the text of one value, from a flag, an environment variable or a config file's
@@ -56,7 +58,8 @@ var (
 		}
 		return f, nil
 	}, format: func(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }}
-	pidKind = kind[uint32]{arg: "id", parse: func(v string) (uint32, error) {
+	errnoSetKind = kind[errno.Set]{arg: "names", parse: errno.ParseList, format: errno.Set.String}
+	pidKind      = kind[uint32]{arg: "id", parse: func(v string) (uint32, error) {
 		pid, err := strconv.ParseUint(v, 10, 32)
 		if err != nil || pid == 0 {
 			return 0, errors.New("want a process id (a positive number)")

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/kretspan/kretspan/internal/summary"
 	"github.com/kretspan/kretspan/internal/testprocess"
 )
 
@@ -60,7 +61,7 @@ func runDemoUntilSignal(t *testing.T, jaegerBin string, sig syscall.Signal) {
 	})
 
 	deadline := time.After(3 * time.Minute) // builds kretspan and the example service first
-	for !strings.Contains(output.String(), testprocess.ReadyLinePrefix) {
+	for _, ready := summary.Ready(output.String()); !ready; _, ready = summary.Ready(output.String()) {
 		select {
 		case err := <-exited:
 			t.Fatalf("the demo exited (%v) before kretspan attached:\n%s", err, output.String())

@@ -126,6 +126,33 @@ func ParseSet(names []string) (Set, error) {
 	return set, nil
 }
 
+// None is how a user writes the empty Set: every errno is a failure.
+const None = "none"
+
+// ParseList parses a comma-separated list of errno names, or None.
+func ParseList(text string) (Set, error) {
+	if text == None {
+		return Set{}, nil
+	}
+	names := strings.Split(text, ",")
+	for i, name := range names {
+		names[i] = strings.TrimSpace(name)
+	}
+	return ParseSet(names)
+}
+
+// String is the set as ParseList reads it.
+func (s Set) String() string {
+	if len(s) == 0 {
+		return None
+	}
+	names := make([]string, len(s))
+	for i, n := range s {
+		names[i] = Name(-n)
+	}
+	return strings.Join(names, ",")
+}
+
 // DefaultSet is DefaultNotFailures as a Set.
 var DefaultSet = sync.OnceValue(func() Set {
 	set, err := ParseSet(DefaultNotFailures)

@@ -7,7 +7,9 @@ import (
 
 func TestName(t *testing.T) {
 	for ret, want := range map[int64]string{
-		-2: "ENOENT", -11: "EAGAIN", -512: "ERESTARTSYS", -600: "errno 600", 0: "", 5: "", -4096: "",
+		-1: "EPERM", -2: "ENOENT", -4: "EINTR", -11: "EAGAIN", -110: "ETIMEDOUT", -512: "ERESTARTSYS",
+		-600: "errno 600", -4095: "errno 4095", // in the errno range but unnamed
+		0: "", 1: "", 5: "", 4096: "", -4096: "", -1 << 62: "", -1 << 63: "", // outside it; -(-1<<63) overflows
 	} {
 		if got := Name(ret); got != want {
 			t.Errorf("Name(%d) = %q, want %q", ret, got, want)
@@ -56,5 +58,26 @@ func TestNotFailures(t *testing.T) {
 	}
 	if _, err := ParseSet(strings.Fields("EPERM ENOENT ESRCH EINTR EIO ENXIO E2BIG ENOEXEC EBADF")); err == nil {
 		t.Error("more than MaxNotFailures accepted")
+	}
+}
+
+func TestParseList(t *testing.T) {
+	set, err := ParseList("EAGAIN, EINPROGRESS")
+	if err != nil || len(set) != 2 || set.Failure(-11) || set.Failure(-115) || !set.Failure(-2) {
+		t.Errorf("ParseList(EAGAIN, EINPROGRESS) = %v, %v", set, err)
+	}
+	if set, err := ParseList(None); err != nil || len(set) != 0 || !set.Failure(-11) {
+		t.Errorf("ParseList(none) = %v, %v; want an empty set", set, err)
+	}
+	for _, bad := range []string{"", "EAGAIN,", "EAGAIN,,EINPROGRESS", "ENOSUCH"} {
+		if _, err := ParseList(bad); err == nil {
+			t.Errorf("ParseList(%q) accepted", bad)
+		}
+	}
+	if got := DefaultSet().String(); got != strings.Join(DefaultNotFailures, ",") {
+		t.Errorf("DefaultSet().String() = %q, want %q", got, strings.Join(DefaultNotFailures, ","))
+	}
+	if round, err := ParseList(DefaultSet().String()); err != nil || round.String() != DefaultSet().String() {
+		t.Errorf("the default list does not round-trip: %v, %v", round, err)
 	}
 }

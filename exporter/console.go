@@ -43,7 +43,7 @@ func (s *Console) write(span *tracepb.Span) {
 			tid = kv.Value.GetIntValue()
 		case otelbridge.AttrThreadName:
 			comm = kv.Value.GetStringValue()
-		case otelbridge.AttrErrorType:
+		case otelbridge.AttrErrno: // failure or not: "connect returned -115 (EINPROGRESS)"
 			errno = kv.Value.GetStringValue()
 		}
 	}

@@ -11,14 +11,15 @@ import (
 func TestConsoleFormat(t *testing.T) {
 	var out bytes.Buffer
 	p := newTestPipeline(t, NewConsole(&out), otelbridge.WithBatchSize(10))
-	for _, e := range []bpf.Event{testEvent(1, 3, "cat"), testEvent(1, -2, "cat"), testEvent(2, -2, "app"), testEvent(1, -512, "cat")} {
+	for _, e := range []bpf.Event{testEvent(1, 3, "cat"), testEvent(1, -2, "cat"), testEvent(2, -2, "app"), testEvent(1, -512, "cat"), testEvent(1, -115, "cat")} {
 		p.Add(&e)
 	}
 	closePipeline(t, p)
 	want := "openat returned 3 and took 123456 ns (pid 1234 tid 1240 comm cat)\n" +
 		"openat returned -2 (ENOENT) and took 123456 ns (pid 1234 tid 1240 comm cat)\n" +
 		"main.handle returned -2 and took 123456 ns (pid 1234 tid 1240 comm app)\n" +
-		"openat returned -512 (ERESTARTSYS) and took 123456 ns (pid 1234 tid 1240 comm cat)\n"
+		"openat returned -512 (ERESTARTSYS) and took 123456 ns (pid 1234 tid 1240 comm cat)\n" +
+		"openat returned -115 (EINPROGRESS) and took 123456 ns (pid 1234 tid 1240 comm cat)\n"
 	if out.String() != want {
 		t.Errorf("console output\n%s\nwant\n%s", out.String(), want)
 	}

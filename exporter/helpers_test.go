@@ -9,6 +9,7 @@ import (
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 
 	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/errno"
 	"github.com/kretspan/kretspan/otelbridge"
 	"github.com/kretspan/kretspan/probe"
 )
@@ -41,8 +42,8 @@ func testEvent(probeID uint32, ret int64, comm string) bpf.Event {
 // testProbes is a probe table: index 0 unused, 1 a syscall, 2 a uprobe.
 func testProbes() []otelbridge.ProbeInfo {
 	return []otelbridge.ProbeInfo{{},
-		otelbridge.NewProbeInfo(probe.Target{ID: 1, Kind: probe.KindSyscall, Name: "openat", ReturnsErrno: true}),
-		otelbridge.NewProbeInfo(probe.Target{ID: 2, Kind: probe.KindUprobe, Name: "main.handle", Binary: "/usr/bin/app"}),
+		otelbridge.NewProbeInfo(probe.Target{ID: 1, Kind: probe.KindSyscall, Name: "openat", ReturnsErrno: true}, errno.DefaultSet()),
+		otelbridge.NewProbeInfo(probe.Target{ID: 2, Kind: probe.KindUprobe, Name: "main.handle", Binary: "/usr/bin/app"}, errno.DefaultSet()),
 	}
 }
 

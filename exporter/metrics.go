@@ -29,7 +29,7 @@ const (
 // LedgerSource is what the metrics read each interval: the kernel's per-probe counters (indexed by
 // probe id) and the pipeline.
 type LedgerSource struct {
-	Counters func() ([]bpf.ProbeCounters, error)
+	Counts   func() ([]bpf.ProbeCounts, error)
 	Pipeline *otelbridge.Pipeline
 }
 
@@ -76,7 +76,7 @@ func (m *Metrics) Run(ctx context.Context, interval time.Duration) error {
 }
 
 func (m *Metrics) export(ctx context.Context) error {
-	counters, err := m.source.Counters()
+	counters, err := m.source.Counts()
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func (m *Metrics) export(ctx context.Context) error {
 // each probe's log2 latency buckets as a base-2 exponential histogram (scale 0) with its slowest
 // exported span as exemplar. Kernel bucket k holds [2^k, 2^(k+1)) ns and becomes OpenTelemetry
 // bucket k, (2^k, 2^(k+1)]: only durations of exactly a power of two land one bucket off.
-func BuildMetrics(res *resource.Resource, targets []probe.Target, counters []bpf.ProbeCounters, stats otelbridge.Stats,
+func BuildMetrics(res *resource.Resource, targets []probe.Target, counters []bpf.ProbeCounts, stats otelbridge.Stats,
 	exemplars []otelbridge.Exemplar, start, now time.Time) metricdata.ResourceMetrics {
 	calls := metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true}
 	inFlight := metricdata.Gauge[int64]{}
@@ -109,17 +109,9 @@ func BuildMetrics(res *resource.Resource, targets []probe.Target, counters []bpf
 	for _, t := range targets {
 		c := counters[t.ID]
 		probeAttrs := []attribute.KeyValue{attribute.String(otelbridge.AttrProbeTarget, t.Label()), attribute.String(otelbridge.AttrProbeKind, string(t.Kind))}
-		for _, outcome := range []struct {
-			name  string
-			count uint64
-		}{
-			{"entered", c.Entered}, {"submitted", c.Submitted},
-			{"filtered_entry", c.FilteredEntry}, {"filtered_duration", c.FilteredDuration}, {"filtered_errors", c.FilteredErrors},
-			{"sampled_out", c.SampledOut}, {"dropped_inflight_full", c.DropInflightFull}, {"dropped_depth", c.DropDepth},
-			{"dropped_ringbuf_full", c.DropRingbufFull}, {"missed_return", c.MissedReturn}, {"orphan_return", c.OrphanReturn},
-		} {
-			attrs := attribute.NewSet(append(probeAttrs, attribute.String(AttrOutcome, outcome.name))...)
-			calls.DataPoints = append(calls.DataPoints, metricdata.DataPoint[int64]{Attributes: attrs, StartTime: start, Time: now, Value: int64(outcome.count)})
+		for _, k := range bpf.Counters() {
+			attrs := attribute.NewSet(append(probeAttrs, attribute.String(AttrOutcome, k.Outcome()))...)
+			calls.DataPoints = append(calls.DataPoints, metricdata.DataPoint[int64]{Attributes: attrs, StartTime: start, Time: now, Value: int64(c.Counts[k])})
 		}
 		inFlight.DataPoints = append(inFlight.DataPoints, metricdata.DataPoint[int64]{Attributes: attribute.NewSet(probeAttrs...), Time: now, Value: int64(c.InFlight())})
 		durations.DataPoints = append(durations.DataPoints, durationPoint(attribute.NewSet(probeAttrs...), &c, exemplarOf(exemplars, t.ID), start, now))
@@ -153,7 +145,7 @@ func exemplarOf(exemplars []otelbridge.Exemplar, id uint32) *otelbridge.Exemplar
 	return nil
 }
 
-func durationPoint(attrs attribute.Set, c *bpf.ProbeCounters, slowest *otelbridge.Exemplar, start, now time.Time) metricdata.ExponentialHistogramDataPoint[int64] {
+func durationPoint(attrs attribute.Set, c *bpf.ProbeCounts, slowest *otelbridge.Exemplar, start, now time.Time) metricdata.ExponentialHistogramDataPoint[int64] {
 	first, last := -1, -1
 	var count uint64
 	for k, n := range c.LatencyLog2 {

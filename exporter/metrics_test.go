@@ -14,9 +14,9 @@ import (
 
 func TestBuildMetrics(t *testing.T) {
 	targets := []probe.Target{{ID: 1, Kind: probe.KindSyscall, Name: "openat"}}
-	counters := make([]bpf.ProbeCounters, 2)
+	counters := make([]bpf.ProbeCounts, 2)
 	c := &counters[1]
-	c.Entered, c.Submitted, c.FilteredDuration, c.SampledOut = 10, 6, 3, 1
+	c.Counts[bpf.CounterEntered], c.Counts[bpf.CounterSubmitted], c.Counts[bpf.CounterFilteredDuration], c.Counts[bpf.CounterSampledOut] = 10, 6, 3, 1
 	c.LatencyLog2[10], c.LatencyLog2[12] = 4, 6 // ~1µs and ~4µs
 	c.LatencySumNs = 30000
 	exemplars := []otelbridge.Exemplar{{}, {DurationNs: 7000, EndUnixNano: 1e18, TraceID: [16]byte{1}, SpanID: [8]byte{2}}}

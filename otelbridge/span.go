@@ -3,12 +3,14 @@ package otelbridge
 import (
 	"encoding/binary"
 	"strings"
+	"sync/atomic"
 
 	semconv "go.opentelemetry.io/otel/semconv/v1.39.0"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/errno"
 	"github.com/kretspan/kretspan/probe"
 )
 
@@ -22,56 +24,78 @@ const (
 	AttrTID         = string(semconv.ThreadIDKey)
 	AttrThreadName  = string(semconv.ThreadNameKey) // the task's comm
 	AttrCPU         = string(semconv.CPULogicalNumberKey)
-	AttrErrorType   = string(semconv.ErrorTypeKey) // errno name, e.g. ENOENT
+	AttrErrno       = "kretspan.errno"             // errno name of any errno return, failure or not, e.g. EINPROGRESS
+	AttrErrorType   = string(semconv.ErrorTypeKey) // errno name of a failure, e.g. ENOENT
 	AttrLinkReason  = "kretspan.link.reason"       // on a link that stands in for the parent edge
 )
 
-// call is what a span's attributes are read from. Rows take it by value: a pointer passed to a
-// function value escapes, and would cost an allocation per span.
-type call struct {
-	event *bpf.Event
-	comm  string // the event's command name, interned
-	errno string // the return's errno name, "" unless the probe returns errnos and this is one
-}
+// valueSource is where an attribute's value comes from. Sources are grouped by kind, so that a
+// span slot stores each kind's values compactly, indexed by source.
+type valueSource uint8
 
-// spanAttribute is one row of the attribute table: a key, and where its value comes from. Exactly
-// one source is set, and its kind is the value's type. A per-call source returns false when the
-// span has no such attribute.
+const (
+	// Per call, ints.
+	returnValue valueSource = iota
+	processID
+	threadID
+	cpuNumber
+	// Per call, strings.
+	threadName
+	errnoName    // on every errno return of a probe whose target returns errnos
+	failureErrno // the same, on failures only
+	// Per probe, strings: the same for every call, built once by NewProbeInfo.
+	probeKind
+	probeTarget
+	valueSources // how many there are
+
+	firstString   = threadName
+	firstPerProbe = probeKind
+)
+
+// spanAttribute is one row of the attribute table: a key, and where its value comes from.
 type spanAttribute struct {
-	key         string
-	intValue    func(call) (int64, bool)
-	stringValue func(call) (string, bool)
-	probeValue  func(probe.Target) string // the same for every call of a probe: built once, by NewProbeInfo
+	key    string
+	source valueSource
 }
 
 // spanAttributes is every attribute of a span, in the order spans carry them; the per-probe ones
-// come last whatever their place here.
+// come last whatever their place here. Each source has one row.
 var spanAttributes = [...]spanAttribute{
-	{key: AttrReturnValue, intValue: func(c call) (int64, bool) { return c.event.Ret, true }},
-	{key: AttrPID, intValue: func(c call) (int64, bool) { return int64(c.event.Pid), true }},
-	{key: AttrTID, intValue: func(c call) (int64, bool) { return int64(c.event.Tid), true }},
-	{key: AttrCPU, intValue: func(c call) (int64, bool) { return int64(c.event.Cpu), true }},
-	{key: AttrThreadName, stringValue: func(c call) (string, bool) { return c.comm, true }},
-	{key: AttrErrorType, stringValue: func(c call) (string, bool) { return c.errno, c.errno != "" }},
-	{key: AttrProbeKind, probeValue: func(t probe.Target) string { return string(t.Kind) }},
-	{key: AttrProbeTarget, probeValue: func(t probe.Target) string { return t.Label() }},
+	{AttrReturnValue, returnValue},
+	{AttrPID, processID},
+	{AttrTID, threadID},
+	{AttrCPU, cpuNumber},
+	{AttrThreadName, threadName},
+	{AttrErrno, errnoName},
+	{AttrErrorType, failureErrno},
+	{AttrProbeKind, probeKind},
+	{AttrProbeTarget, probeTarget},
 }
 
 // ProbeInfo is what a span needs to know of the probe that produced it.
 type ProbeInfo struct {
 	Name         string // span name: function, syscall or symbol
-	ReturnsErrno bool   // negative returns in [-4095, -1] are errnos: status Error
+	ReturnsErrno bool   // returns in [-4095, -1] are errnos: kretspan.errno, and status Error for failures
+	notFailures  errno.Set
 	attributes   []*commonpb.KeyValue
 }
 
-// NewProbeInfo describes a resolved target for span building. File paths and symbols may hold
-// any bytes, and OTLP refuses a whole request over one string that is not UTF-8.
-func NewProbeInfo(t probe.Target) ProbeInfo {
-	info := ProbeInfo{Name: strings.ToValidUTF8(t.Name, "\uFFFD"), ReturnsErrno: t.ReturnsErrno}
+// NewProbeInfo describes a resolved target for span building; notFailures are its errnos that are
+// outcomes, not failures. File paths and symbols may hold any bytes, and OTLP refuses a whole
+// request over one string that is not UTF-8.
+func NewProbeInfo(t probe.Target, notFailures errno.Set) ProbeInfo {
+	info := ProbeInfo{Name: strings.ToValidUTF8(t.Name, "\uFFFD"), ReturnsErrno: t.ReturnsErrno, notFailures: notFailures}
 	for _, row := range spanAttributes {
-		if row.probeValue != nil {
-			info.attributes = append(info.attributes, stringKeyValue(row.key, strings.ToValidUTF8(row.probeValue(t), "\uFFFD")))
+		var value string
+		switch row.source {
+		case probeKind:
+			value = string(t.Kind)
+		case probeTarget:
+			value = t.Label()
+		default:
+			continue // per call
 		}
+		info.attributes = append(info.attributes, stringKeyValue(row.key, strings.ToValidUTF8(value, "\uFFFD")))
 	}
 	return info
 }
@@ -80,34 +104,58 @@ func stringKeyValue(key, value string) *commonpb.KeyValue {
 	return &commonpb.KeyValue{Key: key, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: value}}}
 }
 
+// errorStatuses are failed calls' statuses by errno, shared by their spans as the per-probe
+// attributes are: read-only, and no room in a slot.
+var errorStatuses [errno.Max + 1]atomic.Pointer[tracepb.Status]
+
+func errorStatus(ret int64) *tracepb.Status {
+	cached := &errorStatuses[-ret]
+	if status := cached.Load(); status != nil {
+		return status
+	}
+	status := &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: errno.Message(ret)}
+	cached.Store(status)
+	return status
+}
+
 // spanSlot holds one span and everything it points to, so that a batch builds spans without
-// allocating: slots are reused from batch to batch. Attribute row i lives at index i, its key and
-// value linked once, by init, so that a span only writes the values.
+// allocating: slots are reused from batch to batch. Keep it small: the queued batches' slots are
+// the memory every span passes through, and once they outgrow the cache each byte costs (272 bytes
+// more per slot made BenchmarkInProcess 60% slower). Hence values stored compactly by kind, a
+// shared status, and link storage only for slots that need it.
 type spanSlot struct {
 	span    tracepb.Span
-	status  tracepb.Status
 	ids     [32]byte // trace id, span id, parent span id
 	attrs   [len(spanAttributes)]*commonpb.KeyValue
-	kvs     [len(spanAttributes)]commonpb.KeyValue
-	values  [len(spanAttributes)]commonpb.AnyValue
-	ints    [len(spanAttributes)]commonpb.AnyValue_IntValue
-	strings [len(spanAttributes)]commonpb.AnyValue_StringValue
-	link    tracepb.Span_Link
-	links   [1]*tracepb.Span_Link
+	kvs     [firstPerProbe]commonpb.KeyValue // per-call attributes, by source
+	values  [firstPerProbe]commonpb.AnyValue
+	ints    [firstString]commonpb.AnyValue_IntValue
+	strings [firstPerProbe - firstString]commonpb.AnyValue_StringValue
+	link    *spanLink
 	linked  bool // init has run
 }
 
-func (s *spanSlot) init() {
-	for i, row := range spanAttributes {
-		s.kvs[i] = commonpb.KeyValue{Key: row.key, Value: &s.values[i]}
+// spanLink is a slot's link to a parent it cannot name as such (see outsideParentWindow).
+type spanLink struct {
+	link  tracepb.Span_Link
+	links [1]*tracepb.Span_Link
+}
+
+// init links each per-call attribute's key and value once, so that a span only writes the values.
+func (slot *spanSlot) init() {
+	for _, row := range spanAttributes {
+		s := row.source
 		switch {
-		case row.intValue != nil:
-			s.values[i].Value = &s.ints[i]
-		case row.stringValue != nil:
-			s.values[i].Value = &s.strings[i]
+		case s < firstString:
+			slot.values[s].Value = &slot.ints[s]
+		case s < firstPerProbe:
+			slot.values[s].Value = &slot.strings[s-firstString]
+		default:
+			continue
 		}
+		slot.kvs[s] = commonpb.KeyValue{Key: row.key, Value: &slot.values[s]}
 	}
-	s.linked = true
+	slot.linked = true
 }
 
 // buildSpan fills slot with the span for event. clock converts its monotonic timestamps and
@@ -127,45 +175,54 @@ func buildSpan(slot *spanSlot, event *bpf.Event, info *ProbeInfo, clock *WallClo
 	if event.ParentSpanId != 0 {
 		binary.BigEndian.PutUint64(slot.ids[24:32], event.ParentSpanId)
 		if outsideParentWindow(event, span.StartTimeUnixNano) {
-			slot.link = tracepb.Span_Link{TraceId: span.TraceId, SpanId: slot.ids[24:32], Attributes: outsideWindowLinkAttributes}
-			slot.links[0] = &slot.link
-			span.Links = slot.links[:]
+			if slot.link == nil {
+				slot.link = &spanLink{} // once per slot: reused by its later spans
+			}
+			l := slot.link
+			l.link = tracepb.Span_Link{TraceId: span.TraceId, SpanId: slot.ids[24:32], Attributes: outsideWindowLinkAttributes}
+			l.links[0] = &l.link
+			span.Links = l.links[:]
 		} else {
 			span.ParentSpanId = slot.ids[24:32]
 		}
 	}
 
-	c := call{event: event, comm: comm}
+	var name string // errno name, if the return is one
+	failure := false
 	span.Status = nil
-	if info.ReturnsErrno {
-		if c.errno = ErrnoName(event.Ret); c.errno != "" {
-			slot.status = tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: errnoMessage(event.Ret)}
-			span.Status = &slot.status
+	if info.ReturnsErrno && errno.Is(event.Ret) {
+		name = errno.Name(event.Ret)
+		if failure = info.notFailures.Failure(event.Ret); failure {
+			span.Status = errorStatus(event.Ret)
 		}
 	}
 	if !slot.linked {
 		slot.init()
 	}
+	// A switch, not a function per row: calls through function values cost a quarter of buildSpan.
 	n := 0
-	for i := range spanAttributes {
-		row := &spanAttributes[i]
-		switch {
-		case row.intValue != nil:
-			v, ok := row.intValue(c)
-			if !ok {
+	for _, row := range spanAttributes {
+		s := row.source
+		switch s {
+		case returnValue:
+			slot.ints[s].IntValue = event.Ret
+		case processID:
+			slot.ints[s].IntValue = int64(event.Pid)
+		case threadID:
+			slot.ints[s].IntValue = int64(event.Tid)
+		case cpuNumber:
+			slot.ints[s].IntValue = int64(event.Cpu)
+		case threadName:
+			slot.strings[s-firstString].StringValue = comm
+		case errnoName, failureErrno:
+			if name == "" || s == failureErrno && !failure {
 				continue
 			}
-			slot.ints[i].IntValue = v
-		case row.stringValue != nil:
-			v, ok := row.stringValue(c)
-			if !ok {
-				continue
-			}
-			slot.strings[i].StringValue = v
+			slot.strings[s-firstString].StringValue = name
 		default:
 			continue // per probe, added below
 		}
-		slot.attrs[n] = &slot.kvs[i]
+		slot.attrs[n] = &slot.kvs[s]
 		n++
 	}
 	n += copy(slot.attrs[n:], info.attributes)

@@ -16,6 +16,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/errno"
 	"github.com/kretspan/kretspan/otlpwire"
 	"github.com/kretspan/kretspan/probe"
 )
@@ -71,7 +72,7 @@ func attrs(span *tracepb.Span) map[string]any {
 func TestBuildSpan(t *testing.T) {
 	const offset = int64(1_700_000_000_000_000_000)
 	clock := fixedClock(offset)
-	info := NewProbeInfo(syscallTarget)
+	info := NewProbeInfo(syscallTarget, errno.DefaultSet())
 	event := testEvent(1, 3, "cat")
 	var slot spanSlot
 	span := buildSpan(&slot, &event, &info, clock, "cat")
@@ -115,7 +116,7 @@ func TestBuildSpan(t *testing.T) {
 }
 
 func TestBuildSpanRootHasNoParent(t *testing.T) {
-	info := NewProbeInfo(syscallTarget)
+	info := NewProbeInfo(syscallTarget, errno.DefaultSet())
 	event := testEvent(1, 0, "x")
 	var slot spanSlot
 	// A slot that held a child first, then a root: the parent must not linger.
@@ -129,15 +130,15 @@ func TestBuildSpanRootHasNoParent(t *testing.T) {
 
 func TestBuildSpanErrno(t *testing.T) {
 	clock := fixedClock(0)
-	kernelInfo := NewProbeInfo(syscallTarget)
-	userInfo := NewProbeInfo(uprobeTarget)
+	kernelInfo := NewProbeInfo(syscallTarget, errno.DefaultSet())
+	userInfo := NewProbeInfo(uprobeTarget, errno.DefaultSet())
 	var slot spanSlot
 
 	event := testEvent(1, -2, "cat")
 	span := buildSpan(&slot, &event, &kernelInfo, clock, "cat")
 	a := attrs(span)
-	if a[AttrErrorType] != "ENOENT" || a["error.type"] != "ENOENT" {
-		t.Errorf("error.type = %v, want ENOENT", a[AttrErrorType])
+	if a[AttrErrorType] != "ENOENT" || a["error.type"] != "ENOENT" || a[AttrErrno] != "ENOENT" {
+		t.Errorf("error.type = %v, kretspan.errno = %v, want ENOENT", a[AttrErrorType], a[AttrErrno])
 	}
 	if a[AttrReturnValue] != int64(-2) {
 		t.Errorf("return value %v", a[AttrReturnValue])
@@ -148,14 +149,15 @@ func TestBuildSpanErrno(t *testing.T) {
 	if !strings.Contains(span.Status.Message, "no such file or directory") || !strings.Contains(span.Status.Message, "ENOENT") {
 		t.Errorf("status message %q", span.Status.Message)
 	}
-	if len(span.Attributes) != 8 {
-		t.Errorf("%d attributes, want 8: %v", len(span.Attributes), a)
+	// The 7 of a success, and kretspan.errno and error.type.
+	if len(span.Attributes) != 9 {
+		t.Errorf("%d attributes, want 9: %v", len(span.Attributes), a)
 	}
 
 	// Reusing the slot for a success leaves no stale error.
 	event = testEvent(1, 0, "cat")
 	span = buildSpan(&slot, &event, &kernelInfo, clock, "cat")
-	if _, ok := attrs(span)[AttrErrorType]; ok || span.Status != nil {
+	if _, ok := attrs(span)[AttrErrno]; ok || span.Status != nil {
 		t.Errorf("stale error after reuse: attrs %v status %v", attrs(span), span.Status)
 	}
 	if len(span.Attributes) != 7 {
@@ -166,8 +168,8 @@ func TestBuildSpanErrno(t *testing.T) {
 	event = testEvent(2, -2, "app")
 	span = buildSpan(&slot, &event, &userInfo, clock, "app")
 	a = attrs(span)
-	if _, ok := a[AttrErrorType]; ok || span.Status != nil {
-		t.Errorf("uprobe -2 marked as an error: attrs %v status %v", a, span.Status)
+	if _, ok := a[AttrErrno]; ok || span.Status != nil {
+		t.Errorf("uprobe -2 marked as an errno: attrs %v status %v", a, span.Status)
 	}
 	if a[AttrProbeKind] != "uprobe" || a[AttrProbeTarget] != "uprobe:/usr/bin/app:main.handle" || a[AttrReturnValue] != int64(-2) {
 		t.Errorf("uprobe attributes %v", a)
@@ -179,8 +181,8 @@ func TestBuildSpanErrno(t *testing.T) {
 	// Out of the errno range: no error.
 	for _, ret := range []int64{-4096, -1 << 40, 1} {
 		event = testEvent(1, ret, "cat")
-		if span := buildSpan(&slot, &event, &kernelInfo, clock, "cat"); span.Status != nil {
-			t.Errorf("ret %d: status %v", ret, span.Status)
+		if span := buildSpan(&slot, &event, &kernelInfo, clock, "cat"); span.Status != nil || len(span.Attributes) != 7 {
+			t.Errorf("ret %d: status %v attributes %v", ret, span.Status, attrs(span))
 		}
 	}
 	// A 32-bit return sign-extended by the BPF side: -EINTR.
@@ -190,39 +192,52 @@ func TestBuildSpanErrno(t *testing.T) {
 	}
 }
 
-func TestBuildSpanKernelInternalErrno(t *testing.T) {
-	info := NewProbeInfo(syscallTarget)
-	event := testEvent(1, -512, "cat")
+// Errnos that are outcomes keep their name but are no failures: a non-blocking call that would
+// block, one under way, a syscall the kernel restarts.
+func TestBuildSpanNotFailures(t *testing.T) {
+	kernelInfo := NewProbeInfo(syscallTarget, errno.DefaultSet())
+	userInfo := NewProbeInfo(uprobeTarget, errno.DefaultSet())
 	var slot spanSlot
-	span := buildSpan(&slot, &event, &info, fixedClock(0), "cat")
-	if span.Status == nil || span.Status.Code != tracepb.Status_STATUS_CODE_ERROR {
-		t.Errorf("ret -512 from a kernel function: status %v, want ERROR", span.Status)
-	}
-	if _, ok := attrs(span)[AttrErrorType]; !ok {
-		t.Errorf("ret -512: no error.type attribute")
-	}
-}
-
-func TestErrnoName(t *testing.T) {
-	for ret, want := range map[int64]string{
-		0: "", 1: "", 4096: "",
-		-1: "EPERM", -2: "ENOENT", -4: "EINTR", -11: "EAGAIN", -110: "ETIMEDOUT",
-		-4095:    "errno 4095", // in the errno range but unnamed
-		-512:     "ERESTARTSYS",
-		-4096:    "", // outside the range
-		-1 << 62: "", -9223372036854775808: "",
+	for _, tc := range []struct {
+		info    *ProbeInfo
+		ret     int64
+		errno   string // kretspan.errno, "" for none
+		failure bool   // status Error and error.type
+	}{
+		{&kernelInfo, -11, "EAGAIN", false},
+		{&kernelInfo, -115, "EINPROGRESS", false},
+		{&kernelInfo, -512, "ERESTARTSYS", false},
+		{&kernelInfo, -2, "ENOENT", true},
+		{&userInfo, -11, "", false},
+		{&userInfo, -2, "", false},
 	} {
-		if got := ErrnoName(ret); got != want {
-			t.Errorf("ErrnoName(%d) = %q, want %q", ret, got, want)
+		event := testEvent(1, tc.ret, "cat")
+		span := buildSpan(&slot, &event, tc.info, fixedClock(0), "cat")
+		a := attrs(span)
+		name, hasErrno := a[AttrErrno]
+		errorType, hasErrorType := a[AttrErrorType]
+		if (tc.errno != "") != hasErrno || (hasErrno && name != tc.errno) {
+			t.Errorf("%s ret %d: kretspan.errno %v, want %q", tc.info.Name, tc.ret, name, tc.errno)
+		}
+		if failed := span.Status.GetCode() == tracepb.Status_STATUS_CODE_ERROR; failed != tc.failure || hasErrorType != tc.failure {
+			t.Errorf("%s ret %d: status %v, error.type %v; want a failure: %v", tc.info.Name, tc.ret, span.Status, errorType, tc.failure)
+		}
+		if tc.failure && (errorType != tc.errno || span.Status.Message != errno.Message(tc.ret)) {
+			t.Errorf("%s ret %d: error.type %v, status message %q", tc.info.Name, tc.ret, errorType, span.Status.Message)
 		}
 	}
-	if got := errnoText(-2); got != "no such file or directory" {
-		t.Errorf("errnoText(-2) = %q", got)
+
+	// With no outcomes listed, every errno is a failure, the kernel's own restart codes too.
+	strict := NewProbeInfo(syscallTarget, nil)
+	event := testEvent(1, -512, "cat")
+	span := buildSpan(&slot, &event, &strict, fixedClock(0), "cat")
+	if a := attrs(span); span.Status.GetCode() != tracepb.Status_STATUS_CODE_ERROR || a[AttrErrorType] != "ERESTARTSYS" || a[AttrErrno] != "ERESTARTSYS" {
+		t.Errorf("ret -512 with no outcomes listed: status %v attributes %v", span.Status, a)
 	}
 }
 
 func TestNewProbeInfo(t *testing.T) {
-	info := NewProbeInfo(probe.Target{Kind: probe.KindFentry, Name: "vfs_read", ReturnsErrno: true})
+	info := NewProbeInfo(probe.Target{Kind: probe.KindFentry, Name: "vfs_read", ReturnsErrno: true}, errno.DefaultSet())
 	if info.Name != "vfs_read" || !info.ReturnsErrno {
 		t.Errorf("info %+v", info)
 	}
@@ -329,23 +344,21 @@ func TestEveryAttributeKeyHasARow(t *testing.T) {
 	}
 }
 
-// Each row has a key of its own and exactly one source, and a span carries every attribute whose
+// Each row has a key of its own, each source one row, and a span carries every attribute whose
 // source has a value.
 func TestSpanAttributeRows(t *testing.T) {
-	seen := map[string]bool{}
+	keys := map[string]bool{}
+	sources := map[valueSource]bool{}
 	for _, row := range spanAttributes {
-		sources := 0
-		for _, set := range []bool{row.intValue != nil, row.stringValue != nil, row.probeValue != nil} {
-			if set {
-				sources++
-			}
+		if row.key == "" || keys[row.key] || row.source >= valueSources || sources[row.source] {
+			t.Errorf("row %q source %d: empty, unknown or seen before", row.key, row.source)
 		}
-		if row.key == "" || sources != 1 || seen[row.key] {
-			t.Errorf("row %q: %d sources (want 1), key seen before: %v", row.key, sources, seen[row.key])
-		}
-		seen[row.key] = true
+		keys[row.key], sources[row.source] = true, true
 	}
-	info := NewProbeInfo(syscallTarget)
+	if len(sources) != int(valueSources) {
+		t.Errorf("%d of the %d sources have a row", len(sources), valueSources)
+	}
+	info := NewProbeInfo(syscallTarget, errno.DefaultSet())
 	event := testEvent(1, -2, "cat")
 	var slot spanSlot
 	got := attrs(buildSpan(&slot, &event, &info, fixedClock(0), "cat"))
@@ -363,7 +376,7 @@ func TestSpanAttributeRows(t *testing.T) {
 // fail to encode.
 func TestProbeInfoFromANonUTF8PathEncodes(t *testing.T) {
 	target := probe.Target{ID: 1, Kind: probe.KindUprobe, Binary: "/opt/\xffapp", Name: "handle\xfe"}
-	info := NewProbeInfo(target)
+	info := NewProbeInfo(target, errno.DefaultSet())
 	if info.Name != "handle\uFFFD" {
 		t.Errorf("span name %q, want the invalid byte replaced", info.Name)
 	}

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/errno"
 	"github.com/kretspan/kretspan/otelbridge"
 	"github.com/kretspan/kretspan/probe"
 )
@@ -71,7 +72,7 @@ func runPipeline(tb testing.TB, events []bpf.Event, batchSize int, export func(*
 	if err != nil {
 		tb.Fatal(err)
 	}
-	probes := []otelbridge.ProbeInfo{{}, otelbridge.NewProbeInfo(syscallTarget), otelbridge.NewProbeInfo(uprobeTarget)}
+	probes := []otelbridge.ProbeInfo{{}, otelbridge.NewProbeInfo(syscallTarget, errno.DefaultSet()), otelbridge.NewProbeInfo(uprobeTarget, errno.DefaultSet())}
 	const mono, offset = 1_000_000, 1_700_000_000_000_000_000
 	clock := otelbridge.NewWallClock(otelbridge.Clocks{Monotonic: func() int64 { return mono }, Realtime: func() int64 { return mono + offset }})
 	// A queue that holds every batch, so that none is dropped however slowly export runs.

@@ -154,7 +154,7 @@ func TestResolveExplicitMechanismUnavailable(t *testing.T) {
 }
 
 func TestResolveForkRename(t *testing.T) {
-	// A new kernel has kernel_clone; the seed's _do_fork still works, with a note.
+	// A new kernel has kernel_clone; the kretprobe example's _do_fork still works, with a note.
 	sys := newFakeSystem()
 	targets, notes, err := Resolve(mustParse(t, "kprobe:_do_fork"), sys, 100)
 	if err != nil {

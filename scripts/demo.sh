@@ -28,6 +28,9 @@ die() {
 	exit 1
 }
 
+command -v jq >/dev/null || die "the demo needs jq (apt-get install jq)"
+command -v curl >/dev/null || die "the demo needs curl (apt-get install curl)"
+
 SUDO=
 if [[ $(id -u) != 0 ]]; then
 	SUDO=sudo
@@ -150,11 +153,10 @@ while sleep 1; do curl -fsS "http://$service_addr/work" >/dev/null 2>&1; done &
 load_pid=$!
 
 # --- 4. probes for this kernel -----------------------------------------------------------------
-check=$($SUDO bin/kretspan check) || die "bin/kretspan check failed:"$'\n'"$check"
-feature() { awk -v f="$1" 'index($0, f "  ") == 1 { sub("^" f " *", ""); print; exit }' <<<"$check"; }
-kprobes=$(feature kprobes)
-fentry=$(feature fentry/fexit)
-if [[ $kprobes == yes* || $fentry == yes* ]]; then
+# kretspan check --json says what this kernel supports, and why not where it does not.
+check=$($SUDO bin/kretspan check --json) || die "bin/kretspan check failed:"$'\n'"$check"
+supported() { jq -e --arg f "$1" '.features[] | select(.name == $f) | .supported' <<<"$check" >/dev/null; }
+if supported kprobes || supported fentry/fexit; then
 	# Kernel functions can be probed: fork (kretspan translates _do_fork to kernel_clone), VFS
 	# reads and writes, and file opens, which nest inside the openat syscall as child spans.
 	defaults=(_do_fork vfs_read vfs_write do_sys_openat2 syscall:openat syscall:connect)
@@ -164,18 +166,19 @@ else
 	defaults=(syscall:openat syscall:read syscall:write syscall:clock_nanosleep syscall:connect)
 	log "this kernel has neither kprobes nor fentry: tracing syscalls"
 fi
-# Keep the defaults this kernel can attach (kretspan check says "cannot attach" for the others),
-# so that one missing function does not stop the demo. Extra PROBES are passed as given: a typo
-# there should fail loudly.
+# Keep the defaults this kernel can attach, so that one missing function does not stop the demo.
+# check exits 2 when some cannot attach, and still reports every probe. Extra PROBES are passed as
+# given: a typo there should fail loudly.
+report=$($SUDO bin/kretspan check --json "${defaults[@]}" 2>/dev/null) || true
+jq -e .probes <<<"$report" >/dev/null 2>&1 || die "bin/kretspan check --json ${defaults[*]} printed no report"
 probes=()
-for p in "${defaults[@]}"; do
-	line=$($SUDO bin/kretspan check "$p" 2>/dev/null | grep -F "$p"$'\t' || true)
-	if [[ -n $line && $line != *"cannot attach"* ]]; then
-		probes+=("$p")
+while IFS=$'\t' read -r spec error; do
+	if [[ -z $error ]]; then
+		probes+=("$spec")
 	else
-		log "skipping $p: ${line#*$'\t'}"
+		log "skipping $spec: $error"
 	fi
-done
+done < <(jq -r '.probes[] | [.spec, (.error // "")] | @tsv' <<<"$report")
 read -r -a extra <<<"${PROBES:-}"
 probes+=("${extra[@]}")
 ((${#probes[@]} > 0)) || die "no probe can attach on this kernel"
@@ -237,15 +240,11 @@ set -e
 # --- 6. what reached Jaeger --------------------------------------------------------------------
 sleep 1 # Jaeger's own batch processor (200 ms) makes the last spans queryable
 if body=$(curl -fsS --max-time 10 "$JAEGER_QUERY_URL/api/traces?service=$service&limit=100000&lookback=1h" 2>/dev/null); then
-	if command -v jq >/dev/null; then
-		log "Jaeger received $(jq '[.data[].spans[]] | length' <<<"$body") spans in $(jq '.data | length' <<<"$body") traces:"
-		jq -r '[.data[].spans[].operationName] | group_by(.) | map("\(length) \(.[0])") | .[]' <<<"$body" |
-			sed 's/^/[demo]     /' >&2
-	else
-		log "Jaeger received $(grep -o '"spanID"' <<<"$body" | wc -l) spans"
-	fi
+	log "Jaeger received $(jq '[.data[].spans[]] | length' <<<"$body") spans in $(jq '.data | length' <<<"$body") traces:"
+	jq -r '[.data[].spans[].operationName] | group_by(.) | map("\(length) \(.[0])") | .[]' <<<"$body" |
+		sed 's/^/[demo]     /' >&2
 fi
-if command -v jq >/dev/null && body=$(curl -fsS --max-time 10 "$JAEGER_QUERY_URL/api/traces?service=httpservice&limit=100000&lookback=1h" 2>/dev/null); then
+if body=$(curl -fsS --max-time 10 "$JAEGER_QUERY_URL/api/traces?service=httpservice&limit=100000&lookback=1h" 2>/dev/null); then
 	log "httpservice: $(jq '.data | length' <<<"$body") request traces, with these kernel spans inside them:"
 	jq -r '[.data[] | .processes as $p | .spans[] | select($p[.processID].serviceName == "'"$service"'") | .operationName]
 		| group_by(.) | map("\(length) \(.[0])") | .[]' <<<"$body" | sed 's/^/[demo]     /' >&2

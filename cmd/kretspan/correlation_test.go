@@ -110,8 +110,9 @@ func TestKernelHTTPServiceSpansInsideRequestSpans(t *testing.T) {
 		}
 		return true
 	}
-	spans := receiver.WaitFor(15*time.Second, complete)
+	receiver.WaitFor(15*time.Second, complete)
 	k.Stop(t)
+	spans := receiver.Spans() // what kretspan flushed at exit too: /unbound's calls may come last
 	if !complete(spans) {
 		t.Fatalf("not every request trace has its server span, openat and connect: %v", spanNames(spans))
 	}

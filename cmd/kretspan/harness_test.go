@@ -1,10 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
@@ -70,16 +70,20 @@ func startReceiver(t *testing.T) *otlpreceiver.Receiver {
 	return receiver
 }
 
-// kernelSupports runs kretspan check and reports whether the named feature is there.
+// kernelSupports runs kretspan check --json and reports whether the named feature is there.
 func kernelSupports(t *testing.T, dir, feature string) bool {
 	t.Helper()
-	out, err := exec.Command(filepath.Join(dir, "kretspan"), "check").Output()
+	out, err := exec.Command(filepath.Join(dir, "kretspan"), "check", "--json").Output()
 	if err != nil {
-		t.Fatalf("kretspan check: %v", err)
+		t.Fatalf("kretspan check --json: %v", err)
 	}
-	for _, line := range strings.Split(string(out), "\n") {
-		if name, status, ok := strings.Cut(line, "  "); ok && name == feature {
-			return strings.HasPrefix(strings.TrimSpace(status), "yes")
+	var report checkReport
+	if err := json.Unmarshal(out, &report); err != nil {
+		t.Fatalf("kretspan check --json: %v\n%s", err, out)
+	}
+	for _, f := range report.Features {
+		if f.Name == feature {
+			return f.Supported
 		}
 	}
 	t.Fatalf("kretspan check does not report %q:\n%s", feature, out)

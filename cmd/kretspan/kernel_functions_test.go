@@ -47,7 +47,7 @@ func summaryRow(t *testing.T, stderr, label string) []uint64 {
 	return nil
 }
 
-func TestKernelForkSeedCase(t *testing.T) {
+func TestKernelForkKretprobeExample(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
 	if !kernelSupports(t, dir, "kprobes") {
@@ -116,9 +116,7 @@ func TestKernelGlobAttachesManyAndNests(t *testing.T) {
 	requireMechanism(t, dir, "kprobes")
 	d := startDriver(t, dir)
 	receiver, k := traceProcess(t, dir, d.PID, "kprobe:ksys_read", "kprobe:vfs_*")
-	var attached int
-	fmt.Sscanf(k.Stderr()[strings.Index(k.Stderr(), "tracing"):], "tracing %d targets", &attached)
-	if attached < 10 {
+	if attached, _ := summary.Ready(k.Stderr()); attached < 10 {
 		t.Errorf("vfs_* attached %d targets; want many", attached)
 	}
 	if got := d.Do(t, "read /proc/version"); !strings.HasPrefix(got, "read ") || got == "read 0" {

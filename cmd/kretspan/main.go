@@ -26,7 +26,8 @@ const usageText = `Usage:
   kretspan [flags] PROBE...     trace calls and export each as a span, until SIGINT/SIGTERM or --duration
   kretspan list [--binary PATH] [PATTERN]
                                 what can be probed: kernel functions, syscall:NAME, a binary's symbols
-  kretspan check [PROBE...]     what this kernel supports, and how each PROBE would attach
+  kretspan check [--json] [PROBE...]
+                                what this kernel supports, and how each PROBE would attach
 
 Probes:
 ` + probe.Usage + `
@@ -131,14 +132,17 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 	infos := make([]otelbridge.ProbeInfo, len(targets)+1)
 	for i, t := range targets {
 		probes[i] = bpf.Probe{Target: t, Filter: s.ProbeFilter(filters[t.Spec.Raw])}
-		infos[t.ID] = otelbridge.NewProbeInfo(t)
+		if err := probes[i].Check(); err != nil {
+			return nil, usageError{err}
+		}
+		infos[t.ID] = otelbridge.NewProbeInfo(t, probes[i].Filter.NotFailures)
 	}
 	markers, scanned, err := findMarkers(s)
 	if err != nil {
 		return nil, err
 	}
 
-	sink, err := newSink(ctx, s, stdout)
+	sink, err := exporter.NewTraceExporter(ctx, s.Exporter, exporter.Destination{Endpoint: s.Traces.Endpoint, Console: stdout})
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +173,7 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 	}
 	t := &trace{settings: s, targets: targets, tracer: tracer, pipeline: pipeline}
 	if s.Exporter == "otlp" && s.MetricsInterval > 0 {
-		source := exporter.LedgerSource{Counters: tracer.Counters, Pipeline: pipeline}
+		source := exporter.LedgerSource{Counts: tracer.Counts, Pipeline: pipeline}
 		if t.metrics, err = exporter.NewMetrics(ctx, s.Metrics.Endpoint, res, targets, source); err != nil {
 			tracer.Close()
 			_ = pipeline.Close(context.Background())
@@ -192,7 +196,7 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 	if s.Exporter == "otlp" {
 		destination = "OTLP " + s.Traces.Endpoint
 	}
-	fmt.Fprintf(stderr, "kretspan: tracing %d targets; exporting to %s. Ctrl-C to stop.\n", len(targets), destination)
+	summary.WriteReady(stderr, len(targets), destination)
 	return t, nil
 }
 
@@ -247,7 +251,7 @@ func (t *trace) shutDownAndReport(readErr error, stderr io.Writer) error {
 	if err := t.stopMetrics(); err != nil {
 		fmt.Fprintf(stderr, "kretspan: %v\n", err) // like failed span exports: reported, not fatal
 	}
-	counters, countErr := t.tracer.Counters()
+	counters, countErr := t.tracer.Counts()
 	if countErr == nil {
 		stats := t.pipeline.Stats()
 		summary.WriteHistograms(stderr, t.targets, counters)
@@ -289,16 +293,6 @@ func findMarkers(s config.Settings) (required, scanned []probe.Marker, err error
 		}
 	}
 	return required, scanned, nil
-}
-
-func newSink(ctx context.Context, s config.Settings, stdout io.Writer) (otelbridge.Sink, error) {
-	switch s.Exporter {
-	case "console":
-		return exporter.NewConsole(stdout), nil
-	case "none":
-		return exporter.Discard{}, nil
-	}
-	return exporter.NewOTLP(ctx, s.Traces.Endpoint)
 }
 
 func isTerminal(f *os.File) bool {

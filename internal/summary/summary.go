@@ -25,17 +25,28 @@ type UserSpace struct {
 
 // Write accounts for every call of every probe: calls = exported + filtered + sampled out +
 // dropped (kernel and user space) + missed returns + still in flight when tracing stopped.
-func Write(w io.Writer, targets []probe.Target, counters []bpf.ProbeCounters, misses bpf.KernelMisses, stats UserSpace) {
+func Write(w io.Writer, targets []probe.Target, counters []bpf.ProbeCounts, misses bpf.KernelMisses, stats UserSpace) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "PROBE\tCALLS\tEXPORTED\tFILTERED\tSAMPLED OUT\tDROPPED\tMISSED RETURNS\tIN FLIGHT\tP50\tP99\t")
+	fmt.Fprint(tw, header)
+	for _, l := range bpf.Ledgers() {
+		fmt.Fprintf(tw, "\t%s", l.Column())
+	}
+	fmt.Fprintln(tw, "\tIN FLIGHT\tP50\tP99\t")
 	for _, t := range targets {
 		c := counters[t.ID]
+		fmt.Fprint(tw, t.Label())
+		for _, l := range bpf.Ledgers() {
+			n := c.Sum(l)
+			if l == bpf.LedgerSubmitted {
+				n = stats.ExportedByID[t.ID]
+			}
+			fmt.Fprintf(tw, "\t%d", n)
+		}
 		var p50, p99 time.Duration
 		if h := stats.Latency[t.ID]; h != nil {
 			p50, p99 = roundDuration(h.Quantile(0.5)), roundDuration(h.Quantile(0.99))
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%v\t%v\t\n", t.Label(), c.Entered, stats.ExportedByID[t.ID],
-			c.Filtered(), c.SampledOut, c.DropInflightFull+c.DropDepth+c.DropRingbufFull, c.MissedReturn, c.InFlight(), p50, p99)
+		fmt.Fprintf(tw, "\t%d\t%v\t%v\t\n", c.InFlight(), p50, p99)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, kernelFormat+"\n", misses.Probe, misses.Recursion)
@@ -57,10 +68,12 @@ const maxHistograms = 20
 
 // WriteHistograms prints each busy probe's in-kernel latency histogram of every call, filtered
 // and sampled out ones included, in the manner of bcc's funclatency.
-func WriteHistograms(w io.Writer, targets []probe.Target, counters []bpf.ProbeCounters) {
+func WriteHistograms(w io.Writer, targets []probe.Target, counters []bpf.ProbeCounts) {
 	busy := slices.Clone(targets)
-	busy = slices.DeleteFunc(busy, func(t probe.Target) bool { return counters[t.ID].Entered == 0 })
-	slices.SortStableFunc(busy, func(a, b probe.Target) int { return cmp.Compare(counters[b.ID].Entered, counters[a.ID].Entered) })
+	busy = slices.DeleteFunc(busy, func(t probe.Target) bool { return counters[t.ID].Counts[bpf.CounterEntered] == 0 })
+	slices.SortStableFunc(busy, func(a, b probe.Target) int {
+		return cmp.Compare(counters[b.ID].Counts[bpf.CounterEntered], counters[a.ID].Counts[bpf.CounterEntered])
+	})
 	if len(busy) > maxHistograms {
 		fmt.Fprintf(w, "\nlatency of every call, the %d busiest of %d probes:\n", maxHistograms, len(busy))
 		busy = busy[:maxHistograms]

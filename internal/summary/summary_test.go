@@ -17,15 +17,18 @@ func TestWriteThenParse(t *testing.T) {
 		{ID: 1, Kind: probe.KindSyscall, Name: "openat"},
 		{ID: 2, Kind: probe.KindUprobe, Name: "main.handle", Binary: "/usr/local/bin/app"},
 	}
-	counters := make([]bpf.ProbeCounters, 3)
-	counters[1] = bpf.ProbeCounters{Entered: 100, Submitted: 60, FilteredEntry: 10, FilteredDuration: 20, SampledOut: 5, DropRingbufFull: 3, MissedReturn: 1}
-	counters[2] = bpf.ProbeCounters{Entered: 7, Submitted: 6}
+	counters := make([]bpf.ProbeCounts, 3)
+	for k, n := range map[bpf.Counter]uint64{bpf.CounterEntered: 100, bpf.CounterSubmitted: 60, bpf.CounterFilteredEntry: 10,
+		bpf.CounterFilteredDuration: 20, bpf.CounterSampledOut: 5, bpf.CounterDropRingbufFull: 3, bpf.CounterMissedReturn: 1} {
+		counters[1].Counts[k] = n
+	}
+	counters[2].Counts[bpf.CounterEntered], counters[2].Counts[bpf.CounterSubmitted] = 7, 6
 	stats := UserSpace{Received: 66, Exported: 61, DroppedQueue: 4, ExportFailed: 1,
 		ExportedByID: []uint64{0, 55, 6}, Latency: make([]*LatencyHistogram, 3)}
 	stats.Latency[1] = &LatencyHistogram{}
 	stats.Latency[1].Record(989_855_744)
 	var out bytes.Buffer
-	out.WriteString("kretspan: tracing 2 targets; exporting to none. Ctrl-C to stop.\n")
+	WriteReady(&out, 2, "none")
 	Write(&out, targets, counters, bpf.KernelMisses{Probe: 2, Recursion: 9}, stats)
 	out.WriteString("kretspan: last export error: x\n")
 

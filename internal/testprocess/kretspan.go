@@ -9,15 +9,11 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// ReadyLinePrefix begins the line kretspan prints once every probe is attached.
-const ReadyLinePrefix = "kretspan: tracing"
 
 // Kretspan is a running kretspan.
 type Kretspan struct {
@@ -53,7 +49,7 @@ func StartKretspan(t testing.TB, bin string, env []string, args ...string) *Kret
 		wait = 2 * time.Minute
 	}
 	start := time.Now()
-	for !strings.Contains(k.stderr.String(), ReadyLinePrefix) {
+	for _, ready := summary.Ready(k.stderr.String()); !ready; _, ready = summary.Ready(k.stderr.String()) {
 		select {
 		case <-k.exited:
 			t.Fatalf("kretspan exited (%v) before attaching:\n%s", k.err, k.stderr.String())
