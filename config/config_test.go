@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"flag"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/kretspan/kretspan/bpf"
 	"github.com/kretspan/kretspan/errno"
+	"github.com/kretspan/kretspan/internal/testprocess"
 	"github.com/kretspan/kretspan/otelbridge"
 )
 
@@ -45,15 +45,6 @@ func checkError(t *testing.T, err error, want string) {
 	if strings.Contains(strings.TrimSpace(err.Error()), "\n") {
 		t.Errorf("error is not one line: %q", err)
 	}
-}
-
-func writeConfig(t *testing.T, text string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "kretspan.yaml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 func specs(s Settings) []string {
@@ -230,7 +221,7 @@ func TestEmptyValues(t *testing.T) {
 				values["[]"], values[`[""]`] = st.key, st.key+"[0]"
 			}
 			for value, name := range values {
-				_, err := load("--config", writeConfig(t, st.key+": "+value+"\n"), "syscall:read")
+				_, err := load("--config", testprocess.WriteConfig(t, st.key+": "+value+"\n"), "syscall:read")
 				checkError(t, err, name+": empty value")
 			}
 		}
@@ -253,7 +244,7 @@ func TestEmptyValues(t *testing.T) {
 		if key == "spec" {
 			text, want = "probes:\n  - spec: ''\n", "probes[0]: missing spec"
 		}
-		_, err := load("--config", writeConfig(t, text))
+		_, err := load("--config", testprocess.WriteConfig(t, text))
 		checkError(t, err, want)
 	}
 	_, err := load("")
@@ -276,7 +267,7 @@ func TestEndpoints(t *testing.T) {
 		traces  = "https://traces:443"
 		metrics = "http://metrics:4317"
 	)
-	file := writeConfig(t, "otlp_endpoint: "+fileURL+"\n")
+	file := testprocess.WriteConfig(t, "otlp_endpoint: "+fileURL+"\n")
 	for _, tc := range []struct {
 		name                string
 		args                []string
@@ -372,7 +363,7 @@ func TestConfigErrors(t *testing.T) {
 		{"zero pid", "pids: [0]\nprobes: [syscall:read]\n", `"0"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := writeConfig(t, tc.yaml)
+			path := testprocess.WriteConfig(t, tc.yaml)
 			_, err := load("--config", path)
 			checkError(t, err, tc.want)
 			if err != nil && !strings.Contains(err.Error(), "config "+path+": ") {
@@ -410,7 +401,7 @@ probes:
 `
 
 func TestConfigFileApplies(t *testing.T) {
-	path := writeConfig(t, fullConfig)
+	path := testprocess.WriteConfig(t, fullConfig)
 	s, err := load("--config", path)
 	if err != nil {
 		t.Fatal(err)
@@ -438,7 +429,7 @@ func TestConfigFileApplies(t *testing.T) {
 }
 
 func TestExplicitFlagsBeatConfigFile(t *testing.T) {
-	path := writeConfig(t, fullConfig)
+	path := testprocess.WriteConfig(t, fullConfig)
 	s, err := load("--exporter", "none", "--config", path, "--duration", "0s", "--pid", "99", "--max-glob", "1000",
 		"--batch-size", "512", "--kernel-threads=false", "--sample", "1", "--errors-only", "syscall:write")
 	if err != nil {
@@ -467,7 +458,7 @@ func TestExplicitFlagsBeatConfigFile(t *testing.T) {
 }
 
 func TestLastConfigFileWins(t *testing.T) {
-	first, last := writeConfig(t, "comm: first\n"), writeConfig(t, "comm: last\n")
+	first, last := testprocess.WriteConfig(t, "comm: first\n"), testprocess.WriteConfig(t, "comm: last\n")
 	s, err := load("--config", first, "--config", last, "syscall:read")
 	if err != nil {
 		t.Fatal(err)
@@ -479,7 +470,7 @@ func TestLastConfigFileWins(t *testing.T) {
 
 func TestConfigEmptyAndComments(t *testing.T) {
 	for _, text := range []string{"", "# nothing\n", "---\n"} {
-		s, err := load("--config", writeConfig(t, text), "syscall:read")
+		s, err := load("--config", testprocess.WriteConfig(t, text), "syscall:read")
 		if err != nil {
 			t.Errorf("config %q: %v", text, err)
 		}
@@ -537,7 +528,7 @@ func FuzzConfig(f *testing.F) {
 }
 
 func TestNotFailures(t *testing.T) {
-	path := writeConfig(t, `
+	path := testprocess.WriteConfig(t, `
 not_failures: EAGAIN
 probes:
   - syscall:read

@@ -5,13 +5,14 @@ import (
 	"testing"
 
 	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/internal/spantest"
 	"github.com/kretspan/kretspan/otelbridge"
 )
 
 func TestConsoleFormat(t *testing.T) {
 	var out bytes.Buffer
 	p := newTestPipeline(t, NewConsole(&out), otelbridge.WithBatchSize(10))
-	for _, e := range []bpf.Event{testEvent(1, 3, "cat"), testEvent(1, -2, "cat"), testEvent(2, -2, "app"), testEvent(1, -512, "cat"), testEvent(1, -115, "cat")} {
+	for _, e := range []bpf.Event{spantest.Event(1, 3, "cat"), spantest.Event(1, -2, "cat"), spantest.Event(2, -2, "app"), spantest.Event(1, -512, "cat"), spantest.Event(1, -115, "cat")} {
 		p.Add(&e)
 	}
 	closePipeline(t, p)
@@ -27,7 +28,7 @@ func TestConsoleFormat(t *testing.T) {
 
 func TestDiscard(t *testing.T) {
 	p := newTestPipeline(t, Discard{}, otelbridge.WithBatchSize(2))
-	e := testEvent(1, 0, "cat")
+	e := spantest.Event(1, 0, "cat")
 	for range 5 {
 		p.Add(&e)
 	}

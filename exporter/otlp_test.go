@@ -14,6 +14,7 @@ import (
 
 	"github.com/kretspan/kretspan/bpf"
 	"github.com/kretspan/kretspan/internal/otlpreceiver"
+	"github.com/kretspan/kretspan/internal/spantest"
 	"github.com/kretspan/kretspan/otelbridge"
 )
 
@@ -90,11 +91,11 @@ func TestOTLPRoundTrip(t *testing.T) {
 
 func testOTLPRoundTrip(t *testing.T, opts ...otlptracegrpc.Option) {
 	clearOTELEnv(t)
-	child := testEvent(1, -2, "cat")
-	root := testEvent(2, 7, "app")
+	child := spantest.Event(1, -2, "cat")
+	root := spantest.Event(2, 7, "app")
 	root.ParentSpanId = 0
 	root.SpanId = 0x99aabbccddeeff01
-	third := testEvent(1, 0, "cat")
+	third := spantest.Event(1, 0, "cat")
 	third.SpanId = 3
 	spans := exportThroughOTLP(t, []bpf.Event{child, root, third}, opts...)
 	if len(spans) != 3 {
@@ -159,7 +160,7 @@ func TestOTLPResourceFromEnvironment(t *testing.T) {
 	clearOTELEnv(t)
 	t.Setenv("OTEL_SERVICE_NAME", "foo")
 	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test,service.name=ignored,team=kernel")
-	spans := exportThroughOTLP(t, []bpf.Event{testEvent(1, 0, "cat")})
+	spans := exportThroughOTLP(t, []bpf.Event{spantest.Event(1, 0, "cat")})
 	if len(spans) != 1 {
 		t.Fatalf("received %d spans", len(spans))
 	}
@@ -194,7 +195,7 @@ func TestOTLPExportFailureIsCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := testEvent(1, 0, "cat")
+	e := spantest.Event(1, 0, "cat")
 	p.Add(&e)
 	closeCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kretspan/kretspan/bpf"
 	"github.com/kretspan/kretspan/errno"
+	"github.com/kretspan/kretspan/internal/spantest"
 )
 
 // exportedSpan is what a recordingSink keeps of one span: a deep copy, since batches are reused,
@@ -101,7 +102,7 @@ func (s *recordingSink) all() []exportedSpan {
 
 // testProbes is a probe table: index 0 unused, 1 a syscall, 2 a uprobe.
 func testProbes() []ProbeInfo {
-	return []ProbeInfo{{}, NewProbeInfo(syscallTarget, errno.DefaultSet()), NewProbeInfo(uprobeTarget, errno.DefaultSet())}
+	return []ProbeInfo{{}, NewProbeInfo(spantest.SyscallTarget, errno.DefaultSet()), NewProbeInfo(spantest.UprobeTarget, errno.DefaultSet())}
 }
 
 func testResource() *resourcepb.Resource {
@@ -143,7 +144,7 @@ func TestPipelineBatchesBySize(t *testing.T) {
 	sink := &recordingSink{}
 	p := newTestPipeline(t, sink, WithBatchSize(4), WithBatchTimeout(time.Hour))
 	for i := range 10 {
-		e := testEvent(1, int64(i), "cat")
+		e := spantest.Event(1, int64(i), "cat")
 		e.SpanId = uint64(i + 1)
 		p.Add(&e)
 		e.SpanId = 0xdead // the pipeline must have copied the event
@@ -188,7 +189,7 @@ func TestPipelineBatchesBySize(t *testing.T) {
 func TestPipelineFlushesOnIdleAfterTimeout(t *testing.T) {
 	sink := &recordingSink{exported: make(chan int, 10)}
 	p := newTestPipeline(t, sink, WithBatchSize(100), WithBatchTimeout(30*time.Millisecond))
-	e := testEvent(1, 0, "cat")
+	e := spantest.Event(1, 0, "cat")
 	p.Add(&e)
 	p.Add(&e)
 	p.Idle() // too early: nothing goes
@@ -223,7 +224,7 @@ func TestPipelineFlushesOnIdleAfterTimeout(t *testing.T) {
 func TestPipelineDropsWhenQueueFull(t *testing.T) {
 	sink := &recordingSink{block: make(chan struct{})}
 	p := newTestPipeline(t, sink, WithBatchSize(2), WithQueueBatches(2), WithBatchTimeout(time.Hour))
-	e := testEvent(1, 0, "cat")
+	e := spantest.Event(1, 0, "cat")
 	// Two batches of two fill the queue (one exporting, one queued); every later event is dropped.
 	for range 11 {
 		p.Add(&e)
@@ -247,7 +248,7 @@ func TestPipelineDropsWhenQueueFull(t *testing.T) {
 func TestPipelineAccountingUnderLoad(t *testing.T) {
 	sink := &recordingSink{}
 	p := newTestPipeline(t, sink, WithBatchSize(3), WithQueueBatches(1), WithBatchTimeout(time.Millisecond))
-	e := testEvent(1, 0, "cat")
+	e := spantest.Event(1, 0, "cat")
 	for i := range 2000 {
 		e.ProbeId = uint32(1 + i%2)
 		p.Add(&e)
@@ -273,7 +274,7 @@ func TestPipelineCloseTimeoutCountsQueuedAsFailed(t *testing.T) {
 	sink := &recordingSink{block: make(chan struct{})}
 	defer close(sink.block)
 	p := newTestPipeline(t, sink, WithBatchSize(2), WithQueueBatches(2), WithBatchTimeout(time.Hour), WithExportTimeout(time.Hour))
-	e := testEvent(1, 0, "cat")
+	e := spantest.Event(1, 0, "cat")
 	for range 5 {
 		p.Add(&e)
 	}
@@ -292,7 +293,7 @@ func TestPipelineFailingSink(t *testing.T) {
 	if p.LastError() != nil {
 		t.Errorf("LastError before any export: %v", p.LastError())
 	}
-	e := testEvent(2, 0, "app")
+	e := spantest.Event(2, 0, "app")
 	for range 6 {
 		p.Add(&e)
 	}
@@ -311,7 +312,7 @@ func TestPipelineExportedByID(t *testing.T) {
 	sink := &recordingSink{}
 	p := newTestPipeline(t, sink, WithBatchSize(3))
 	for _, id := range []uint32{1, 2, 2, 1, 2, 0, 3, 99} {
-		e := testEvent(id, 0, "cat")
+		e := spantest.Event(id, 0, "cat")
 		p.Add(&e)
 	}
 	closePipeline(t, p)
@@ -356,7 +357,7 @@ func steadyPipeline(tb testing.TB) (*Pipeline, *bpf.Event) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e := testEvent(1, 42, "bench")
+	e := spantest.Event(1, 42, "bench")
 	for range 2048 {
 		p.Add(&e)
 	}
@@ -373,8 +374,8 @@ func TestPipelineAddDoesNotAllocate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closePipeline(t, p)
-	e := testEvent(1, 42, "bench")
-	uprobeEvent := testEvent(2, -2, "bench")
+	e := spantest.Event(1, 42, "bench")
+	uprobeEvent := spantest.Event(2, -2, "bench")
 	for range 1024 { // warm up: histograms exist, comm interned, batches cycled
 		p.Add(&e)
 		p.Add(&uprobeEvent)
@@ -385,7 +386,7 @@ func TestPipelineAddDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(runs, func() { p.Add(&uprobeEvent) }); n != 0 {
 		t.Errorf("steady-state Add of a uprobe event allocates %v times per call", n)
 	}
-	errnoEvent := testEvent(1, -2, "bench")
+	errnoEvent := spantest.Event(1, -2, "bench")
 	if n := testing.AllocsPerRun(runs, func() { p.Add(&errnoEvent) }); n != 0 {
 		t.Errorf("steady-state Add of a failed call allocates %v times per call", n)
 	}
@@ -395,8 +396,8 @@ func TestPipelineAddDoesNotAllocate(t *testing.T) {
 }
 
 func BenchmarkBuildSpan(b *testing.B) {
-	info := NewProbeInfo(syscallTarget, errno.DefaultSet())
-	e := testEvent(1, 42, "bench")
+	info := NewProbeInfo(spantest.SyscallTarget, errno.DefaultSet())
+	e := spantest.Event(1, 42, "bench")
 	clock := fixedClock(0)
 	var slot spanSlot
 	b.ReportAllocs()
@@ -422,7 +423,7 @@ func BenchmarkPipelineAdd(b *testing.B) {
 
 func BenchmarkPipelineAddErrno(b *testing.B) {
 	p, _ := steadyPipeline(b)
-	e := testEvent(1, -2, "bench")
+	e := spantest.Event(1, -2, "bench")
 	b.ReportAllocs()
 	for b.Loop() {
 		p.Add(&e)

@@ -15,8 +15,8 @@ import (
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
-	"github.com/kretspan/kretspan/bpf"
 	"github.com/kretspan/kretspan/errno"
+	"github.com/kretspan/kretspan/internal/spantest"
 	"github.com/kretspan/kretspan/otlpwire"
 	"github.com/kretspan/kretspan/probe"
 )
@@ -26,30 +26,6 @@ func fixedClock(offset int64) *WallClock {
 	const mono = 1_000_000
 	return NewWallClock(Clocks{Monotonic: func() int64 { return mono }, Realtime: func() int64 { return mono + offset }})
 }
-
-func testEvent(probeID uint32, ret int64, comm string) bpf.Event {
-	e := bpf.Event{
-		SpanId:       0x1122334455667788,
-		ParentSpanId: 0x99aabbccddeeff01,
-		StartNs:      5_000_000_000,
-		EndNs:        5_000_123_456,
-		Ret:          ret,
-		Pid:          1234,
-		Tid:          1240,
-		ProbeId:      probeID,
-		Cpu:          6,
-	}
-	for i := range e.TraceId {
-		e.TraceId[i] = byte(i + 1)
-	}
-	copy(e.Comm[:], comm)
-	return e
-}
-
-var (
-	syscallTarget = probe.Target{ID: 1, Kind: probe.KindSyscall, Name: "openat", ReturnsErrno: true}
-	uprobeTarget  = probe.Target{ID: 2, Kind: probe.KindUprobe, Name: "main.handle", Binary: "/usr/bin/app"}
-)
 
 func attrs(span *tracepb.Span) map[string]any {
 	m := map[string]any{}
@@ -72,8 +48,8 @@ func attrs(span *tracepb.Span) map[string]any {
 func TestBuildSpan(t *testing.T) {
 	const offset = int64(1_700_000_000_000_000_000)
 	clock := fixedClock(offset)
-	info := NewProbeInfo(syscallTarget, errno.DefaultSet())
-	event := testEvent(1, 3, "cat")
+	info := NewProbeInfo(spantest.SyscallTarget, errno.DefaultSet())
+	event := spantest.Event(1, 3, "cat")
 	var slot spanSlot
 	span := buildSpan(&slot, &event, &info, clock, "cat")
 
@@ -116,8 +92,8 @@ func TestBuildSpan(t *testing.T) {
 }
 
 func TestBuildSpanRootHasNoParent(t *testing.T) {
-	info := NewProbeInfo(syscallTarget, errno.DefaultSet())
-	event := testEvent(1, 0, "x")
+	info := NewProbeInfo(spantest.SyscallTarget, errno.DefaultSet())
+	event := spantest.Event(1, 0, "x")
 	var slot spanSlot
 	// A slot that held a child first, then a root: the parent must not linger.
 	buildSpan(&slot, &event, &info, fixedClock(0), "x")
@@ -130,11 +106,11 @@ func TestBuildSpanRootHasNoParent(t *testing.T) {
 
 func TestBuildSpanErrno(t *testing.T) {
 	clock := fixedClock(0)
-	kernelInfo := NewProbeInfo(syscallTarget, errno.DefaultSet())
-	userInfo := NewProbeInfo(uprobeTarget, errno.DefaultSet())
+	kernelInfo := NewProbeInfo(spantest.SyscallTarget, errno.DefaultSet())
+	userInfo := NewProbeInfo(spantest.UprobeTarget, errno.DefaultSet())
 	var slot spanSlot
 
-	event := testEvent(1, -2, "cat")
+	event := spantest.Event(1, -2, "cat")
 	span := buildSpan(&slot, &event, &kernelInfo, clock, "cat")
 	a := attrs(span)
 	if a[AttrErrorType] != "ENOENT" || a["error.type"] != "ENOENT" || a[AttrErrno] != "ENOENT" {
@@ -155,7 +131,7 @@ func TestBuildSpanErrno(t *testing.T) {
 	}
 
 	// Reusing the slot for a success leaves no stale error.
-	event = testEvent(1, 0, "cat")
+	event = spantest.Event(1, 0, "cat")
 	span = buildSpan(&slot, &event, &kernelInfo, clock, "cat")
 	if _, ok := attrs(span)[AttrErrno]; ok || span.Status != nil {
 		t.Errorf("stale error after reuse: attrs %v status %v", attrs(span), span.Status)
@@ -165,7 +141,7 @@ func TestBuildSpanErrno(t *testing.T) {
 	}
 
 	// The same return from a user-space function is just a number.
-	event = testEvent(2, -2, "app")
+	event = spantest.Event(2, -2, "app")
 	span = buildSpan(&slot, &event, &userInfo, clock, "app")
 	a = attrs(span)
 	if _, ok := a[AttrErrno]; ok || span.Status != nil {
@@ -180,13 +156,13 @@ func TestBuildSpanErrno(t *testing.T) {
 
 	// Out of the errno range: no error.
 	for _, ret := range []int64{-4096, -1 << 40, 1} {
-		event = testEvent(1, ret, "cat")
+		event = spantest.Event(1, ret, "cat")
 		if span := buildSpan(&slot, &event, &kernelInfo, clock, "cat"); span.Status != nil || len(span.Attributes) != 7 {
 			t.Errorf("ret %d: status %v attributes %v", ret, span.Status, attrs(span))
 		}
 	}
 	// A 32-bit return sign-extended by the BPF side: -EINTR.
-	event = testEvent(1, -4, "cat")
+	event = spantest.Event(1, -4, "cat")
 	if span := buildSpan(&slot, &event, &kernelInfo, clock, "cat"); attrs(span)[AttrErrorType] != "EINTR" {
 		t.Errorf("-4: %v", attrs(span))
 	}
@@ -195,8 +171,8 @@ func TestBuildSpanErrno(t *testing.T) {
 // Errnos that are outcomes keep their name but are no failures: a non-blocking call that would
 // block, one under way, a syscall the kernel restarts.
 func TestBuildSpanNotFailures(t *testing.T) {
-	kernelInfo := NewProbeInfo(syscallTarget, errno.DefaultSet())
-	userInfo := NewProbeInfo(uprobeTarget, errno.DefaultSet())
+	kernelInfo := NewProbeInfo(spantest.SyscallTarget, errno.DefaultSet())
+	userInfo := NewProbeInfo(spantest.UprobeTarget, errno.DefaultSet())
 	var slot spanSlot
 	for _, tc := range []struct {
 		info    *ProbeInfo
@@ -211,7 +187,7 @@ func TestBuildSpanNotFailures(t *testing.T) {
 		{&userInfo, -11, "", false},
 		{&userInfo, -2, "", false},
 	} {
-		event := testEvent(1, tc.ret, "cat")
+		event := spantest.Event(1, tc.ret, "cat")
 		span := buildSpan(&slot, &event, tc.info, fixedClock(0), "cat")
 		a := attrs(span)
 		name, hasErrno := a[AttrErrno]
@@ -228,8 +204,8 @@ func TestBuildSpanNotFailures(t *testing.T) {
 	}
 
 	// With no outcomes listed, every errno is a failure, the kernel's own restart codes too.
-	strict := NewProbeInfo(syscallTarget, nil)
-	event := testEvent(1, -512, "cat")
+	strict := NewProbeInfo(spantest.SyscallTarget, nil)
+	event := spantest.Event(1, -512, "cat")
 	span := buildSpan(&slot, &event, &strict, fixedClock(0), "cat")
 	if a := attrs(span); span.Status.GetCode() != tracepb.Status_STATUS_CODE_ERROR || a[AttrErrorType] != "ERESTARTSYS" || a[AttrErrno] != "ERESTARTSYS" {
 		t.Errorf("ret -512 with no outcomes listed: status %v attributes %v", span.Status, a)
@@ -358,8 +334,8 @@ func TestSpanAttributeRows(t *testing.T) {
 	if len(sources) != int(valueSources) {
 		t.Errorf("%d of the %d sources have a row", len(sources), valueSources)
 	}
-	info := NewProbeInfo(syscallTarget, errno.DefaultSet())
-	event := testEvent(1, -2, "cat")
+	info := NewProbeInfo(spantest.SyscallTarget, errno.DefaultSet())
+	event := spantest.Event(1, -2, "cat")
 	var slot spanSlot
 	got := attrs(buildSpan(&slot, &event, &info, fixedClock(0), "cat"))
 	if len(got) != len(spanAttributes) {
@@ -380,7 +356,7 @@ func TestProbeInfoFromANonUTF8PathEncodes(t *testing.T) {
 	if info.Name != "handle\uFFFD" {
 		t.Errorf("span name %q, want the invalid byte replaced", info.Name)
 	}
-	event := testEvent(1, 0, "app")
+	event := spantest.Event(1, 0, "app")
 	var slot spanSlot
 	span := buildSpan(&slot, &event, &info, fixedClock(0), "app")
 	req := &collectortracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{span}}}}}}

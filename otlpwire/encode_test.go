@@ -18,8 +18,8 @@ import (
 
 	"github.com/kretspan/kretspan/bpf"
 	"github.com/kretspan/kretspan/errno"
+	"github.com/kretspan/kretspan/internal/spantest"
 	"github.com/kretspan/kretspan/otelbridge"
-	"github.com/kretspan/kretspan/probe"
 )
 
 // encode returns req's encoding, as a transport would write it.
@@ -56,11 +56,6 @@ type sinkFunc func(*otelbridge.Batch) error
 func (f sinkFunc) Export(_ context.Context, b *otelbridge.Batch) error { return f(b) }
 func (sinkFunc) Shutdown(context.Context) error                        { return nil }
 
-var (
-	syscallTarget = probe.Target{ID: 1, Kind: probe.KindSyscall, Name: "openat", ReturnsErrno: true}
-	uprobeTarget  = probe.Target{ID: 2, Kind: probe.KindUprobe, Name: "main.handle", Binary: "/usr/bin/app"}
-)
-
 // runPipeline builds spans for events with kretspan's Pipeline, in batches of batchSize, and
 // hands each batch to export.
 func runPipeline(tb testing.TB, events []bpf.Event, batchSize int, export func(*otelbridge.Batch) error) {
@@ -72,7 +67,7 @@ func runPipeline(tb testing.TB, events []bpf.Event, batchSize int, export func(*
 	if err != nil {
 		tb.Fatal(err)
 	}
-	probes := []otelbridge.ProbeInfo{{}, otelbridge.NewProbeInfo(syscallTarget, errno.DefaultSet()), otelbridge.NewProbeInfo(uprobeTarget, errno.DefaultSet())}
+	probes := []otelbridge.ProbeInfo{{}, otelbridge.NewProbeInfo(spantest.SyscallTarget, errno.DefaultSet()), otelbridge.NewProbeInfo(spantest.UprobeTarget, errno.DefaultSet())}
 	const mono, offset = 1_000_000, 1_700_000_000_000_000_000
 	clock := otelbridge.NewWallClock(otelbridge.Clocks{Monotonic: func() int64 { return mono }, Realtime: func() int64 { return mono + offset }})
 	// A queue that holds every batch, so that none is dropped however slowly export runs.
@@ -92,25 +87,6 @@ func runPipeline(tb testing.TB, events []bpf.Event, batchSize int, export func(*
 	}
 }
 
-func testEvent(probeID uint32, ret int64, comm string) bpf.Event {
-	e := bpf.Event{
-		SpanId:       0x1122334455667788,
-		ParentSpanId: 0x99aabbccddeeff01,
-		StartNs:      5_000_000_000,
-		EndNs:        5_000_123_456,
-		Ret:          ret,
-		Pid:          1234,
-		Tid:          1240,
-		ProbeId:      probeID,
-		Cpu:          6,
-	}
-	for i := range e.TraceId {
-		e.TraceId[i] = byte(i + 1)
-	}
-	copy(e.Comm[:], comm)
-	return e
-}
-
 // variedEvents are n events that take buildSpan's every path: errno and plain returns, with and
 // without a parent, a parent outside the application's window (a link), both probes.
 func variedEvents(n int) []bpf.Event {
@@ -118,7 +94,7 @@ func variedEvents(n int) []bpf.Event {
 	rets := []int64{-2, 0, 7, -4095, math.MinInt64, math.MaxInt64, -4096}
 	events := make([]bpf.Event, n)
 	for i := range events {
-		e := testEvent(uint32(1+i%2), rets[i%len(rets)], comms[i%len(comms)])
+		e := spantest.Event(uint32(1+i%2), rets[i%len(rets)], comms[i%len(comms)])
 		e.SpanId = uint64(i)*0x9e3779b97f4a7c15 + 1
 		e.Pid, e.Tid, e.Cpu = uint32(i*977), uint32(i*13), uint32(i%64)
 		e.EndNs += uint64(i) << 20

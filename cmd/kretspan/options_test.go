@@ -2,22 +2,12 @@ package main
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kretspan/kretspan/config"
+	"github.com/kretspan/kretspan/internal/testprocess"
 )
-
-func writeConfig(t *testing.T, text string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "kretspan.yaml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 // Every flag that takes a value, given an empty one, is bad usage: one line, exit status 2,
 // before anything is attached (as a user, not root, would see it fail anyway).
@@ -38,7 +28,7 @@ func TestRunEmptyFlagValues(t *testing.T) {
 	}
 	// Not as if no filter had been asked for.
 	checkOneLineUsage(t, []string{"--comm", "", "syscall:read"}, "--comm: empty value")
-	checkOneLineUsage(t, []string{"--config", writeConfig(t, "comm: ''\n"), "syscall:read"}, "comm: empty value")
+	checkOneLineUsage(t, []string{"--config", testprocess.WriteConfig(t, "comm: ''\n"), "syscall:read"}, "comm: empty value")
 	checkOneLineUsage(t, []string{""}, "empty probe spec")
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kretspan/kretspan/internal/testprocess"
 	"github.com/kretspan/kretspan/probe"
 )
 
@@ -48,7 +49,7 @@ func checkOneLineUsage(t *testing.T, args []string, want string) {
 
 // These inputs fail validation after flag parsing: none reaches the kernel.
 func TestRunBadInputOneLine(t *testing.T) {
-	badConfig := writeConfig(t, "exporter: [console\n")
+	badConfig := testprocess.WriteConfig(t, "exporter: [console\n")
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -117,12 +118,12 @@ func TestRunUnknownConfigKeyOneLine(t *testing.T) {
 		"duration: soon\n":                     "soon",
 		"- a\n":                                "!!seq",
 	} {
-		checkOneLineUsage(t, []string{"--config", writeConfig(t, text), "syscall:read"}, want)
+		checkOneLineUsage(t, []string{"--config", testprocess.WriteConfig(t, text), "syscall:read"}, want)
 	}
 }
 
 func TestRunUnknownConfigKeyExitStatus(t *testing.T) {
-	path := writeConfig(t, "exporter: console\nexporterr: none\n")
+	path := testprocess.WriteConfig(t, "exporter: console\nexporterr: none\n")
 	code, _, stderr := runCLI(t, "--config", path, "syscall:read")
 	if code != 2 || !strings.HasPrefix(stderr, "kretspan: config ") || !strings.Contains(stderr, "exporterr") {
 		t.Errorf("run = %d, stderr %q", code, stderr)

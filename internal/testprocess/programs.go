@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"testing"
 )
 
 // Program is one binary the integration tests run: kretspan itself or a workload it traces.
@@ -81,4 +82,14 @@ func ModuleRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// WriteConfig writes a kretspan config file for a test and returns its path.
+func WriteConfig(t testing.TB, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kretspan.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
