@@ -36,6 +36,7 @@ type Settings struct {
 	BatchTimeout    time.Duration
 	QueueBatches    int
 	MetricsInterval time.Duration // 0: no metrics
+	ShutdownTimeout time.Duration // the most the exports still queued at the end may take, together
 	NoCorrelation   bool
 	Correlate       []string
 	BPFFS           string
@@ -151,6 +152,8 @@ var settings = []setting{
 		bind: scalar[int]{func(s *Settings) *int { return &s.QueueBatches }, intKind, otelbridge.DefaultQueueBatches, func(n int) error { return atLeast(1, n) }}},
 	{flag: "metrics-interval", key: "metrics_interval", usage: "export the ledger and latency histograms as OTLP metrics this often (0: never)",
 		bind: scalar[time.Duration]{func(s *Settings) *time.Duration { return &s.MetricsInterval }, durationKind, 10 * time.Second, notNegative}},
+	{flag: "shutdown-timeout", key: "shutdown_timeout", usage: "at the end, wait at most this long in all for queued exports; what is left counts as failed (a second SIGINT or SIGTERM stops waiting)",
+		bind: scalar[time.Duration]{func(s *Settings) *time.Duration { return &s.ShutdownTimeout }, durationKind, 5 * time.Second, positive}},
 	{flag: "correlate", key: "correlate", usage: "also find the span-binding marker in this `binary` (repeatable; running processes are scanned anyway)",
 		bind: list[string]{func(s *Settings) *[]string { return &s.Correlate }, stringKind}},
 	{flag: "no-correlation", key: "no_correlation", usage: "do not parent calls under application spans (neither the marker nor traces_ctx_v1)",

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -62,8 +63,21 @@ func TestKretspanSurvivesCollectorOutages(t *testing.T) {
 	if hwm := k.PeakRSS(t); hwm > 100<<20 {
 		t.Errorf("peak RSS %d MiB through the outages; want it bounded (< 100 MiB)", hwm>>20)
 	}
-	k.Stop(t)
+	k.SendSignal(syscall.SIGINT)
+	select {
+	case <-k.Exited():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("kretspan did not exit within 30s of SIGINT:\n%s", k.Stderr())
+	}
 	received, exported, dropped, failed := k.UserSpace(t)
+	// Spans that failed to export make the exit status 1, so that it does not hide them.
+	wantStatus := 0
+	if failed > 0 {
+		wantStatus = 1
+	}
+	if k.ExitCode() != wantStatus {
+		t.Errorf("exit status %d with %d spans failed to export, want %d:\n%s", k.ExitCode(), failed, wantStatus, k.Stderr())
+	}
 	t.Logf("%d opens: %d received, %d exported, %d dropped (queue full), %d failed to export", opens, received, exported, dropped, failed)
 	if received != uint64(opens) || received != exported+dropped+failed {
 		t.Errorf("%d opens; kretspan received %d, exported %d, dropped %d, failed %d: want every one accounted for\n%s",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -11,6 +12,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/resource"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/kretspan/kretspan/bpf"
 	"github.com/kretspan/kretspan/otelbridge"
@@ -37,11 +40,15 @@ type LedgerSource struct {
 // over OTLP gRPC, every interval and once more at the end.
 type Metrics struct {
 	exporter *otlpmetricgrpc.Exporter
+	endpoint string
 	resource *resource.Resource
 	targets  []probe.Target
 	source   LedgerSource
 	start    time.Time
 	exemplar []otelbridge.Exemplar // the slowest span of each probe in the last interval, kept for the next ones
+	// refused is set once the endpoint has answered Unimplemented: it stores no metrics, so
+	// kretspan sends none.
+	refused atomic.Bool
 }
 
 // NewMetrics connects an OTLP gRPC metrics exporter to endpoint, a URL as for NewOTLP. Options
@@ -55,24 +62,57 @@ func NewMetrics(ctx context.Context, endpoint string, res *resource.Resource, ta
 	if err != nil {
 		return nil, fmt.Errorf("OTLP metrics exporter: %w", err)
 	}
-	return &Metrics{exporter: exporter, resource: res, targets: targets, source: source, start: time.Now()}, nil
+	return &Metrics{exporter: exporter, endpoint: endpoint, resource: res, targets: targets, source: source, start: time.Now()}, nil
 }
 
-// Run exports every interval until ctx ends, then once more, and shuts the exporter down.
-func (m *Metrics) Run(ctx context.Context, interval time.Duration) error {
+// RefusedError is the endpoint's answer that it does not accept metrics: a backend that stores
+// only traces, such as Jaeger, answers Unimplemented.
+type RefusedError struct {
+	Endpoint string
+	Err      error
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("the OTLP endpoint %s does not accept metrics (%s)", e.Endpoint, codes.Unimplemented)
+}
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// Run exports every interval until ctx ends; Close makes the final export. A failed interval is
+// not reported: the next one carries the same cumulative values. When the endpoint refuses
+// metrics, Run calls refused once with a *RefusedError and exports no more, Close included.
+func (m *Metrics) Run(ctx context.Context, interval time.Duration, refused func(error)) {
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
 		select {
 		case <-ticker.C:
-			m.export(ctx) // a failed interval is retried with the next one's cumulative values
+			if err := m.export(ctx); m.refused.Load() {
+				refused(err)
+				return
+			}
 		case <-ctx.Done():
-			final, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			err := m.export(final)
-			return errors.Join(err, m.exporter.Shutdown(final))
+			return
 		}
 	}
+}
+
+// Close makes the final export, unless the endpoint refused metrics, and shuts the exporter
+// down, both within ctx. Call it after Run has returned.
+func (m *Metrics) Close(ctx context.Context) error {
+	var err error
+	switch {
+	case m.refused.Load():
+	case ctx.Err() != nil: // the time for it went to the spans' exports
+		err = fmt.Errorf("no final metrics export: %w", context.Cause(ctx))
+	default:
+		err = m.export(ctx)
+	}
+	// The exporter closes its connection with ctx ended; that it ended is in err already.
+	if shutdownErr := m.exporter.Shutdown(ctx); shutdownErr != nil && (ctx.Err() == nil || !errors.Is(shutdownErr, ctx.Err())) {
+		err = errors.Join(err, fmt.Errorf("shut down the metrics exporter: %w", shutdownErr))
+	}
+	return err
 }
 
 func (m *Metrics) export(ctx context.Context) error {
@@ -91,6 +131,10 @@ func (m *Metrics) export(ctx context.Context) error {
 	}
 	rm := BuildMetrics(m.resource, m.targets, counters, m.source.Pipeline.Stats(), m.exemplar, m.start, time.Now())
 	if err := m.exporter.Export(ctx, &rm); err != nil {
+		if s, ok := status.FromError(err); ok && s.Code() == codes.Unimplemented {
+			m.refused.Store(true)
+			return &RefusedError{Endpoint: m.endpoint, Err: err}
+		}
 		return fmt.Errorf("export metrics: %w", err)
 	}
 	return nil

@@ -1,6 +1,10 @@
 package exporter
 
 import (
+	"context"
+	"errors"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -8,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 
 	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/internal/otlpreceiver"
 	"github.com/kretspan/kretspan/otelbridge"
 	"github.com/kretspan/kretspan/probe"
 )
@@ -61,4 +66,62 @@ func TestBuildMetrics(t *testing.T) {
 	if spans["received"] != 6 || spans["exported"] != 5 || spans["dropped_queue_full"] != 1 {
 		t.Errorf("kretspan.spans %v", spans)
 	}
+}
+
+// An endpoint without the metrics service (Jaeger) answers Unimplemented: Run reports it once and
+// stops; Close sends no final export and reports nothing.
+func TestMetricsStopWhenRefused(t *testing.T) {
+	clearOTELEnv(t)
+	receiver, err := otlpreceiver.Start(otlpreceiver.WithoutMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer receiver.Stop()
+	m := newTestMetrics(t, receiver.Endpoint())
+	var notes []error
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	start := time.Now()
+	m.Run(ctx, 50*time.Millisecond, func(err error) { notes = append(notes, err) })
+	var refused *RefusedError
+	if len(notes) != 1 || !errors.As(notes[0], &refused) || refused.Endpoint != receiver.Endpoint() {
+		t.Fatalf("Run's notes %v, want one *RefusedError naming %s", notes, receiver.Endpoint())
+	}
+	if time.Since(start) > 900*time.Millisecond {
+		t.Errorf("Run went on for %v after the refusal", time.Since(start))
+	}
+	if !strings.Contains(refused.Error(), "Unimplemented") {
+		t.Errorf("note %q does not name the gRPC code", refused)
+	}
+	if err := m.Close(context.Background()); err != nil {
+		t.Errorf("Close after a refusal: %v", err)
+	}
+}
+
+// A refusal first met in the final export is a *RefusedError too, not a failed export.
+func TestMetricsFinalExportRefused(t *testing.T) {
+	clearOTELEnv(t)
+	receiver, err := otlpreceiver.Start(otlpreceiver.WithoutMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer receiver.Stop()
+	m := newTestMetrics(t, receiver.Endpoint())
+	var refused *RefusedError
+	if err := m.Close(context.Background()); !errors.As(err, &refused) {
+		t.Errorf("Close = %v, want a *RefusedError", err)
+	}
+}
+
+func newTestMetrics(t *testing.T, endpoint string) *Metrics {
+	t.Helper()
+	p := newTestPipeline(t, NewConsole(io.Discard))
+	t.Cleanup(func() { closePipeline(t, p) })
+	targets := []probe.Target{{ID: 1, Kind: probe.KindSyscall, Name: "openat"}}
+	source := LedgerSource{Counts: func() ([]bpf.ProbeCounts, error) { return make([]bpf.ProbeCounts, 3), nil }, Pipeline: p}
+	m, err := NewMetrics(context.Background(), endpoint, resource.Empty(), targets, source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

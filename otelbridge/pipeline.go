@@ -247,7 +247,8 @@ func (p *Pipeline) account(b *Batch, err error) {
 }
 
 // Close exports what is batched and queued, then shuts the sink down. When ctx ends first, the
-// export in progress is cancelled and every span not yet exported is counted as failed.
+// export in progress is cancelled and every span not yet exported (in that export, queued or
+// batched) is counted as failed; the error says why ctx ended (its cause).
 func (p *Pipeline) Close(ctx context.Context) error {
 	var err error
 	p.closeOnce.Do(func() {
@@ -264,9 +265,12 @@ func (p *Pipeline) Close(ctx context.Context) error {
 			unaccounted := p.received.Load() - p.droppedQueue - p.exported - p.exportFailed
 			p.exportFailed += unaccounted
 			p.mu.Unlock()
-			err = fmt.Errorf("export did not finish, %d spans not exported: %w", unaccounted, ctx.Err())
+			err = fmt.Errorf("export did not finish, %d spans not exported: %w", unaccounted, context.Cause(ctx))
 		}
-		err = errors.Join(err, p.sink.Shutdown(ctx))
+		// The sink still closes its connection with ctx ended; that it ended is said above.
+		if shutdownErr := p.sink.Shutdown(ctx); shutdownErr != nil && (ctx.Err() == nil || !errors.Is(shutdownErr, ctx.Err())) {
+			err = errors.Join(err, shutdownErr)
+		}
 	})
 	return err
 }

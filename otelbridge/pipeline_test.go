@@ -278,12 +278,24 @@ func TestPipelineCloseTimeoutCountsQueuedAsFailed(t *testing.T) {
 	for range 5 {
 		p.Add(&e)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	gaveUp := errors.New("shutdown timeout passed")
+	ctx, cancel := context.WithTimeoutCause(context.Background(), 50*time.Millisecond, gaveUp)
 	defer cancel()
-	if err := p.Close(ctx); err == nil {
-		t.Fatal("Close with a stuck sink returned no error")
+	if err := p.Close(ctx); !errors.Is(err, gaveUp) {
+		t.Fatalf("Close with a stuck sink = %v, want an error naming why it gave up", err)
 	}
-	checkAccounting(t, p.Stats())
+	s := p.Stats()
+	checkAccounting(t, s)
+	// The batch in export and the queued one: the fifth span found no free batch.
+	if s.ExportFailed != 4 || s.DroppedQueue != 1 {
+		t.Errorf("failed %d, dropped %d; want 4 and 1", s.ExportFailed, s.DroppedQueue)
+	}
+	// The export in progress is cancelled, not left running.
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		t.Error("the export in progress did not end after Close gave up")
+	}
 }
 
 func TestPipelineFailingSink(t *testing.T) {

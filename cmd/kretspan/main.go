@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,7 +34,8 @@ const usageText = `Usage:
 Probes:
 ` + probe.Usage + `
 
-Exit status: 0 success, 1 failure at run time, 2 bad usage or input.
+Exit status: 0 success, 1 failure at run time (spans that failed to export or were abandoned
+at --shutdown-timeout included), 2 bad usage or input.
 
 Flags:
 `
@@ -58,12 +61,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &usage):
-		fmt.Fprintf(stderr, "kretspan: %v\n", err)
+		printError(stderr, err)
 		return 2
 	default:
-		fmt.Fprintf(stderr, "kretspan: %v\n", err)
+		printError(stderr, err)
 		return 1
 	}
+}
+
+// printError prints err as lines that each begin "kretspan: ", one per joined error.
+func printError(stderr io.Writer, err error) {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			printError(stderr, e)
+		}
+		return
+	}
+	fmt.Fprintf(stderr, "kretspan: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
 }
 
 // usageError is bad input from the user: exit status 2.
@@ -84,14 +98,37 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// The first SIGINT or SIGTERM ends tracing; one during the shutdown (after either) ends the
+	// wait for exports.
+	ctx, stopTracing := context.WithCancel(context.Background())
+	defer stopTracing()
+	interrupted, abandon := context.WithCancelCause(context.Background())
+	defer abandon(nil)
+	var shuttingDown atomic.Bool
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	go func() {
+		for {
+			select {
+			case sig := <-signals:
+				if ctx.Err() != nil || shuttingDown.Load() {
+					abandon(fmt.Errorf("%v during the shutdown", sig))
+				} else {
+					stopTracing()
+				}
+			case <-interrupted.Done():
+				return
+			}
+		}
+	}()
 	t, err := setUp(ctx, s, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	readErr := t.run(ctx, stderr)
-	return t.shutDownAndReport(readErr, stderr)
+	shuttingDown.Store(true)
+	return t.shutDownAndReport(interrupted, readErr, stderr)
 }
 
 // trace is a run with its probes attached.
@@ -101,8 +138,8 @@ type trace struct {
 	tracer   *bpf.Tracer
 	pipeline *otelbridge.Pipeline
 	metrics  *exporter.Metrics // nil: no metrics
-	// stopMetrics ends the metrics' exports with a final one, and returns the last error.
-	stopMetrics func() error
+	// stopMetrics ends the metrics' periodic exports; the final one is metrics.Close's.
+	stopMetrics func()
 }
 
 // setUp resolves the probes, starts the exporters and attaches, reporting what it attached.
@@ -213,15 +250,18 @@ func (t *trace) run(ctx context.Context, stderr io.Writer) error {
 		t.tracer.Stop()
 	}()
 
-	t.stopMetrics = func() error { return nil }
+	t.stopMetrics = func() {}
 	if t.metrics != nil {
-		// Not ctx: the final export, after the pipeline's, carries the final counts.
+		// Not ctx: the exports go on while the pipeline flushes, until shutDownAndReport stops them.
 		metricsCtx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- t.metrics.Run(metricsCtx, t.settings.MetricsInterval) }()
-		t.stopMetrics = func() error {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			t.metrics.Run(metricsCtx, t.settings.MetricsInterval, func(err error) { printMetricsError(stderr, err) })
+		}()
+		t.stopMetrics = func() {
 			cancel()
-			return <-done
+			<-done
 		}
 	}
 
@@ -242,14 +282,20 @@ func (t *trace) run(ctx context.Context, stderr io.Writer) error {
 	return err
 }
 
-// shutDownAndReport exports what is still queued, detaches, and prints the summary.
-func (t *trace) shutDownAndReport(readErr error, stderr io.Writer) error {
+// shutDownAndReport exports what is still queued, the spans and then the final metrics, within
+// --shutdown-timeout in all or until interrupted ends, detaches, and prints the summary. Spans
+// not exported make it return an error: the exit status must not hide them.
+func (t *trace) shutDownAndReport(interrupted context.Context, readErr error, stderr io.Writer) error {
 	defer t.tracer.Close()
-	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	shutdown, cancel := context.WithTimeoutCause(interrupted, t.settings.ShutdownTimeout,
+		fmt.Errorf("--shutdown-timeout %v passed", t.settings.ShutdownTimeout))
 	defer cancel()
 	closeErr := t.pipeline.Close(shutdown)
-	if err := t.stopMetrics(); err != nil {
-		fmt.Fprintf(stderr, "kretspan: %v\n", err) // like failed span exports: reported, not fatal
+	t.stopMetrics()
+	if t.metrics != nil {
+		if err := t.metrics.Close(shutdown); err != nil {
+			printMetricsError(stderr, err) // like failed span exports: reported, not fatal
+		}
 	}
 	counters, countErr := t.tracer.Counts()
 	if countErr == nil {
@@ -262,9 +308,24 @@ func (t *trace) shutDownAndReport(readErr error, stderr io.Writer) error {
 		})
 	}
 	if err := t.pipeline.LastError(); err != nil {
-		fmt.Fprintf(stderr, "kretspan: last export error: %v\n", err)
+		printError(stderr, fmt.Errorf("last export error: %w", err))
 	}
-	return errors.Join(readErr, closeErr, countErr)
+	var lostErr error
+	if failed := t.pipeline.Stats().ExportFailed; failed > 0 {
+		lostErr = fmt.Errorf("%d spans failed to export", failed)
+	}
+	return errors.Join(readErr, closeErr, countErr, lostErr)
+}
+
+// printMetricsError reports a failed metrics export, or says once that the endpoint refuses
+// metrics, after which none are sent.
+func printMetricsError(stderr io.Writer, err error) {
+	var refused *exporter.RefusedError
+	if errors.As(err, &refused) {
+		fmt.Fprintf(stderr, "kretspan: %v; metrics are off for this run: --metrics-interval 0 turns them off\n", refused)
+		return
+	}
+	printError(stderr, err)
 }
 
 // findMarkers finds the span-binding marker in the --correlate binaries (each must have it: these

@@ -56,15 +56,30 @@ func (r *Receiver) Metrics() []*metricspb.ResourceMetrics {
 	return append([]*metricspb.ResourceMetrics(nil), r.metrics...)
 }
 
+// Option configures a Receiver.
+type Option func(*options)
+
+type options struct{ noMetrics bool }
+
+// WithoutMetrics leaves the metrics service out, as a backend that stores only traces (Jaeger)
+// does: metrics exports get gRPC code Unimplemented.
+func WithoutMetrics() Option { return func(o *options) { o.noMetrics = true } }
+
 // Start listens on a free loopback port.
-func Start() (*Receiver, error) {
+func Start(opts ...Option) (*Receiver, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	r := &Receiver{server: grpc.NewServer(), listener: listener}
 	collectorpb.RegisterTraceServiceServer(r.server, r)
-	metricscollectorpb.RegisterMetricsServiceServer(r.server, metricsService{r: r})
+	if !o.noMetrics {
+		metricscollectorpb.RegisterMetricsServiceServer(r.server, metricsService{r: r})
+	}
 	go r.server.Serve(listener)
 	return r, nil
 }

@@ -83,6 +83,15 @@ func (k *Kretspan) Signal(t testing.TB, sig os.Signal) {
 	}
 }
 
+// SendSignal sends sig and returns at once.
+func (k *Kretspan) SendSignal(sig os.Signal) { k.cmd.Process.Signal(sig) }
+
+// Exited is closed when kretspan has exited.
+func (k *Kretspan) Exited() <-chan struct{} { return k.exited }
+
+// ExitCode is kretspan's exit status once Exited is closed (-1: killed by a signal).
+func (k *Kretspan) ExitCode() int { return k.cmd.ProcessState.ExitCode() }
+
 // UserSpace parses kretspan's last summary line: what user space received, exported, dropped
 // because the export queue was full, and failed to export.
 func (k *Kretspan) UserSpace(t testing.TB) (received, exported, dropped, failed uint64) {
