@@ -53,6 +53,8 @@ func Load(args []string, lookupEnv func(string) (string, bool)) (Settings, error
 			return s, err
 		}
 	}
+	s.Traces.resolve("/v1/traces")
+	s.Metrics.resolve("/v1/metrics")
 	return s, s.validate()
 }
 
@@ -63,6 +65,9 @@ func (s Settings) validate() error {
 	}
 	if s.NoCorrelation && len(s.Correlate) > 0 {
 		return errors.New("--correlate and --no-correlation contradict each other")
+	}
+	if s.Exporter == "otlp" && s.MetricsInterval > 0 && s.Metrics.Protocol != ProtocolGRPC {
+		return fmt.Errorf("metrics are exported over grpc only, not %s: set OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=grpc (and an endpoint for it), or --metrics-interval 0", s.Metrics.Protocol)
 	}
 	return nil
 }
