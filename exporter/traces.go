@@ -8,10 +8,11 @@ import (
 	"github.com/kretspan/kretspan/otelbridge"
 )
 
-// Destination is what the span exporters may need: the resolved OTLP endpoint, and the writer
-// the console prints to.
+// Destination is what the span exporters may need: the resolved OTLP endpoint and protocol,
+// and the writer the console prints to.
 type Destination struct {
 	Endpoint string
+	Protocol string // "grpc" (or "") or "http/protobuf"
 	Console  io.Writer
 }
 
@@ -21,7 +22,15 @@ var traceExporters = []struct {
 	name string
 	new  func(context.Context, Destination) (otelbridge.Sink, error)
 }{
-	{"otlp", func(ctx context.Context, d Destination) (otelbridge.Sink, error) { return NewOTLP(ctx, d.Endpoint) }},
+	{"otlp", func(ctx context.Context, d Destination) (otelbridge.Sink, error) {
+		switch d.Protocol {
+		case "", "grpc":
+			return NewOTLP(ctx, d.Endpoint)
+		case "http/protobuf":
+			return NewOTLPHTTP(d.Endpoint)
+		}
+		return nil, fmt.Errorf("no OTLP protocol named %q (want grpc or http/protobuf)", d.Protocol)
+	}},
 	{"console", func(_ context.Context, d Destination) (otelbridge.Sink, error) { return NewConsole(d.Console), nil }},
 	{"none", func(context.Context, Destination) (otelbridge.Sink, error) { return Discard{}, nil }},
 }

@@ -142,7 +142,7 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 		return nil, err
 	}
 
-	sink, err := exporter.NewTraceExporter(ctx, s.Exporter, exporter.Destination{Endpoint: s.Traces.Endpoint, Console: stdout})
+	sink, err := exporter.NewTraceExporter(ctx, s.Exporter, exporter.Destination{Endpoint: s.Traces.Endpoint, Protocol: s.Traces.Protocol, Console: stdout})
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +194,7 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 	}
 	destination := s.Exporter
 	if s.Exporter == "otlp" {
-		destination = "OTLP " + s.Traces.Endpoint
+		destination = "OTLP " + s.Traces.Protocol + " " + s.Traces.Endpoint
 	}
 	summary.WriteReady(stderr, len(targets), destination)
 	return t, nil
