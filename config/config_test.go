@@ -30,6 +30,8 @@ func defaults() Settings {
 	for _, st := range settings {
 		st.bind.reset(&s)
 	}
+	s.Traces.resolve("/v1/traces")
+	s.Metrics.resolve("/v1/metrics")
 	return s
 }
 
@@ -294,6 +296,69 @@ func TestEndpoints(t *testing.T) {
 				t.Errorf("traces %q, metrics %q; want %q, %q", s.Traces.Endpoint, s.Metrics.Endpoint, tc.traces, tc.metricsWant)
 			}
 		})
+	}
+}
+
+// Each rule of the protocol and of the endpoint's path, for both signals.
+func TestProtocols(t *testing.T) {
+	const (
+		grpc = ProtocolGRPC
+		http = ProtocolHTTP
+	)
+	file := testprocess.WriteConfig(t, "otlp_protocol: http/protobuf\n")
+	for _, tc := range []struct {
+		name                                   string
+		args                                   []string
+		env                                    map[string]string
+		traces, tracesURL, metrics, metricsURL string
+	}{
+		{"default", nil, nil, grpc, DefaultEndpoint, grpc, DefaultEndpoint},
+		{"port 4318 means http", []string{"--otlp-endpoint", "http://c:4318"}, nil, http, "http://c:4318/v1/traces", http, "http://c:4318/v1/metrics"},
+		{"other ports stay grpc", []string{"--otlp-endpoint", "http://c:4319"}, nil, grpc, "http://c:4319", grpc, "http://c:4319"},
+		{"port 4318 of one signal", nil, map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://c:4318/v1/traces"}, http, "https://c:4318/v1/traces", grpc, DefaultEndpoint},
+		{"an explicit protocol beats port 4318", []string{"--otlp-endpoint", "http://c:4318", "--otlp-protocol", "grpc"}, nil, grpc, "http://c:4318", grpc, "http://c:4318"},
+		{"http without an endpoint goes to OTLP/HTTP's default", []string{"--otlp-protocol", "http/protobuf"}, nil,
+			http, "http://localhost:4318/v1/traces", http, "http://localhost:4318/v1/metrics"},
+		{"generic variables", nil, map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:9/base/"},
+			http, "http://c:9/base/v1/traces", http, "http://c:9/base/v1/metrics"},
+		{"a signal's endpoint is used as it is", nil, map[string]string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:9/custom"},
+			http, "http://c:9/custom", grpc, DefaultEndpoint},
+		{"per-signal protocol beats the generic one", nil, map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "grpc"},
+			http, "http://localhost:4318/v1/traces", grpc, DefaultEndpoint},
+		{"config key", []string{"--config", file, "--otlp-endpoint", "http://c:9"}, nil, http, "http://c:9/v1/traces", http, "http://c:9/v1/metrics"},
+		{"environment over the config key", []string{"--config", file}, map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, grpc, DefaultEndpoint, grpc, DefaultEndpoint},
+		{"flag over the environment", []string{"--otlp-protocol", "grpc"}, map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"},
+			grpc, DefaultEndpoint, grpc, DefaultEndpoint},
+		{"the generic endpoint flag beats a signal's variable", []string{"--otlp-endpoint", "http://c:4318"}, map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://t:4318/x"},
+			http, "http://c:4318/v1/traces", http, "http://c:4318/v1/metrics"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Load(append(tc.args, "--metrics-interval", "0", "syscall:read"), envOf(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := [4]string{s.Traces.Protocol, s.Traces.Endpoint, s.Metrics.Protocol, s.Metrics.Endpoint}
+			if want := [4]string{tc.traces, tc.tracesURL, tc.metrics, tc.metricsURL}; got != want {
+				t.Errorf("traces %s %s, metrics %s %s; want %s %s, %s %s", got[0], got[1], got[2], got[3], want[0], want[1], want[2], want[3])
+			}
+		})
+	}
+}
+
+func TestProtocolErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--otlp-protocol", "http/json"}, nil, `--otlp-protocol "http/json": kretspan supports only the OTLP protocols grpc and http/protobuf`},
+		{nil, map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "http"}, `OTEL_EXPORTER_OTLP_PROTOCOL="http": kretspan supports only`},
+		{nil, map[string]string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json"}, `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL="http/json": kretspan supports only`},
+		{nil, map[string]string{"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "GRPC"}, `OTEL_EXPORTER_OTLP_METRICS_PROTOCOL="GRPC": kretspan supports only`},
+		{[]string{"--config", testprocess.WriteConfig(t, "otlp_protocol: thrift\n")}, nil, `otlp_protocol "thrift": kretspan supports only`},
+	} {
+		_, err := Load(append(tc.args, "syscall:read"), envOf(tc.env))
+		checkError(t, err, tc.want)
 	}
 }
 

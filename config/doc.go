@@ -15,11 +15,22 @@
 //
 // OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
 // OTEL_EXPORTER_OTLP_METRICS_ENDPOINT (default: "http://localhost:4317") -
-// target of the OTLP gRPC exporters of spans and of metrics. The per-signal variables override
+// target of the OTLP exporters of spans and of metrics. The per-signal variables override
 // OTEL_EXPORTER_OTLP_ENDPOINT. All three override otlp_endpoint in the config file, and
 // --otlp-endpoint overrides them all. The value is a URL: http for plaintext gRPC, https for TLS
 // (a certificate variable makes an http URL's connection TLS too; see package exporter). The
 // resolved URL of each signal is in [Settings.Traces] and [Settings.Metrics].
+//
+// Over http/protobuf, OTEL_EXPORTER_OTLP_ENDPOINT, otlp_endpoint and --otlp-endpoint are base
+// URLs, to which the signal's path (/v1/traces, /v1/metrics) is appended; the per-signal
+// variables are used as they are; with no endpoint given, it is "http://localhost:4318" and the
+// path.
+//
+// OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+// OTEL_EXPORTER_OTLP_METRICS_PROTOCOL - grpc or http/protobuf; anything else is refused. They
+// override otlp_protocol, and --otlp-protocol overrides them. With no protocol given anywhere, an
+// endpoint on port 4318 means http/protobuf and any other grpc: not the specification's default
+// (http/protobuf), because kretspan's users rely on gRPC. Resolved in [OTLPSignal.Protocol].
 //
 // OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, OTEL_EXPORTER_OTLP_METRICS_TIMEOUT
 // (default: "10000") - the longest an export may take, in milliseconds: a positive whole number.
@@ -40,7 +51,7 @@
 // OTEL_RESOURCE_ATTRIBUTES (default: none) - more resource attributes as comma-separated
 // key=value pairs, values percent-encoded; valid UTF-8 once decoded.
 //
-// Only the endpoints are settings here. The OpenTelemetry clients in package exporter read the
+// Only the endpoints and protocols are settings here. The clients in package exporter read the
 // other variables themselves, along with the certificate variables (OTEL_EXPORTER_OTLP_CERTIFICATE,
 // ..._CLIENT_CERTIFICATE, ..._CLIENT_KEY), which kretspan passes on unchecked. kretspan checks the
 // variables listed here first, because a client falls back to its default on a malformed value,

@@ -53,6 +53,8 @@ func Load(args []string, lookupEnv func(string) (string, bool)) (Settings, error
 			return s, err
 		}
 	}
+	s.Traces.resolve("/v1/traces")
+	s.Metrics.resolve("/v1/metrics")
 	return s, s.validate()
 }
 

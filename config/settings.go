@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -43,10 +44,32 @@ type Settings struct {
 	Probes          []Probe
 }
 
-// OTLPSignal is where one signal is exported, resolved from the settings and the environment.
+// OTLPSignal is where and how one signal is exported, resolved from the settings and the
+// environment.
 type OTLPSignal struct {
-	Endpoint string // an http (plaintext) or https URL
+	Endpoint string // an http (plaintext) or https URL; for http/protobuf, the full URL of the signal
+	Protocol string // ProtocolGRPC or ProtocolHTTP
+
+	from endpointSource // which kind of setting gave Endpoint
 }
+
+// The OTLP protocols kretspan speaks; package exporter owns their names.
+const (
+	ProtocolGRPC = exporter.ProtocolGRPC
+	ProtocolHTTP = exporter.ProtocolHTTP
+)
+
+// DefaultHTTPEndpoint receives a signal over http/protobuf when no setting names an endpoint.
+const DefaultHTTPEndpoint = "http://localhost:4318"
+
+// endpointSource says where an endpoint came from, which decides its path over HTTP.
+type endpointSource int
+
+const (
+	endpointDefault endpointSource = iota
+	endpointGeneric                // a base URL for every signal: the signal's path is appended
+	endpointSignal                 // the signal's own URL, used as it is
+)
 
 // Filter holds in-kernel filters; nil fields are unset, leaving the choice to a wider filter.
 type Filter struct {
@@ -99,10 +122,81 @@ type envVar struct {
 }
 
 var (
-	tracesEndpoint  = scalar[string]{func(s *Settings) *string { return &s.Traces.Endpoint }, stringKind, DefaultEndpoint, CheckEndpoint}
-	metricsEndpoint = scalar[string]{func(s *Settings) *string { return &s.Metrics.Endpoint }, stringKind, DefaultEndpoint, CheckEndpoint}
-	endpoints       = each{tracesEndpoint, metricsEndpoint}
+	tracesSignal  = func(s *Settings) *OTLPSignal { return &s.Traces }
+	metricsSignal = func(s *Settings) *OTLPSignal { return &s.Metrics }
+	endpoints     = each{endpoint{tracesSignal, endpointGeneric}, endpoint{metricsSignal, endpointGeneric}}
+	protocols     = each{protocol(tracesSignal), protocol(metricsSignal)}
 )
+
+// endpoint sets a signal's endpoint and records from which kind of setting it came.
+type endpoint struct {
+	signal func(*Settings) *OTLPSignal
+	from   endpointSource
+}
+
+func (b endpoint) scalar() scalar[string] {
+	return scalar[string]{func(s *Settings) *string { return &b.signal(s).Endpoint }, stringKind, DefaultEndpoint, CheckEndpoint}
+}
+
+func (b endpoint) reset(s *Settings) {
+	b.scalar().reset(s)
+	b.signal(s).from = endpointDefault
+}
+
+func (b endpoint) set(s *Settings, text string) error {
+	if err := b.scalar().set(s, text); err != nil {
+		return err
+	}
+	b.signal(s).from = b.from
+	return nil
+}
+
+func (b endpoint) decode(s *Settings, node *yaml.Node) error {
+	text, err := scalarText(node)
+	if err != nil {
+		return err
+	}
+	return b.set(s, text)
+}
+
+func (b endpoint) defaultText() string { return b.scalar().defaultText() }
+func (b endpoint) arg() string         { return b.scalar().arg() }
+func (b endpoint) boolean() bool       { return false }
+
+// protocol is a signal's protocol; "" until resolve, when no setting names one.
+func protocol(signal func(*Settings) *OTLPSignal) scalar[string] {
+	return scalar[string]{func(s *Settings) *string { return &signal(s).Protocol }, stringKind, "", checkProtocol}
+}
+
+func checkProtocol(p string) error {
+	if p == ProtocolGRPC || p == ProtocolHTTP {
+		return nil
+	}
+	return fmt.Errorf("kretspan supports only the OTLP protocols %s and %s", ProtocolGRPC, ProtocolHTTP)
+}
+
+// resolve completes a signal once every setting is applied. With no protocol given, an
+// endpoint on port 4318, OTLP/HTTP's port, means http/protobuf, and any other grpc: the
+// OpenTelemetry specification's default is http/protobuf, but kretspan has always sent gRPC,
+// and its users' endpoints expect that. Over HTTP, a base URL (not the signal's own) gets the
+// signal's path, and the default endpoint is OTLP/HTTP's.
+func (o *OTLPSignal) resolve(path string) {
+	if o.Protocol == "" {
+		o.Protocol = ProtocolGRPC
+		if u, err := url.Parse(o.Endpoint); err == nil && u.Port() == "4318" {
+			o.Protocol = ProtocolHTTP
+		}
+	}
+	if o.Protocol != ProtocolHTTP {
+		return
+	}
+	switch o.from {
+	case endpointDefault:
+		o.Endpoint = DefaultHTTPEndpoint + path
+	case endpointGeneric:
+		o.Endpoint = strings.TrimSuffix(o.Endpoint, "/") + path
+	}
+}
 
 // settings is every setting, in the order of the documentation.
 var settings = []setting{
@@ -110,12 +204,19 @@ var settings = []setting{
 		bind: scalar[string]{func(s *Settings) *string { return &s.ConfigFile }, stringKind, "", nil}},
 	{flag: "exporter", key: "exporter", usage: "where spans go: " + alternatives(exporter.TraceExporterNames()),
 		bind: scalar[string]{func(s *Settings) *string { return &s.Exporter }, stringKind, exporter.TraceExporterNames()[0], oneOf(exporter.TraceExporterNames()...)}},
-	{flag: "otlp-endpoint", key: "otlp_endpoint", usage: "OTLP gRPC `URL` of traces and metrics (over OTEL_EXPORTER_OTLP_ENDPOINT and its TRACES and METRICS forms)",
+	{flag: "otlp-endpoint", key: "otlp_endpoint", usage: "OTLP `URL` of traces and metrics; over http/protobuf, /v1/traces and /v1/metrics are appended (over OTEL_EXPORTER_OTLP_ENDPOINT and its TRACES and METRICS forms, which are used as they are)",
 		bind: endpoints,
 		env: []envVar{
 			{"OTEL_EXPORTER_OTLP_ENDPOINT", endpoints},
-			{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", tracesEndpoint},
-			{"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", metricsEndpoint},
+			{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint{tracesSignal, endpointSignal}},
+			{"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", endpoint{metricsSignal, endpointSignal}},
+		}},
+	{flag: "otlp-protocol", key: "otlp_protocol", usage: "OTLP `protocol` of traces and metrics: grpc or http/protobuf (default: http/protobuf for an endpoint on port 4318, else grpc; over OTEL_EXPORTER_OTLP_PROTOCOL and its TRACES and METRICS forms)",
+		bind: protocols,
+		env: []envVar{
+			{"OTEL_EXPORTER_OTLP_PROTOCOL", protocols},
+			{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", protocol(tracesSignal)},
+			{"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", protocol(metricsSignal)},
 		}},
 	{flag: "duration", key: "duration", usage: "stop after this long (default: until SIGINT or SIGTERM)",
 		bind: scalar[time.Duration]{func(s *Settings) *time.Duration { return &s.Duration }, durationKind, 0, notNegative}},

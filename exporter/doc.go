@@ -1,10 +1,14 @@
 // Package exporter holds kretspan's exporters: the [otelbridge.Sink]s its spans go to, one row
 // each in the table of traces.go (otlp, console, none), and the OTLP metrics of its ledger.
 //
-// The OTLP exporters are otlptracegrpc's and otlpmetricgrpc's clients, trace requests encoded by
-// [TraceCodec], which wraps package otlpwire. They send to the endpoint URL their constructor is
-// given. Its scheme decides the transport, http for plaintext gRPC and https for TLS, unless a
-// certificate variable is set, which makes the connection TLS for an http URL too. The clients
+// The OTLP span exporter speaks the protocol of its [Destination]: grpc through otlptracegrpc's
+// client, requests encoded by [TraceCodec], which wraps package otlpwire; or http/protobuf
+// through [OTLPHTTP], which POSTs otlpwire's bytes and follows otlptracehttp (environment,
+// retries on 429, 502, 503 and 504 with Retry-After, google.rpc.Status messages, partial
+// success to OpenTelemetry's error handler). Metrics go through otlpmetricgrpc or
+// otlpmetrichttp, by protocol. They send to the endpoint URL their constructor is given. Its scheme decides the transport, http
+// for plaintext and https for TLS, unless a certificate variable is set, which makes a gRPC
+// connection TLS for an http URL too. The clients
 // read the rest of the standard environment themselves, explicit options taking precedence:
 //
 //	OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_{TRACES,METRICS}_HEADERS     extra request headers

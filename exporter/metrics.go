@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -36,10 +38,16 @@ type LedgerSource struct {
 	Pipeline *otelbridge.Pipeline
 }
 
+// metricExporter is what otlpmetricgrpc's and otlpmetrichttp's exporters share.
+type metricExporter interface {
+	Export(context.Context, *metricdata.ResourceMetrics) error
+	Shutdown(context.Context) error
+}
+
 // Metrics exports kretspan's ledger and in-kernel latency histograms as OpenTelemetry metrics
-// over OTLP gRPC, every interval and once more at the end.
+// over OTLP, gRPC or HTTP, every interval and once more at the end.
 type Metrics struct {
-	exporter *otlpmetricgrpc.Exporter
+	exporter metricExporter
 	endpoint string
 	resource *resource.Resource
 	targets  []probe.Target
@@ -51,14 +59,23 @@ type Metrics struct {
 	refused atomic.Bool
 }
 
-// NewMetrics connects an OTLP gRPC metrics exporter to endpoint, a URL as for NewOTLP. Options
-// come after the endpoint and the environment's settings, so they win.
-func NewMetrics(ctx context.Context, endpoint string, res *resource.Resource, targets []probe.Target, source LedgerSource, opts ...otlpmetricgrpc.Option) (*Metrics, error) {
+// NewMetrics connects an OTLP metrics exporter to endpoint, a URL as for NewOTLP (over
+// http/protobuf, the signal's full URL), by protocol; the clients read the rest of their
+// settings from the environment.
+func NewMetrics(ctx context.Context, endpoint, protocol string, res *resource.Resource, targets []probe.Target, source LedgerSource) (*Metrics, error) {
 	if endpoint == "" {
 		return nil, errors.New("OTLP metrics exporter: no endpoint")
 	}
-	opts = append([]otlpmetricgrpc.Option{otlpmetricgrpc.WithEndpointURL(endpoint)}, opts...)
-	exporter, err := otlpmetricgrpc.New(ctx, opts...)
+	var exporter metricExporter
+	var err error
+	switch protocol {
+	case "", ProtocolGRPC:
+		exporter, err = otlpmetricgrpc.New(ctx, otlpmetricgrpc.WithEndpointURL(endpoint))
+	case ProtocolHTTP:
+		exporter, err = otlpmetrichttp.New(ctx, otlpmetrichttp.WithEndpointURL(endpoint))
+	default:
+		err = fmt.Errorf("no OTLP protocol named %q (want %s or %s)", protocol, ProtocolGRPC, ProtocolHTTP)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("OTLP metrics exporter: %w", err)
 	}
@@ -69,11 +86,27 @@ func NewMetrics(ctx context.Context, endpoint string, res *resource.Resource, ta
 // only traces, such as Jaeger, answers Unimplemented.
 type RefusedError struct {
 	Endpoint string
+	Answer   string // Unimplemented, 404 Not Found, ...
 	Err      error
 }
 
 func (e *RefusedError) Error() string {
-	return fmt.Sprintf("the OTLP endpoint %s does not accept metrics (%s)", e.Endpoint, codes.Unimplemented)
+	return fmt.Sprintf("the OTLP endpoint %s does not accept metrics (%s)", e.Endpoint, e.Answer)
+}
+
+// refusal is the answer in err that says the endpoint takes no metrics at all, or "": gRPC's
+// Unimplemented, or over HTTP no such path (404) or method (501). otlpmetrichttp reports the
+// HTTP status only in its error's text.
+func refusal(err error) string {
+	if s, ok := status.FromError(err); ok && s.Code() == codes.Unimplemented {
+		return codes.Unimplemented.String()
+	}
+	for _, answer := range []string{"404 Not Found", "501 Not Implemented"} {
+		if strings.Contains(err.Error(), ": "+answer+" (") {
+			return answer
+		}
+	}
+	return ""
 }
 
 func (e *RefusedError) Unwrap() error { return e.Err }
@@ -131,9 +164,9 @@ func (m *Metrics) export(ctx context.Context) error {
 	}
 	rm := BuildMetrics(m.resource, m.targets, counters, m.source.Pipeline.Stats(), m.exemplar, m.start, time.Now())
 	if err := m.exporter.Export(ctx, &rm); err != nil {
-		if s, ok := status.FromError(err); ok && s.Code() == codes.Unimplemented {
+		if answer := refusal(err); answer != "" {
 			m.refused.Store(true)
-			return &RefusedError{Endpoint: m.endpoint, Err: err}
+			return &RefusedError{Endpoint: m.endpoint, Answer: answer, Err: err}
 		}
 		return fmt.Errorf("export metrics: %w", err)
 	}

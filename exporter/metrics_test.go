@@ -4,12 +4,18 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/resource"
+
+	metricscollectorpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/kretspan/kretspan/bpf"
 	"github.com/kretspan/kretspan/internal/otlpreceiver"
@@ -77,7 +83,7 @@ func TestMetricsStopWhenRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer receiver.Stop()
-	m := newTestMetrics(t, receiver.Endpoint())
+	m := newTestMetrics(t, receiver.Endpoint(), ProtocolGRPC)
 	var notes []error
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -106,20 +112,50 @@ func TestMetricsFinalExportRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer receiver.Stop()
-	m := newTestMetrics(t, receiver.Endpoint())
+	m := newTestMetrics(t, receiver.Endpoint(), ProtocolGRPC)
 	var refused *RefusedError
 	if err := m.Close(context.Background()); !errors.As(err, &refused) {
 		t.Errorf("Close = %v, want a *RefusedError", err)
 	}
 }
 
-func newTestMetrics(t *testing.T, endpoint string) *Metrics {
+// Over http/protobuf the metrics reach the signal's URL as an OTLP request; a server without that
+// path (Jaeger answers 404) refuses metrics the way a gRPC one answers Unimplemented.
+func TestMetricsOverHTTP(t *testing.T) {
+	clearOTELEnv(t)
+	var requests atomic.Int32
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		var request metricscollectorpb.ExportMetricsServiceRequest
+		if err != nil || proto.Unmarshal(body, &request) != nil || len(request.ResourceMetrics) != 1 {
+			t.Errorf("request to %s: %v, %d resource metrics", r.URL.Path, err, len(request.ResourceMetrics))
+		}
+		requests.Add(1)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer server.Close()
+
+	if err := newTestMetrics(t, server.URL+"/v1/metrics", ProtocolHTTP).Close(context.Background()); err != nil || requests.Load() != 1 {
+		t.Errorf("final export over HTTP: %v, %d requests", err, requests.Load())
+	}
+	var refused *RefusedError
+	err := newTestMetrics(t, server.URL+"/elsewhere", ProtocolHTTP).Close(context.Background())
+	if !errors.As(err, &refused) || refused.Answer != "404 Not Found" {
+		t.Errorf("export to a path the server lacks = %v, want a *RefusedError for 404 Not Found", err)
+	}
+}
+
+func newTestMetrics(t *testing.T, endpoint, protocol string) *Metrics {
 	t.Helper()
 	p := newTestPipeline(t, NewConsole(io.Discard))
 	t.Cleanup(func() { closePipeline(t, p) })
 	targets := []probe.Target{{ID: 1, Kind: probe.KindSyscall, Name: "openat"}}
 	source := LedgerSource{Counts: func() ([]bpf.ProbeCounts, error) { return make([]bpf.ProbeCounts, 3), nil }, Pipeline: p}
-	m, err := NewMetrics(context.Background(), endpoint, resource.Empty(), targets, source)
+	m, err := NewMetrics(context.Background(), endpoint, protocol, resource.Empty(), targets, source)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,10 +8,17 @@ import (
 	"github.com/kretspan/kretspan/otelbridge"
 )
 
-// Destination is what the span exporters may need: the resolved OTLP endpoint, and the writer
-// the console prints to.
+// The OTLP protocols kretspan speaks, by the names OTEL_EXPORTER_OTLP_PROTOCOL gives them.
+const (
+	ProtocolGRPC = "grpc"
+	ProtocolHTTP = "http/protobuf"
+)
+
+// Destination is what the span exporters may need: the resolved OTLP endpoint and protocol,
+// and the writer the console prints to.
 type Destination struct {
 	Endpoint string
+	Protocol string // ProtocolGRPC (or "") or ProtocolHTTP
 	Console  io.Writer
 }
 
@@ -21,7 +28,15 @@ var traceExporters = []struct {
 	name string
 	new  func(context.Context, Destination) (otelbridge.Sink, error)
 }{
-	{"otlp", func(ctx context.Context, d Destination) (otelbridge.Sink, error) { return NewOTLP(ctx, d.Endpoint) }},
+	{"otlp", func(ctx context.Context, d Destination) (otelbridge.Sink, error) {
+		switch d.Protocol {
+		case "", ProtocolGRPC:
+			return NewOTLP(ctx, d.Endpoint)
+		case ProtocolHTTP:
+			return NewOTLPHTTP(d.Endpoint)
+		}
+		return nil, fmt.Errorf("no OTLP protocol named %q (want %s or %s)", d.Protocol, ProtocolGRPC, ProtocolHTTP)
+	}},
 	{"console", func(_ context.Context, d Destination) (otelbridge.Sink, error) { return NewConsole(d.Console), nil }},
 	{"none", func(context.Context, Destination) (otelbridge.Sink, error) { return Discard{}, nil }},
 }

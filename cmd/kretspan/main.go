@@ -179,7 +179,7 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 		return nil, err
 	}
 
-	sink, err := exporter.NewTraceExporter(ctx, s.Exporter, exporter.Destination{Endpoint: s.Traces.Endpoint, Console: stdout})
+	sink, err := exporter.NewTraceExporter(ctx, s.Exporter, exporter.Destination{Endpoint: s.Traces.Endpoint, Protocol: s.Traces.Protocol, Console: stdout})
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +211,7 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 	t := &trace{settings: s, targets: targets, tracer: tracer, pipeline: pipeline}
 	if s.Exporter == "otlp" && s.MetricsInterval > 0 {
 		source := exporter.LedgerSource{Counts: tracer.Counts, Pipeline: pipeline}
-		if t.metrics, err = exporter.NewMetrics(ctx, s.Metrics.Endpoint, res, targets, source); err != nil {
+		if t.metrics, err = exporter.NewMetrics(ctx, s.Metrics.Endpoint, s.Metrics.Protocol, res, targets, source); err != nil {
 			tracer.Close()
 			_ = pipeline.Close(context.Background())
 			return nil, err
@@ -231,7 +231,7 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 	}
 	destination := s.Exporter
 	if s.Exporter == "otlp" {
-		destination = "OTLP " + s.Traces.Endpoint
+		destination = "OTLP " + s.Traces.Protocol + " " + s.Traces.Endpoint
 	}
 	summary.WriteReady(stderr, len(targets), destination)
 	return t, nil
