@@ -77,21 +77,15 @@ func TestBuildMetrics(t *testing.T) {
 // An endpoint without the metrics service (Jaeger) answers Unimplemented: Run reports it once and
 // stops; Close sends no final export and reports nothing.
 func TestMetricsStopWhenRefused(t *testing.T) {
-	clearOTELEnv(t)
-	receiver, err := otlpreceiver.Start(otlpreceiver.WithoutMetrics())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer receiver.Stop()
-	m := newTestMetrics(t, receiver.Endpoint(), ProtocolGRPC)
+	m, endpoint := metricsToTracesOnlyReceiver(t)
 	var notes []error
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	start := time.Now()
 	m.Run(ctx, 50*time.Millisecond, func(err error) { notes = append(notes, err) })
 	var refused *RefusedError
-	if len(notes) != 1 || !errors.As(notes[0], &refused) || refused.Endpoint != receiver.Endpoint() {
-		t.Fatalf("Run's notes %v, want one *RefusedError naming %s", notes, receiver.Endpoint())
+	if len(notes) != 1 || !errors.As(notes[0], &refused) || refused.Endpoint != endpoint {
+		t.Fatalf("Run's notes %v, want one *RefusedError naming %s", notes, endpoint)
 	}
 	if time.Since(start) > 900*time.Millisecond {
 		t.Errorf("Run went on for %v after the refusal", time.Since(start))
@@ -106,13 +100,7 @@ func TestMetricsStopWhenRefused(t *testing.T) {
 
 // A refusal first met in the final export is a *RefusedError too, not a failed export.
 func TestMetricsFinalExportRefused(t *testing.T) {
-	clearOTELEnv(t)
-	receiver, err := otlpreceiver.Start(otlpreceiver.WithoutMetrics())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer receiver.Stop()
-	m := newTestMetrics(t, receiver.Endpoint(), ProtocolGRPC)
+	m, _ := metricsToTracesOnlyReceiver(t)
 	var refused *RefusedError
 	if err := m.Close(context.Background()); !errors.As(err, &refused) {
 		t.Errorf("Close = %v, want a *RefusedError", err)
@@ -147,6 +135,19 @@ func TestMetricsOverHTTP(t *testing.T) {
 	if !errors.As(err, &refused) || refused.Answer != "404 Not Found" {
 		t.Errorf("export to a path the server lacks = %v, want a *RefusedError for 404 Not Found", err)
 	}
+}
+
+// metricsToTracesOnlyReceiver is a metrics exporter whose endpoint, like Jaeger, has no metrics
+// service.
+func metricsToTracesOnlyReceiver(t *testing.T) (*Metrics, string) {
+	t.Helper()
+	clearOTELEnv(t)
+	receiver, err := otlpreceiver.Start(otlpreceiver.WithoutMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(receiver.Stop)
+	return newTestMetrics(t, receiver.Endpoint(), ProtocolGRPC), receiver.Endpoint()
 }
 
 func newTestMetrics(t *testing.T, endpoint, protocol string) *Metrics {
