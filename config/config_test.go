@@ -619,3 +619,37 @@ probes:
 		t.Errorf("an unknown errno name: %v", err)
 	}
 }
+
+// OTEL_TRACES_EXPORTER and OTEL_METRICS_EXPORTER map onto --exporter and --metrics-exporter, which
+// win over them; metrics follow the spans to OTLP unless told otherwise.
+func TestExporterVariables(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		args            []string
+		env             map[string]string
+		traces, metrics string
+	}{
+		{"defaults", nil, nil, "otlp", "otlp"},
+		{"spans to the console, no metrics", nil, map[string]string{"OTEL_TRACES_EXPORTER": "console"}, "console", "none"},
+		{"metrics off", nil, map[string]string{"OTEL_METRICS_EXPORTER": "none"}, "otlp", "none"},
+		{"metrics over OTLP whatever the spans", nil, map[string]string{"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "otlp"}, "none", "otlp"},
+		{"the flags win", []string{"--exporter", "otlp", "--metrics-exporter", "none"}, map[string]string{"OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "otlp"}, "otlp", "none"},
+		{"an empty variable is unset", nil, map[string]string{"OTEL_TRACES_EXPORTER": "", "OTEL_METRICS_EXPORTER": " "}, "otlp", "otlp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Load(append(tc.args, "syscall:read"), envOf(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Exporter != tc.traces || s.MetricsExporter != tc.metrics {
+				t.Errorf("spans to %s, metrics to %s; want %s and %s", s.Exporter, s.MetricsExporter, tc.traces, tc.metrics)
+			}
+		})
+	}
+	for _, env := range []map[string]string{{"OTEL_TRACES_EXPORTER": "zipkin"}, {"OTEL_METRICS_EXPORTER": "prometheus"}} {
+		_, err := Load([]string{"syscall:read"}, envOf(env))
+		for name := range env {
+			checkError(t, err, name+"=")
+		}
+	}
+}

@@ -13,6 +13,12 @@
 // The following environment variables say where and how OTLP data is sent. An empty or blank
 // variable is as if it were unset, as the OpenTelemetry specification says.
 //
+// OTEL_TRACES_EXPORTER (default: "otlp") - where spans go: otlp, console or none, as --exporter
+// and the exporter key, which override it.
+//
+// OTEL_METRICS_EXPORTER (default: "otlp" when spans go over OTLP, else "none") - where the
+// ledger's metrics go: otlp or none, as --metrics-exporter and metrics_exporter, which override it.
+//
 // OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
 // OTEL_EXPORTER_OTLP_METRICS_ENDPOINT (default: "http://localhost:4317") -
 // target of the OTLP exporters of spans and of metrics. The per-signal variables override

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kretspan/kretspan/exporter"
 )
 
 // Load resolves a run's settings: each setting's default, then the config file named by
@@ -51,6 +53,12 @@ func Load(args []string, lookupEnv func(string) (string, bool)) (Settings, error
 	for _, spec := range specs {
 		if err := (probes{}).set(&s, spec); err != nil {
 			return s, err
+		}
+	}
+	if s.MetricsExporter == "" {
+		s.MetricsExporter = exporter.MetricsNone
+		if s.Exporter == exporter.TracesOTLP {
+			s.MetricsExporter = exporter.MetricsOTLP
 		}
 	}
 	s.Traces.resolve("/v1/traces")

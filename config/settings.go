@@ -36,6 +36,7 @@ type Settings struct {
 	BatchSize       int
 	BatchTimeout    time.Duration
 	QueueBatches    int
+	MetricsExporter string        // otlp or none; unset: otlp when spans go over OTLP
 	MetricsInterval time.Duration // 0: no metrics
 	ShutdownTimeout time.Duration // the most the exports still queued at the end may take, together
 	NoCorrelation   bool
@@ -198,12 +199,19 @@ func (o *OTLPSignal) resolve(path string) {
 	}
 }
 
+var (
+	traceExporter   = scalar[string]{func(s *Settings) *string { return &s.Exporter }, stringKind, exporter.TraceExporterNames()[0], oneOf(exporter.TraceExporterNames()...)}
+	metricsExporter = scalar[string]{func(s *Settings) *string { return &s.MetricsExporter }, stringKind, "", oneOf(exporter.MetricsExporterNames()...)}
+)
+
 // settings is every setting, in the order of the documentation.
 var settings = []setting{
 	{flag: "config", usage: "YAML `file` with these settings and per-probe filters",
 		bind: scalar[string]{func(s *Settings) *string { return &s.ConfigFile }, stringKind, "", nil}},
-	{flag: "exporter", key: "exporter", usage: "where spans go: " + alternatives(exporter.TraceExporterNames()),
-		bind: scalar[string]{func(s *Settings) *string { return &s.Exporter }, stringKind, exporter.TraceExporterNames()[0], oneOf(exporter.TraceExporterNames()...)}},
+	{flag: "exporter", key: "exporter", usage: "where spans go: " + alternatives(exporter.TraceExporterNames()) + " (over OTEL_TRACES_EXPORTER)",
+		bind: traceExporter, env: []envVar{{"OTEL_TRACES_EXPORTER", traceExporter}}},
+	{flag: "metrics-exporter", key: "metrics_exporter", usage: "where the ledger's metrics go: " + alternatives(exporter.MetricsExporterNames()) + " (default: otlp when spans go over OTLP, else none; over OTEL_METRICS_EXPORTER)",
+		bind: metricsExporter, env: []envVar{{"OTEL_METRICS_EXPORTER", metricsExporter}}},
 	{flag: "otlp-endpoint", key: "otlp_endpoint", usage: "OTLP `URL` of traces and metrics; over http/protobuf, /v1/traces and /v1/metrics are appended (over OTEL_EXPORTER_OTLP_ENDPOINT and its TRACES and METRICS forms, which are used as they are)",
 		bind: endpoints,
 		env: []envVar{

@@ -31,6 +31,15 @@ const (
 	AttrOutcome    = "kretspan.outcome"
 )
 
+// Where the ledger's metrics may go (--metrics-exporter, OTEL_METRICS_EXPORTER).
+const (
+	MetricsOTLP = "otlp"
+	MetricsNone = "none"
+)
+
+// MetricsExporterNames lists the metrics exporters by the names users choose them by.
+func MetricsExporterNames() []string { return []string{MetricsOTLP, MetricsNone} }
+
 // LedgerSource is what the metrics read each interval: the kernel's per-probe counters (indexed by
 // probe id) and the pipeline.
 type LedgerSource struct {

@@ -14,6 +14,9 @@ const (
 	ProtocolHTTP = "http/protobuf"
 )
 
+// TracesOTLP names the OTLP span exporter, the default.
+const TracesOTLP = "otlp"
+
 // Destination is what the span exporters may need: the resolved OTLP endpoint and protocol,
 // and the writer the console prints to.
 type Destination struct {
@@ -28,7 +31,7 @@ var traceExporters = []struct {
 	name string
 	new  func(context.Context, Destination) (otelbridge.Sink, error)
 }{
-	{"otlp", func(ctx context.Context, d Destination) (otelbridge.Sink, error) {
+	{TracesOTLP, func(ctx context.Context, d Destination) (otelbridge.Sink, error) {
 		switch d.Protocol {
 		case "", ProtocolGRPC:
 			return NewOTLP(ctx, d.Endpoint)

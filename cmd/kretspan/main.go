@@ -209,7 +209,7 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 		return nil, err
 	}
 	t := &trace{settings: s, targets: targets, tracer: tracer, pipeline: pipeline}
-	if s.Exporter == "otlp" && s.MetricsInterval > 0 {
+	if s.MetricsExporter == exporter.MetricsOTLP && s.MetricsInterval > 0 {
 		source := exporter.LedgerSource{Counts: tracer.Counts, Pipeline: pipeline}
 		if t.metrics, err = exporter.NewMetrics(ctx, s.Metrics.Endpoint, s.Metrics.Protocol, res, targets, source); err != nil {
 			tracer.Close()
@@ -230,7 +230,7 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 		fmt.Fprintf(stderr, "kretspan: binding spans to threads in %s\n", m.Binary)
 	}
 	destination := s.Exporter
-	if s.Exporter == "otlp" {
+	if s.Exporter == exporter.TracesOTLP {
 		destination = "OTLP " + s.Traces.Protocol + " " + s.Traces.Endpoint
 	}
 	summary.WriteReady(stderr, len(targets), destination)
