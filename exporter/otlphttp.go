@@ -200,6 +200,7 @@ func (z *gzipBuffer) compress(data []byte) ([]byte, error) {
 func (s *OTLPHTTP) send(ctx context.Context, body []byte) error {
 	start := time.Now()
 	wait := s.retry.Initial
+	var last error // the previous attempt's failure: when ctx cuts a request, it says why it was retried
 	for {
 		throttle, err := s.post(ctx, body)
 		var retry retryableError
@@ -207,8 +208,12 @@ func (s *OTLPHTTP) send(ctx context.Context, body []byte) error {
 			return err
 		}
 		if ctx.Err() != nil {
+			if last != nil {
+				err = last
+			}
 			return fmt.Errorf("%w: %w", ctx.Err(), err)
 		}
+		last = err
 		delay := max(throttle, wait/2+rand.N(wait+1)) // wait ±50%
 		if time.Since(start)+delay > s.retry.MaxElapsed {
 			return fmt.Errorf("gave up retrying after %v: %w", time.Since(start).Round(time.Millisecond), err)
