@@ -46,10 +46,13 @@ test: lint check-generated unit-test deploy-test e2e-test vmtest vmtest-selfchec
 demo:
 	scripts/demo.sh
 
-# End-to-end tests against a real Jaeger (and headless Chromium for its UI) as root; they skip and
-# say why without root, Jaeger or /usr/bin/chromium. Installs nothing; builds Jaeger if not cached.
+# End-to-end tests as root against a real Jaeger (and headless Chromium for its UI), a real
+# OpenTelemetry Collector and a real Prometheus; they skip and say why without root, a backend or
+# /usr/bin/chromium. Installs nothing; builds each backend from the Go module proxy if not cached.
 e2e-test:
-	@bin=$$(tools/jaeger/build.sh) && KRETSPAN_JAEGER_BIN="$$bin" $(GO) test -count=1 -v ./e2e/
+	@jaeger=$$(tools/jaeger/build.sh) && otelcol=$$(tools/otelcol/build.sh) && prometheus=$$(tools/prometheus/build.sh) && \
+		KRETSPAN_JAEGER_BIN="$$jaeger" KRETSPAN_OTELCOL_BIN="$$otelcol" KRETSPAN_PROMETHEUS_BIN="$$prometheus" \
+		$(GO) test -count=1 -v ./e2e/
 
 # The kernel matrix (vmtest/README.md): the kernel tests of bpf and cmd/kretspan, and the harness's
 # own guest checks, on Debian's 5.10, 6.1 and 6.12 kernels under QEMU. The guest has no toolchain,

@@ -1,7 +1,7 @@
-// Package bench is kretspan's benchmark suite: end to end through a real OTLP gRPC
-// receiver, probe overhead against an empty program, a minimal entry/return program and
-// bpftrace, the cost of filtered-out calls, and the in-process pipeline. Run prints one table;
-// see README.md.
+// Package bench is kretspan's benchmark suite: end to end through a real OTLP receiver over
+// gRPC and over HTTP, probe overhead against an empty program, a minimal entry/return program
+// and bpftrace, the cost of filtered-out calls, and the in-process pipeline and encoder against
+// protobuf-go. Run prints one table; see README.md.
 package bench
 
 import (
@@ -31,17 +31,22 @@ type Config struct {
 	E2E         time.Duration // how long each end-to-end run offers calls
 	E2ERate     int           // the paced end-to-end run's rate, calls/s
 	InProcessN  int           // spans for the in-process benchmark
-	Log         io.Writer     // progress
+	// The encoder row's rounds, each of EncoderBatches batches through Pipeline.Add and as many
+	// proto.Marshal calls; the medians of the rounds are reported.
+	EncoderRounds, EncoderBatches int
+	Log                           io.Writer // progress
 }
 
 // Full is the configuration of `make bench`.
 func Full() Config {
-	return Config{Calls: 1_000_000, UprobeCalls: 100_000, Reps: 3, UprobeReps: 5, E2E: 5 * time.Second, E2ERate: 100_000, InProcessN: 1_000_000}
+	return Config{Calls: 1_000_000, UprobeCalls: 100_000, Reps: 3, UprobeReps: 5, E2E: 5 * time.Second, E2ERate: 100_000, InProcessN: 1_000_000,
+		EncoderRounds: 30, EncoderBatches: 64}
 }
 
 // Quick runs every part with tiny counts, to keep the benchmarks working (CI).
 func Quick() Config {
-	return Config{Calls: 20_000, UprobeCalls: 2_000, Reps: 2, UprobeReps: 2, E2E: 300 * time.Millisecond, E2ERate: 20_000, InProcessN: 5_000}
+	return Config{Calls: 20_000, UprobeCalls: 2_000, Reps: 2, UprobeReps: 2, E2E: 300 * time.Millisecond, E2ERate: 20_000, InProcessN: 5_000,
+		EncoderRounds: 3, EncoderBatches: 4}
 }
 
 // Run measures everything and returns the results; parts that cannot run say why in their rows.
@@ -82,6 +87,8 @@ func Run(cfg Config) (*Results, error) {
 	defer receiver.Stop()
 
 	r.E2E = runE2E(cfg, workload, receiver)
+	// The in-process row's ratio is to the encoder row's proto.Marshal: both in this run.
+	r.Encoder = runEncoder(cfg)
 	r.InProcess = runInProcess(cfg)
 	for _, h := range []hook{{name: "tracepoint", call: "getppid"}, {name: "uprobe", call: "func", binary: workload}} {
 		r.Overhead = append(r.Overhead, runOverhead(cfg, h, workload, receiver))

@@ -1,9 +1,19 @@
 package bench
 
 import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
+
+	collectortracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kretspan/kretspan/exporter"
 )
 
 // BenchmarkInProcess: kretspan's user-space work per span (decode, span building, OTLP encoding).
@@ -16,6 +26,18 @@ func BenchmarkInProcess(b *testing.B) {
 	b.ReportMetric(r.CPUNsPerSpan, "cpu-ns/span")
 	b.ReportMetric(r.AllocsPerSpan, "allocs/span")
 	b.ReportMetric(r.BytesPerSpan, "B/span")
+}
+
+// BenchmarkEncoder: Pipeline.Add against proto.Marshal of the same 512-span request, in turns;
+// each b.N is a round of 64 batches.
+func BenchmarkEncoder(b *testing.B) {
+	r := MeasureEncoder(max(b.N, 1), 64)
+	if r.Err != nil {
+		b.Fatal(r.Err)
+	}
+	b.ReportMetric(r.Add(), "add-ns/span")
+	b.ReportMetric(r.Marshal(), "marshal-ns/span")
+	b.ReportMetric(r.Add()/r.Marshal(), "add/marshal")
 }
 
 // TestQuick runs every benchmark with tiny counts and checks the numbers are sane: it keeps the
@@ -34,24 +56,30 @@ func TestQuick(t *testing.T) {
 	r.Print(&out)
 	t.Log("\n" + out.String())
 
+	if len(r.E2E) != 2*len(protocols) {
+		t.Errorf("end to end: %d runs, want flat out and paced over %d protocols", len(r.E2E), len(protocols))
+	}
 	for _, e := range r.E2E {
 		if e.Err != nil {
-			t.Errorf("end to end %s: %v", e.Name, e.Err)
+			t.Errorf("end to end %s, %s: %v", e.Protocol.Name, e.Name, e.Err)
 			continue
 		}
 		s := e.Summary
 		if e.Calls == 0 || e.Delivered == 0 || e.CPU < 0 || e.PeakRSSKB == 0 {
-			t.Errorf("end to end %s: calls %d, delivered %d, CPU %v, peak RSS %d kB", e.Name, e.Calls, e.Delivered, e.CPU, e.PeakRSSKB)
+			t.Errorf("end to end %s, %s: calls %d, delivered %d, CPU %v, peak RSS %d kB", e.Protocol.Name, e.Name, e.Calls, e.Delivered, e.CPU, e.PeakRSSKB)
 		}
 		if e.Delivered != s.UserExported {
-			t.Errorf("end to end %s: receiver counted %d spans, kretspan says it exported %d", e.Name, e.Delivered, s.UserExported)
+			t.Errorf("end to end %s, %s: receiver counted %d spans, kretspan says it exported %d", e.Protocol.Name, e.Name, e.Delivered, s.UserExported)
 		}
 		if s.Calls < e.Calls {
-			t.Errorf("end to end %s: kretspan counted %d calls, the workload made %d", e.Name, s.Calls, e.Calls)
+			t.Errorf("end to end %s, %s: kretspan counted %d calls, the workload made %d", e.Protocol.Name, e.Name, s.Calls, e.Calls)
 		}
 		if s.Calls != s.Exported+s.Filtered+s.SampledOut+s.Dropped+s.MissedReturns+s.InFlight+s.DroppedQueue+s.ExportFailed {
-			t.Errorf("end to end %s: summary does not balance: %+v", e.Name, s)
+			t.Errorf("end to end %s, %s: summary does not balance: %+v", e.Protocol.Name, e.Name, s)
 		}
+	}
+	if enc := r.Encoder; enc.Err != nil || len(enc.AddNsPerSpan) != enc.Rounds || enc.Add() <= 0 || enc.Marshal() <= 0 || enc.BytesPerSpan <= 0 {
+		t.Errorf("encoder: %+v", enc)
 	}
 	if ip := r.InProcess; ip.Err != nil || ip.CPUNsPerSpan <= 0 || ip.BytesPerSpan <= 0 {
 		t.Errorf("in process: %+v", ip)
@@ -91,4 +119,66 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// The receiver's OTLP/HTTP side counts spans as its gRPC side does, plain or gzipped, answers
+// as OTLP/HTTP asks, and refuses what is not protobuf.
+func TestReceiverHTTP(t *testing.T) {
+	r, err := StartReceiver()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
+	spans := []*tracepb.Span{{Name: "a"}, {Name: "b"}, {Name: "c"}}
+	request, err := proto.Marshal(&collectortracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
+		ScopeSpans: []*tracepb.ScopeSpans{{Spans: spans}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gzipped bytes.Buffer
+	z := gzip.NewWriter(&gzipped)
+	z.Write(request)
+	z.Close()
+	post := func(path, contentType, encoding string, body []byte) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, r.Endpoint(OTLPProtocol{Flag: exporter.ProtocolHTTP})+path, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", contentType)
+		if encoding != "" {
+			req.Header.Set("Content-Encoding", encoding)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	for _, c := range []struct {
+		path, contentType, encoding string
+		body                        []byte
+		status                      int
+	}{
+		{"/v1/traces", "application/x-protobuf", "", request, http.StatusOK},
+		{"/v1/traces", "application/x-protobuf", "gzip", gzipped.Bytes(), http.StatusOK},
+		{"/v1/metrics", "application/x-protobuf", "", nil, http.StatusOK},
+		{"/v1/traces", "application/json", "", request, http.StatusUnsupportedMediaType},
+		{"/v1/traces", "application/x-protobuf", "", []byte{0x0a, 0x05}, http.StatusBadRequest}, // truncated
+	} {
+		resp := post(c.path, c.contentType, c.encoding, c.body)
+		if resp.StatusCode != c.status {
+			t.Errorf("POST %s (%s, %q): %s, want %d", c.path, c.contentType, c.encoding, resp.Status, c.status)
+		}
+		if c.status == http.StatusOK && resp.Header.Get("Content-Type") != "application/x-protobuf" {
+			t.Errorf("POST %s: response Content-Type %q", c.path, resp.Header.Get("Content-Type"))
+		}
+	}
+	got := r.Counts()
+	if got.Spans != 6 || got.Bytes != 2*uint64(len(request))+2 || got.Requests != 3 || got.MetricRequests != 1 || got.Err == nil {
+		t.Errorf("counts %+v: want 6 spans in 2 good requests of %d bytes and a malformed one, 1 metrics request", got, len(request))
+	}
 }

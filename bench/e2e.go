@@ -6,9 +6,10 @@ import (
 )
 
 // E2EResult is one end-to-end run: the workload calls getppid at a rate (0: flat out) while
-// kretspan traces syscall:getppid and exports over OTLP gRPC to the receiver.
+// kretspan traces syscall:getppid and exports over an OTLP protocol to the receiver.
 type E2EResult struct {
-	Name        string
+	Name        string // the rate's
+	Protocol    OTLPProtocol
 	Rate        int // offered rate asked for; 0: flat out
 	Err         error
 	Calls       uint64        // the workload's calls
@@ -26,21 +27,24 @@ type E2EResult struct {
 func runE2E(cfg Config, workload string, receiver *Receiver) []E2EResult {
 	h := hook{name: "tracepoint", call: "getppid"}
 	var results []E2EResult
+	// The protocols take turns at each rate, so that their rows compare under the same load.
 	for _, rate := range []int{0, cfg.E2ERate} {
 		name := "flat out"
 		if rate > 0 {
 			name = fmt.Sprintf("%dk calls/s offered", rate/1000)
 		}
-		fmt.Fprintf(cfg.Log, "end to end: %s\n", name)
-		res := E2EResult{Name: name, Rate: rate}
-		res.Err = e2eRun(cfg, &res, workload, h, receiver)
-		results = append(results, res)
+		for _, p := range protocols {
+			fmt.Fprintf(cfg.Log, "end to end, %s: %s\n", p.Name, name)
+			res := E2EResult{Name: name, Protocol: p, Rate: rate}
+			res.Err = e2eRun(cfg, &res, workload, h, receiver)
+			results = append(results, res)
+		}
 	}
 	return results
 }
 
 func e2eRun(cfg Config, res *E2EResult, workload string, h hook, receiver *Receiver) error {
-	k, err := startKretspan(cfg.Kretspan, "--otlp-endpoint", receiver.Endpoint(), "syscall:getppid")
+	k, err := startKretspan(cfg.Kretspan, append(receiver.kretspanArgs(res.Protocol), "syscall:getppid")...)
 	if err != nil {
 		return err
 	}
@@ -97,7 +101,12 @@ func e2eRun(cfg Config, res *E2EResult, workload string, h hook, receiver *Recei
 	return nil
 }
 
+func runEncoder(cfg Config) EncoderResult {
+	fmt.Fprintf(cfg.Log, "encoder: Pipeline.Add against proto.Marshal, %d rounds of %d batches of %d spans\n", cfg.EncoderRounds, cfg.EncoderBatches, encoderBatch)
+	return MeasureEncoder(cfg.EncoderRounds, cfg.EncoderBatches)
+}
+
 func runInProcess(cfg Config) InProcessResult {
-	fmt.Fprintln(cfg.Log, "in process: decode + span building + OTLP protobuf encoding")
+	fmt.Fprintln(cfg.Log, "in process: decode + span building and encoding")
 	return MeasureInProcess(cfg.InProcessN)
 }

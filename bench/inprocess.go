@@ -9,29 +9,19 @@ import (
 	"time"
 	"unsafe"
 
-	collectorpb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-
 	"github.com/kretspan/kretspan/bpf"
-	"github.com/kretspan/kretspan/errno"
-	"github.com/kretspan/kretspan/exporter"
 	"github.com/kretspan/kretspan/otelbridge"
-	"github.com/kretspan/kretspan/probe"
 )
 
-// encodeSink encodes each batch as the OTLP request kretspan sends, with the OTLP exporter's
-// codec, and counts it.
+// encodeSink takes each batch's OTLP request, as the OTLP exporters do before sending it, and
+// counts it: what the pipeline costs before the network.
 type encodeSink struct {
 	spans, bytes atomic.Uint64
 	exported     chan struct{} // signalled after each export
 }
 
 func (s *encodeSink) Export(_ context.Context, b *otelbridge.Batch) error {
-	data, err := exporter.TraceCodec{}.Marshal(&collectorpb.ExportTraceServiceRequest{ResourceSpans: b.ResourceSpans()})
-	if err != nil {
-		return err
-	}
-	s.bytes.Add(uint64(data.Len()))
-	data.Free() // back to gRPC's buffer pool, as gRPC does once the request is written
+	s.bytes.Add(uint64(b.RequestSize()))
 	s.spans.Add(uint64(b.Len()))
 	select {
 	case s.exported <- struct{}{}:
@@ -41,6 +31,9 @@ func (s *encodeSink) Export(_ context.Context, b *otelbridge.Batch) error {
 }
 
 func (s *encodeSink) Shutdown(context.Context) error { return nil }
+
+// inProcessBatch is the in-process benchmark's batch size: kretspan's default.
+const inProcessBatch = otelbridge.DefaultBatchSize
 
 // InProcessResult is the in-process benchmark's result.
 type InProcessResult struct {
@@ -53,44 +46,46 @@ type InProcessResult struct {
 	Err              error
 }
 
-// MeasureInProcess measures kretspan's user-space work for n spans: decode a ring-buffer record
-// (bpf.DecodeEvent), build the span (otelbridge.Pipeline.Add) and encode the batch's OTLP request
-// with exporter.TraceCodec, as the OTLP exporter's gRPC client does. The OTLP client's own work
-// and sending are left out. Add and the export goroutine overlap as in kretspan, but Add waits
-// whenever 4 batches are queued, so no span is dropped and every one is encoded.
+// MeasureInProcess measures kretspan's user-space work for n spans of the encoder row's varied
+// records, so that its cost compares with proto.Marshal's of the same spans: decode a
+// ring-buffer record (bpf.DecodeEvent), build and encode the span into its batch's OTLP request
+// (otelbridge.Pipeline.Add), and take the request (Batch.RequestSize) as an OTLP exporter does
+// before sending it. Sending is left out: the end-to-end rows include it. Add and the export
+// goroutine overlap as in kretspan, but Add waits whenever 4 batches are queued, so no span is
+// dropped.
 func MeasureInProcess(n int) InProcessResult {
-	const batch = 2048
+	const batch = inProcessBatch
 	res := InProcessResult{N: n}
-	target := probe.Target{ID: 1, Kind: probe.KindSyscall, Name: "getppid", ReturnsErrno: true}
-	infos := []otelbridge.ProbeInfo{{}, otelbridge.NewProbeInfo(target, errno.DefaultSet())}
 	resource, err := otelbridge.NewResource(context.Background())
 	if err != nil {
 		res.Err = err
 		return res
 	}
 	sink := &encodeSink{exported: make(chan struct{}, 1)}
-	p, err := otelbridge.NewPipeline(sink, infos, resource, otelbridge.NewWallClock(otelbridge.SystemClocks()),
+	p, err := otelbridge.NewPipeline(sink, benchProbes(), resource, otelbridge.NewWallClock(otelbridge.SystemClocks()),
 		otelbridge.WithBatchSize(batch), otelbridge.WithQueueBatches(8))
 	if err != nil {
 		res.Err = err
 		return res
 	}
-	// A ring-buffer record as the kernel writes it, in an 8-byte aligned buffer.
-	raw := make([]uint64, (bpf.EventSize+7)/8)
-	record := unsafe.Slice((*byte)(unsafe.Pointer(&raw[0])), bpf.EventSize)
-	e, err := bpf.DecodeEvent(record)
-	if err != nil {
-		res.Err = err
-		return res
+	// The encoder row's records, as the kernel writes them into the ring buffer: 8-byte aligned.
+	events := variedEvents(encoderBatch)
+	words := (bpf.EventSize + 7) / 8
+	raw := make([]uint64, len(events)*words)
+	records := make([][]byte, len(events))
+	for i := range events {
+		records[i] = unsafe.Slice((*byte)(unsafe.Pointer(&raw[i*words])), bpf.EventSize)
+		e, err := bpf.DecodeEvent(records[i])
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		*e = events[i]
 	}
-	*e = bpf.Event{SpanId: 1, StartNs: 1_000_000, EndNs: 1_000_180, Ret: 1, Pid: 4242, Tid: 4243, ProbeId: 1, Cpu: 1}
-	e.TraceId[0] = 1
-	copy(e.Comm[:], "loop")
 
 	add := func(n int, base uint64) {
 		for i := range n {
-			e, _ := bpf.DecodeEvent(record)
-			e.SpanId = uint64(i) + 1
+			e, _ := bpf.DecodeEvent(records[i%len(records)])
 			p.Add(e)
 			if i%(4*batch) == 4*batch-1 {
 				for sink.spans.Load() < base+uint64(i+1) {
@@ -99,7 +94,7 @@ func MeasureInProcess(n int) InProcessResult {
 			}
 		}
 	}
-	add(8*batch, 0) // warm up: histograms, interned comm, every batch used once
+	add(8*batch, 0) // warm up: histograms, interned comms, every batch used once
 	spans0, bytes0 := sink.spans.Load(), sink.bytes.Load()
 	dropped0 := p.Stats().DroppedQueue
 

@@ -8,23 +8,28 @@ import (
 
 // Variant names of the overhead rows.
 const (
-	VBare       = "no probe"
-	VEmpty      = "empty BPF programs"
-	VMinimal    = "minimal entry/return program"
-	VKretspan   = "kretspan --exporter none"
-	VKretspanOT = "kretspan, OTLP to the receiver"
-	VBpftrace   = "bpftrace 0.17 entry/return printf"
-	VMinDur     = "kretspan --min-duration 1ms (none)"
-	VSample     = "kretspan --sample 0.01 (none)"
+	VBare     = "no probe"
+	VEmpty    = "empty BPF programs"
+	VMinimal  = "minimal entry/return program"
+	VKretspan = "kretspan --exporter none"
+	VBpftrace = "bpftrace 0.17 entry/return printf"
+	VMinDur   = "kretspan --min-duration 1ms (none)"
+	VSample   = "kretspan --sample 0.01 (none)"
 )
+
+// VExporting is the variant of kretspan exporting over p to the receiver.
+func VExporting(p OTLPProtocol) string { return "kretspan, " + p.Name + " to the receiver" }
 
 // OverheadRow is one variant on one hook.
 type OverheadRow struct {
 	Variant string
-	NsCalls []float64 // per repetition
-	Err     error     // why it did not run
-	Note    string    // counts that check the variant did its work
-	Summary *Summary  // kretspan's
+	// Compared marks kretspan tracing every call (VKretspan, VExporting): its own work is
+	// compared with bpftrace's and the minimal program's.
+	Compared bool
+	NsCalls  []float64 // per repetition
+	Err      error     // why it did not run
+	Note     string    // counts that check the variant did its work
+	Summary  *Summary  // kretspan's
 }
 
 // Median is the median ns per call.
@@ -89,16 +94,18 @@ uretprobe:%[1]s:%[2]s /@start[tid]/ { printf("%%d %%d\n", tid, nsecs - @start[ti
 			return nil
 		}
 	}
-	variants := []struct {
-		name string
-		run  func(*OverheadRow) error
-	}{
-		{VBare, func(row *OverheadRow) error {
+	type variant struct {
+		name     string
+		compared bool
+		run      func(*OverheadRow) error
+	}
+	variants := []variant{
+		{VBare, false, func(row *OverheadRow) error {
 			ns, err := measure()
 			row.NsCalls = append(row.NsCalls, ns...)
 			return err
 		}},
-		{VEmpty, func(row *OverheadRow) error {
+		{VEmpty, false, func(row *OverheadRow) error {
 			b, err := startEmpty(h)
 			if err != nil {
 				return err
@@ -108,7 +115,7 @@ uretprobe:%[1]s:%[2]s /@start[tid]/ { printf("%%d %%d\n", tid, nsecs - @start[ti
 			b.stop()
 			return err
 		}},
-		{VMinimal, func(row *OverheadRow) error {
+		{VMinimal, false, func(row *OverheadRow) error {
 			b, err := startMinimal(h)
 			if err != nil {
 				return err
@@ -119,9 +126,13 @@ uretprobe:%[1]s:%[2]s /@start[tid]/ { printf("%%d %%d\n", tid, nsecs - @start[ti
 			row.Note = fmt.Sprintf("%d records drained (workload %d calls)", n, total)
 			return err
 		}},
-		{VKretspan, kretspan("--exporter", "none")},
-		{VKretspanOT, kretspan("--otlp-endpoint", receiver.Endpoint())},
-		{VBpftrace, func(row *OverheadRow) error {
+		{VKretspan, true, kretspan("--exporter", "none")},
+	}
+	for _, p := range protocols {
+		variants = append(variants, variant{VExporting(p), true, kretspan(receiver.kretspanArgs(p)...)})
+	}
+	variants = append(variants, []variant{
+		{VBpftrace, false, func(row *OverheadRow) error {
 			if _, err := exec.LookPath("bpftrace"); err != nil {
 				return fmt.Errorf("bpftrace is not installed (apt-get install bpftrace)")
 			}
@@ -136,14 +147,14 @@ uretprobe:%[1]s:%[2]s /@start[tid]/ { printf("%%d %%d\n", tid, nsecs - @start[ti
 			}
 			return err
 		}},
-		{VMinDur, kretspan("--exporter", "none", "--min-duration", "1ms")},
-		{VSample, kretspan("--exporter", "none", "--sample", "0.01")},
-	}
+		{VMinDur, false, kretspan("--exporter", "none", "--min-duration", "1ms")},
+		{VSample, false, kretspan("--exporter", "none", "--sample", "0.01")},
+	}...)
 	rows := make([]OverheadRow, len(variants))
 	for round := range reps {
 		for i, v := range variants {
 			row := &rows[i]
-			row.Variant = v.name
+			row.Variant, row.Compared = v.name, v.compared
 			if row.Err != nil {
 				continue // failed in an earlier round
 			}

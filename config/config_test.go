@@ -635,6 +635,8 @@ func TestExporterVariables(t *testing.T) {
 		{"metrics over OTLP whatever the spans", nil, map[string]string{"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "otlp"}, "none", "otlp"},
 		{"the flags win", []string{"--exporter", "otlp", "--metrics-exporter", "none"}, map[string]string{"OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "otlp"}, "otlp", "none"},
 		{"an empty variable is unset", nil, map[string]string{"OTEL_TRACES_EXPORTER": "", "OTEL_METRICS_EXPORTER": " "}, "otlp", "otlp"},
+		{"Prometheus whatever the spans", nil, map[string]string{"OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "prometheus"}, "console", "prometheus"},
+		{"Prometheus by flag", []string{"--metrics-exporter", "prometheus"}, map[string]string{"OTEL_METRICS_EXPORTER": "otlp"}, "otlp", "prometheus"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := Load(append(tc.args, "syscall:read"), envOf(tc.env))
@@ -646,10 +648,71 @@ func TestExporterVariables(t *testing.T) {
 			}
 		})
 	}
-	for _, env := range []map[string]string{{"OTEL_TRACES_EXPORTER": "zipkin"}, {"OTEL_METRICS_EXPORTER": "prometheus"}} {
+	for _, env := range []map[string]string{{"OTEL_TRACES_EXPORTER": "zipkin"}, {"OTEL_METRICS_EXPORTER": "console"}} {
 		_, err := Load([]string{"syscall:read"}, envOf(env))
 		for name := range env {
 			checkError(t, err, name+"=")
 		}
+	}
+}
+
+// The address Prometheus's /metrics is served on: the flag, the config key, and the two
+// variables of the OpenTelemetry specification, each of which sets its part of the address.
+func TestPrometheusAddress(t *testing.T) {
+	file := testprocess.WriteConfig(t, "prometheus_address: 10.0.0.1:9000\n")
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"default", nil, nil, "localhost:9464"},
+		{"flag", []string{"--prometheus-address", "0.0.0.0:9100"}, nil, "0.0.0.0:9100"},
+		{"IPv6 flag", []string{"--prometheus-address", "[::1]:9100"}, nil, "[::1]:9100"},
+		{"host variable", nil, map[string]string{"OTEL_EXPORTER_PROMETHEUS_HOST": "0.0.0.0"}, "0.0.0.0:9464"},
+		{"port variable", nil, map[string]string{"OTEL_EXPORTER_PROMETHEUS_PORT": "9100"}, "localhost:9100"},
+		{"both variables", nil, map[string]string{"OTEL_EXPORTER_PROMETHEUS_HOST": "metrics.local", "OTEL_EXPORTER_PROMETHEUS_PORT": "9100"}, "metrics.local:9100"},
+		{"an IPv6 host variable", nil, map[string]string{"OTEL_EXPORTER_PROMETHEUS_HOST": "::1"}, "[::1]:9464"},
+		{"config key", []string{"--config", file}, nil, "10.0.0.1:9000"},
+		{"a variable over its part of the config key", []string{"--config", file}, map[string]string{"OTEL_EXPORTER_PROMETHEUS_PORT": "9100"}, "10.0.0.1:9100"},
+		{"the flag over all", []string{"--config", file, "--prometheus-address", "127.0.0.1:9200"},
+			map[string]string{"OTEL_EXPORTER_PROMETHEUS_HOST": "0.0.0.0", "OTEL_EXPORTER_PROMETHEUS_PORT": "9100"}, "127.0.0.1:9200"},
+		{"blank is unset", nil, map[string]string{"OTEL_EXPORTER_PROMETHEUS_HOST": " ", "OTEL_EXPORTER_PROMETHEUS_PORT": ""}, "localhost:9464"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Load(append(tc.args, "--metrics-exporter", "prometheus", "syscall:read"), envOf(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.PrometheusAddress != tc.want || s.MetricsExporter != "prometheus" {
+				t.Errorf("metrics to %s at %q, want prometheus at %q", s.MetricsExporter, s.PrometheusAddress, tc.want)
+			}
+		})
+	}
+}
+
+func TestPrometheusAddressErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--prometheus-address", "localhost"}, nil, `--prometheus-address "localhost": want HOST:PORT, such as localhost:9464`},
+		{[]string{"--prometheus-address", "localhost:0"}, nil, `--prometheus-address "localhost:0": want a port number from 1 to 65535`},
+		{[]string{"--prometheus-address", "localhost:65536"}, nil, `--prometheus-address "localhost:65536": want a port number`},
+		{[]string{"--prometheus-address", "localhost:http"}, nil, `--prometheus-address "localhost:http": want a port number`},
+		{[]string{"--prometheus-address", ":9464"}, nil, `--prometheus-address ":9464": want a host name or IP address (0.0.0.0 or :: for every interface)`},
+		{[]string{"--prometheus-address", "a host:9464"}, nil, `"a host" is not a host name or IP address`},
+		{[]string{"--prometheus-address="}, nil, "--prometheus-address: empty value"},
+		{nil, map[string]string{"OTEL_EXPORTER_PROMETHEUS_PORT": "99999"}, `OTEL_EXPORTER_PROMETHEUS_PORT="99999": want a port number from 1 to 65535`},
+		{nil, map[string]string{"OTEL_EXPORTER_PROMETHEUS_PORT": "0"}, `OTEL_EXPORTER_PROMETHEUS_PORT="0": want a port number`},
+		{nil, map[string]string{"OTEL_EXPORTER_PROMETHEUS_PORT": "-1"}, `OTEL_EXPORTER_PROMETHEUS_PORT="-1"`},
+		{nil, map[string]string{"OTEL_EXPORTER_PROMETHEUS_HOST": "http://localhost"}, `OTEL_EXPORTER_PROMETHEUS_HOST="http://localhost": "http://localhost" is not a host name`},
+		{[]string{"--config", testprocess.WriteConfig(t, "prometheus_address: 9464\n")}, nil, `prometheus_address "9464": want HOST:PORT`},
+		// The flag wins, but a malformed variable is still a mistake to point out.
+		{[]string{"--prometheus-address", "localhost:9100"}, map[string]string{"OTEL_EXPORTER_PROMETHEUS_PORT": "x"}, "OTEL_EXPORTER_PROMETHEUS_PORT"},
+	} {
+		_, err := Load(append(tc.args, "syscall:read"), envOf(tc.env))
+		checkError(t, err, tc.want)
 	}
 }

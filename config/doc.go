@@ -10,14 +10,22 @@
 //
 // # Environment variables
 //
-// The following environment variables say where and how OTLP data is sent. An empty or blank
-// variable is as if it were unset, as the OpenTelemetry specification says.
+// The following environment variables say where and how OTLP data is sent, and where metrics are
+// served. An empty or blank variable is as if it were unset, as the OpenTelemetry specification
+// says.
 //
 // OTEL_TRACES_EXPORTER (default: "otlp") - where spans go: otlp, console or none, as --exporter
 // and the exporter key, which override it.
 //
 // OTEL_METRICS_EXPORTER (default: "otlp" when spans go over OTLP, else "none") - where the
-// ledger's metrics go: otlp or none, as --metrics-exporter and metrics_exporter, which override it.
+// ledger's metrics go: otlp, prometheus or none, as --metrics-exporter and metrics_exporter, which
+// override it.
+//
+// OTEL_EXPORTER_PROMETHEUS_HOST (default: "localhost"), OTEL_EXPORTER_PROMETHEUS_PORT (default:
+// "9464") - where the prometheus metrics exporter serves /metrics. Each sets its part of the
+// address: of prometheus_address in the config file if it gives one, which they override, and
+// --prometheus-address overrides both. The host is a host name or an IP address (IPv6 with or
+// without brackets), the port a number from 1 to 65535. Resolved in [Settings.PrometheusAddress].
 //
 // OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
 // OTEL_EXPORTER_OTLP_METRICS_ENDPOINT (default: "http://localhost:4317") -
@@ -57,9 +65,10 @@
 // OTEL_RESOURCE_ATTRIBUTES (default: none) - more resource attributes as comma-separated
 // key=value pairs, values percent-encoded; valid UTF-8 once decoded.
 //
-// Only the endpoints and protocols are settings here. The clients in package exporter read the
-// other variables themselves, along with the certificate variables (OTEL_EXPORTER_OTLP_CERTIFICATE,
-// ..._CLIENT_CERTIFICATE, ..._CLIENT_KEY), which kretspan passes on unchecked. kretspan checks the
+// Only the exporters, the endpoints, the protocols and the Prometheus address are settings here.
+// The clients in package exporter read the other variables themselves, along with the certificate
+// variables (OTEL_EXPORTER_OTLP_CERTIFICATE, ..._CLIENT_CERTIFICATE, ..._CLIENT_KEY), which
+// kretspan passes on unchecked. kretspan checks the
 // variables listed here first, because a client falls back to its default on a malformed value,
 // and sending data somewhere the user did not ask for is worse than refusing to start.
 package config

@@ -3,8 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,27 +24,28 @@ const DefaultEndpoint = "http://localhost:4317"
 
 // Settings is everything a run is configured with.
 type Settings struct {
-	ConfigFile      string // the config file read, if any
-	Exporter        string // otlp, console or none
-	Traces, Metrics OTLPSignal
-	Duration        time.Duration // 0: until interrupted
-	PIDs            []uint32
-	Comm            string
-	KernelThreads   bool
-	Filter          Filter // of every probe, under each probe's own
-	MaxInflight     uint32 // 0: bpf's choice
-	MaxGlob         int
-	RingBufferSize  uint32
-	BatchSize       int
-	BatchTimeout    time.Duration
-	QueueBatches    int
-	MetricsExporter string        // otlp or none; unset: otlp when spans go over OTLP
-	MetricsInterval time.Duration // 0: no metrics
-	ShutdownTimeout time.Duration // the most the exports still queued at the end may take, together
-	NoCorrelation   bool
-	Correlate       []string
-	BPFFS           string
-	Probes          []Probe
+	ConfigFile        string // the config file read, if any
+	Exporter          string // otlp, console or none
+	Traces, Metrics   OTLPSignal
+	Duration          time.Duration // 0: until interrupted
+	PIDs              []uint32
+	Comm              string
+	KernelThreads     bool
+	Filter            Filter // of every probe, under each probe's own
+	MaxInflight       uint32 // 0: bpf's choice
+	MaxGlob           int
+	RingBufferSize    uint32
+	BatchSize         int
+	BatchTimeout      time.Duration
+	QueueBatches      int
+	MetricsExporter   string        // otlp, prometheus or none; unset: otlp when spans go over OTLP
+	MetricsInterval   time.Duration // of OTLP metrics; 0: none
+	PrometheusAddress string        // host:port of /metrics, with the prometheus metrics exporter
+	ShutdownTimeout   time.Duration // the most the exports still queued at the end may take, together
+	NoCorrelation     bool
+	Correlate         []string
+	BPFFS             string
+	Probes            []Probe
 }
 
 // OTLPSignal is where and how one signal is exported, resolved from the settings and the
@@ -71,6 +74,10 @@ const (
 	endpointGeneric                // a base URL for every signal: the signal's path is appended
 	endpointSignal                 // the signal's own URL, used as it is
 )
+
+// DefaultPrometheusAddress serves Prometheus's /metrics when no setting names an address: the
+// host and port the OpenTelemetry specification gives OTEL_EXPORTER_PROMETHEUS_HOST and _PORT.
+const DefaultPrometheusAddress = "localhost:9464"
 
 // Filter holds in-kernel filters; nil fields are unset, leaving the choice to a wider filter.
 type Filter struct {
@@ -204,6 +211,11 @@ var (
 	metricsExporter = scalar[string]{func(s *Settings) *string { return &s.MetricsExporter }, stringKind, "", oneOf(exporter.MetricsExporterNames()...)}
 )
 
+var (
+	prometheusAddressField = func(s *Settings) *string { return &s.PrometheusAddress }
+	prometheusAddress      = scalar[string]{prometheusAddressField, stringKind, DefaultPrometheusAddress, checkAddress}
+)
+
 // settings is every setting, in the order of the documentation.
 var settings = []setting{
 	{flag: "config", usage: "YAML `file` with these settings and per-probe filters",
@@ -212,6 +224,12 @@ var settings = []setting{
 		bind: traceExporter, env: []envVar{{"OTEL_TRACES_EXPORTER", traceExporter}}},
 	{flag: "metrics-exporter", key: "metrics_exporter", usage: "where the ledger's metrics go: " + alternatives(exporter.MetricsExporterNames()) + " (default: otlp when spans go over OTLP, else none; over OTEL_METRICS_EXPORTER)",
 		bind: metricsExporter, env: []envVar{{"OTEL_METRICS_EXPORTER", metricsExporter}}},
+	{flag: "prometheus-address", key: "prometheus_address", usage: "`host:port` that serves Prometheus's /metrics, with --metrics-exporter prometheus (over OTEL_EXPORTER_PROMETHEUS_HOST and OTEL_EXPORTER_PROMETHEUS_PORT, which set its parts)",
+		bind: prometheusAddress,
+		env: []envVar{
+			{"OTEL_EXPORTER_PROMETHEUS_HOST", addressPart{prometheusAddressField, hostPart}},
+			{"OTEL_EXPORTER_PROMETHEUS_PORT", addressPart{prometheusAddressField, portPart}},
+		}},
 	{flag: "otlp-endpoint", key: "otlp_endpoint", usage: "OTLP `URL` of traces and metrics; over http/protobuf, /v1/traces and /v1/metrics are appended (over OTEL_EXPORTER_OTLP_ENDPOINT and its TRACES and METRICS forms, which are used as they are)",
 		bind: endpoints,
 		env: []envVar{
@@ -259,7 +277,7 @@ var settings = []setting{
 		bind: scalar[time.Duration]{func(s *Settings) *time.Duration { return &s.BatchTimeout }, durationKind, otelbridge.DefaultBatchTimeout, positive}},
 	{flag: "queue-batches", key: "queue_batches", usage: "batches that may wait for export; more are dropped and counted",
 		bind: scalar[int]{func(s *Settings) *int { return &s.QueueBatches }, intKind, otelbridge.DefaultQueueBatches, func(n int) error { return atLeast(1, n) }}},
-	{flag: "metrics-interval", key: "metrics_interval", usage: "export the ledger and latency histograms as OTLP metrics this often (0: never)",
+	{flag: "metrics-interval", key: "metrics_interval", usage: "export the ledger and latency histograms as OTLP metrics this often (0: never); Prometheus scrapes when it likes",
 		bind: scalar[time.Duration]{func(s *Settings) *time.Duration { return &s.MetricsInterval }, durationKind, 10 * time.Second, notNegative}},
 	{flag: "shutdown-timeout", key: "shutdown_timeout", usage: "at the end, wait at most this long in all for queued exports; what is left counts as failed (a second SIGINT or SIGTERM stops waiting)",
 		bind: scalar[time.Duration]{func(s *Settings) *time.Duration { return &s.ShutdownTimeout }, durationKind, 5 * time.Second, positive}},
@@ -270,6 +288,90 @@ var settings = []setting{
 	{flag: "bpffs", key: "bpffs", usage: "bpffs `mount` holding the shared map otel/traces_ctx_v1",
 		bind: scalar[string]{func(s *Settings) *string { return &s.BPFFS }, stringKind, "/sys/fs/bpf", nil}},
 	{key: "probes", bind: probes{}}, // on the command line: the arguments
+}
+
+// addressPart sets the host or the port of a host:port setting, as OTEL_EXPORTER_PROMETHEUS_HOST
+// and OTEL_EXPORTER_PROMETHEUS_PORT do; the rest of the address stays as the earlier sources
+// left it.
+type addressPart struct {
+	field func(*Settings) *string
+	part  int // hostPart or portPart
+}
+
+const (
+	hostPart = iota
+	portPart
+)
+
+func (addressPart) reset(*Settings) {} // the whole address's own binding resets it
+
+func (b addressPart) set(s *Settings, text string) error {
+	host, port, err := net.SplitHostPort(*b.field(s))
+	if err != nil {
+		return fmt.Errorf("the address %q: %w", *b.field(s), err) // checked where it was set, so never
+	}
+	check := checkPort
+	if b.part == hostPart {
+		text = strings.TrimSuffix(strings.TrimPrefix(text, "["), "]") // an IPv6 address, bracketed or not
+		check = checkHost
+	}
+	if err := check(text); err != nil {
+		return valueError{strconv.Quote(text), err}
+	}
+	if b.part == hostPart {
+		host = text
+	} else {
+		port = text
+	}
+	*b.field(s) = net.JoinHostPort(host, port)
+	return nil
+}
+
+func (b addressPart) decode(s *Settings, node *yaml.Node) error {
+	text, err := scalarText(node)
+	if err != nil {
+		return err
+	}
+	return b.set(s, text)
+}
+
+func (addressPart) defaultText() string { return "" }
+func (addressPart) arg() string         { return "string" }
+func (addressPart) boolean() bool       { return false }
+
+// checkAddress checks a host:port to listen on. Its host may not be left out: listening on every
+// interface is a choice to write down (0.0.0.0 or ::), not a default to fall into.
+func checkAddress(address string) error {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return fmt.Errorf("want HOST:PORT, such as %s", DefaultPrometheusAddress)
+	}
+	if err := checkHost(host); err != nil {
+		return err
+	}
+	return checkPort(port)
+}
+
+func checkHost(host string) error {
+	if host == "" {
+		return errors.New("want a host name or IP address (0.0.0.0 or :: for every interface)")
+	}
+	if net.ParseIP(host) != nil {
+		return nil
+	}
+	for _, r := range host {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
+			return fmt.Errorf("%q is not a host name or IP address", host)
+		}
+	}
+	return nil
+}
+
+func checkPort(port string) error {
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return errors.New("want a port number from 1 to 65535")
+	}
+	return nil
 }
 
 func oneOf(values ...string) func(string) error {

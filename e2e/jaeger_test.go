@@ -55,26 +55,10 @@ func requireRoot(t *testing.T) {
 	}
 }
 
-// jaegerBinary is $KRETSPAN_JAEGER_BIN, else where tools/jaeger/build.sh caches it. The tests do
-// not build Jaeger (minutes on a cold cache); `make e2e-test` does, then passes the path.
+// jaegerBinary is the Jaeger that tools/jaeger/build.sh builds.
 func jaegerBinary(t *testing.T) string {
 	t.Helper()
-	bin := os.Getenv("KRETSPAN_JAEGER_BIN")
-	if bin == "" {
-		cache := os.Getenv("XDG_CACHE_HOME")
-		if cache == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				t.Skipf("no Jaeger binary: KRETSPAN_JAEGER_BIN is not set and there is no home directory (%v); run make e2e-test", err)
-			}
-			cache = filepath.Join(home, ".cache")
-		}
-		bin = filepath.Join(cache, "kretspan", "jaeger-v1.76.0") // keep in sync with tools/jaeger/build.sh
-	}
-	if info, err := os.Stat(bin); err != nil || info.IsDir() || info.Mode()&0o111 == 0 {
-		t.Skipf("no Jaeger binary at %s (set KRETSPAN_JAEGER_BIN, or run make e2e-test, which builds it with tools/jaeger/build.sh)", bin)
-	}
-	return bin
+	return backendBinary(t, backendJaeger)
 }
 
 // freePorts asks the kernel for n distinct free loopback ports. Another process could take one

@@ -1,13 +1,13 @@
 package exporter
 
 import (
+	"bytes"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	collectortracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
@@ -15,32 +15,50 @@ import (
 	"github.com/kretspan/kretspan/otelbridge"
 )
 
-func TestTraceCodecRefusesWhatProtobufRefuses(t *testing.T) {
-	codec := TraceCodec{}
-	if _, err := codec.Marshal((*collectortracepb.ExportTraceServiceRequest)(nil)); err == nil {
-		t.Error("encoded a nil request")
+// The stand-in request is sent as the batch's own bytes; a request of real structs is encoded by
+// protobuf, as without the codec.
+func TestTraceCodecSendsTheBatch(t *testing.T) {
+	codec := &TraceCodec{}
+	standIn := &collectortracepb.ExportTraceServiceRequest{ResourceSpans: batchStandIn}
+	if _, err := codec.Marshal(standIn); err == nil {
+		t.Error("encoded the stand-in with no batch to stand for")
 	}
-	// A task may name itself with any bytes; protobuf strings must be UTF-8.
-	invalid := &collectortracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{{
-		Attributes: []*commonpb.KeyValue{{Key: otelbridge.AttrThreadName, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "bad\xff"}}}},
-	}}}}}}}
-	if _, err := proto.Marshal(invalid); err == nil {
-		t.Fatal("protobuf-go encoded invalid UTF-8")
+	withBatch(t, 5, func(b *otelbridge.Batch) {
+		codec.batch.Store(b)
+		data, err := codec.Marshal(standIn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := data.Materialize(), slices.Concat(b.Request()...); !bytes.Equal(got, want) {
+			t.Errorf("sent %x, want the batch's request %x", got, want)
+		}
+		decoded, err := b.Decode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err = codec.Marshal(decoded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, _ := proto.Marshal(decoded); !bytes.Equal(data.Materialize(), want) {
+			t.Error("a request of structs was not encoded as protobuf encodes it")
+		}
+	})
+}
+
+func TestRequestSizeLimit(t *testing.T) {
+	// Zeroed allocations this large are mapped lazily: the test costs little memory.
+	if err := checkRequestSize([][]byte{make([]byte, MaxTraceRequestSize/2), make([]byte, MaxTraceRequestSize/2)}); err != nil {
+		t.Errorf("a request of exactly the limit: %v", err)
 	}
-	if _, err := codec.Marshal(invalid); err == nil || !strings.Contains(err.Error(), `"bad\xff" is not valid UTF-8`) {
-		t.Errorf("error %v, want one naming the invalid string", err)
-	}
-	if _, err := codec.Marshal(42); err == nil {
-		t.Error("encoded an int")
-	}
-	huge := &collectortracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{SchemaUrl: strings.Repeat("x", MaxTraceRequestSize)}}}
-	if _, err := codec.Marshal(huge); err == nil || !strings.Contains(err.Error(), "exceeds the limit") {
+	err := checkRequestSize([][]byte{make([]byte, MaxTraceRequestSize/2), make([]byte, MaxTraceRequestSize/2+1)})
+	if err == nil || !strings.Contains(err.Error(), "exceeds the limit") {
 		t.Errorf("a request over %d bytes: error %v, want the limit named", MaxTraceRequestSize, err)
 	}
 }
 
 func TestTraceCodecDelegatesOtherMessages(t *testing.T) {
-	codec := TraceCodec{}
+	codec := &TraceCodec{}
 	if codec.Name() != "proto" {
 		t.Errorf("Name %q: the content type would not be application/grpc+proto", codec.Name())
 	}

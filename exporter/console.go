@@ -20,7 +20,11 @@ type Console struct {
 func NewConsole(w io.Writer) *Console { return &Console{w: bufio.NewWriter(w)} }
 
 func (s *Console) Export(_ context.Context, b *otelbridge.Batch) error {
-	for _, rs := range b.ResourceSpans() {
+	request, err := b.Decode()
+	if err != nil {
+		return err
+	}
+	for _, rs := range request.ResourceSpans {
 		for _, ss := range rs.ScopeSpans {
 			for _, span := range ss.Spans {
 				s.write(span)

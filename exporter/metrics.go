@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,18 +35,139 @@ const (
 
 // Where the ledger's metrics may go (--metrics-exporter, OTEL_METRICS_EXPORTER).
 const (
-	MetricsOTLP = "otlp"
-	MetricsNone = "none"
+	MetricsOTLP       = "otlp"
+	MetricsPrometheus = "prometheus"
+	MetricsNone       = "none"
 )
 
-// MetricsExporterNames lists the metrics exporters by the names users choose them by.
-func MetricsExporterNames() []string { return []string{MetricsOTLP, MetricsNone} }
+// MetricsDestination is what the metrics exporters may need, resolved by package config.
+type MetricsDestination struct {
+	Endpoint string        // otlp: the signal's URL (over http/protobuf, its full URL)
+	Protocol string        // otlp: ProtocolGRPC (or "") or ProtocolHTTP
+	Interval time.Duration // otlp: how often to push; 0 sends no metrics
+	// PrometheusAddress is the host:port the prometheus exporter serves /metrics on.
+	PrometheusAddress string
+}
 
-// LedgerSource is what the metrics read each interval: the kernel's per-probe counters (indexed by
-// probe id) and the pipeline.
+// metricsExporters are the metrics exporters a user can choose (--metrics-exporter), in the
+// order the help names them. open starts one for m; a nil outlet means no metrics at all.
+var metricsExporters = []struct {
+	name string
+	open func(context.Context, MetricsDestination, *Metrics) (metricsOutlet, error)
+}{
+	{MetricsOTLP, openOTLPMetrics},
+	{MetricsPrometheus, openPrometheus},
+	{MetricsNone, func(context.Context, MetricsDestination, *Metrics) (metricsOutlet, error) { return nil, nil }},
+}
+
+// MetricsExporterNames lists the metrics exporters by the names users choose them by.
+func MetricsExporterNames() []string {
+	names := make([]string, len(metricsExporters))
+	for i, e := range metricsExporters {
+		names[i] = e.name
+	}
+	return names
+}
+
+// metricsOutlet is how one metrics exporter delivers what [Metrics.collect] reads: pushed on a
+// timer (OTLP), or pulled by a scraper (Prometheus), which needs no timer of kretspan's.
+type metricsOutlet interface {
+	// run starts delivering; a pusher returns when ctx ends, a puller at once (it answers
+	// until close). report gets what goes wrong meanwhile.
+	run(ctx context.Context, report func(error))
+	// close delivers a last time if the outlet pushes, and releases everything, within ctx.
+	close(ctx context.Context) error
+	// where says where the metrics go, for the user.
+	where() string
+}
+
+// LedgerSource is what the metrics read: the kernel's per-probe counters (indexed by probe id)
+// and the pipeline.
 type LedgerSource struct {
 	Counts   func() ([]bpf.ProbeCounts, error)
 	Pipeline *otelbridge.Pipeline
+}
+
+// Metrics exports kretspan's ledger and in-kernel latency histograms as OpenTelemetry metrics,
+// through one of the metricsExporters.
+type Metrics struct {
+	outlet   metricsOutlet
+	resource *resource.Resource
+	targets  []probe.Target
+	start    time.Time
+
+	mu       sync.Mutex            // guards what follows: scrapes may come at once
+	source   LedgerSource          // set by Run; until then there is nothing to read
+	exemplar []otelbridge.Exemplar // the slowest span of each probe lately, kept for the reads after
+}
+
+// NewMetrics starts the metrics exporter of that name: it connects, or listens, but delivers
+// nothing until Run. It returns nil, and no error, when the choice means no metrics (none, or
+// OTLP with a zero interval).
+func NewMetrics(ctx context.Context, name string, d MetricsDestination, res *resource.Resource, targets []probe.Target) (*Metrics, error) {
+	for _, e := range metricsExporters {
+		if e.name != name {
+			continue
+		}
+		if res == nil {
+			res = resource.Empty()
+		}
+		m := &Metrics{resource: res, targets: targets, start: time.Now()}
+		outlet, err := e.open(ctx, d, m)
+		if err != nil || outlet == nil {
+			return nil, err
+		}
+		m.outlet = outlet
+		return m, nil
+	}
+	return nil, fmt.Errorf("no metrics exporter named %q (want one of %v)", name, MetricsExporterNames())
+}
+
+// Run starts delivering the ledger read from source. A pushing exporter (OTLP) exports every
+// interval until ctx ends; a failed interval is not reported, since the next one carries the
+// same cumulative values, and an endpoint that refuses metrics is reported once, as a
+// *RefusedError, after which no more are sent. A pulled one (Prometheus) answers scrapes from
+// now until Close, and Run returns at once. report gets what goes wrong.
+func (m *Metrics) Run(ctx context.Context, source LedgerSource, report func(error)) {
+	m.mu.Lock()
+	m.source = source
+	m.mu.Unlock()
+	m.outlet.run(ctx, report)
+}
+
+// Close makes the final export of a pushing exporter (unless its endpoint refused metrics, or
+// Run never started), or stops answering scrapes, and shuts the exporter down, all within ctx.
+// Call it after Run has returned.
+func (m *Metrics) Close(ctx context.Context) error { return m.outlet.close(ctx) }
+
+// Where says where the metrics go: "OTLP grpc URL every 10s", "Prometheus at URL".
+func (m *Metrics) Where() string { return m.outlet.where() }
+
+// errNotRunning is collect's answer before Run.
+var errNotRunning = errors.New("metrics: not running yet")
+
+// collect reads the ledger now, as BuildMetrics lays it out.
+func (m *Metrics) collect() (metricdata.ResourceMetrics, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.source.Counts == nil {
+		return metricdata.ResourceMetrics{}, errNotRunning
+	}
+	counters, err := m.source.Counts()
+	if err != nil {
+		return metricdata.ResourceMetrics{}, err
+	}
+	exemplars := m.source.Pipeline.TakeExemplars()
+	if m.exemplar == nil {
+		m.exemplar = exemplars
+	}
+	for i, e := range exemplars {
+		if e.DurationNs > 0 {
+			m.exemplar[i] = e
+		}
+	}
+	// A copy: the ids in the result point into it, and the next read may change m.exemplar.
+	return BuildMetrics(m.resource, m.targets, counters, m.source.Pipeline.Stats(), slices.Clone(m.exemplar), m.start, time.Now()), nil
 }
 
 // metricExporter is what otlpmetricgrpc's and otlpmetrichttp's exporters share.
@@ -53,42 +176,45 @@ type metricExporter interface {
 	Shutdown(context.Context) error
 }
 
-// Metrics exports kretspan's ledger and in-kernel latency histograms as OpenTelemetry metrics
-// over OTLP, gRPC or HTTP, every interval and once more at the end.
-type Metrics struct {
+// otlpMetrics pushes the metrics over OTLP, gRPC or HTTP, every interval and once more at the end.
+type otlpMetrics struct {
+	m        *Metrics
 	exporter metricExporter
 	endpoint string
-	resource *resource.Resource
-	targets  []probe.Target
-	source   LedgerSource
-	start    time.Time
-	exemplar []otelbridge.Exemplar // the slowest span of each probe in the last interval, kept for the next ones
+	protocol string
+	interval time.Duration
 	// refused is set once the endpoint has answered Unimplemented: it stores no metrics, so
 	// kretspan sends none.
 	refused atomic.Bool
 }
 
-// NewMetrics connects an OTLP metrics exporter to endpoint, a URL as for NewOTLP (over
-// http/protobuf, the signal's full URL), by protocol; the clients read the rest of their
-// settings from the environment.
-func NewMetrics(ctx context.Context, endpoint, protocol string, res *resource.Resource, targets []probe.Target, source LedgerSource) (*Metrics, error) {
-	if endpoint == "" {
+// openOTLPMetrics connects an OTLP metrics exporter to d.Endpoint, a URL as for NewOTLP, by
+// d.Protocol; the clients read the rest of their settings from the environment.
+func openOTLPMetrics(ctx context.Context, d MetricsDestination, m *Metrics) (metricsOutlet, error) {
+	if d.Interval <= 0 {
+		return nil, nil
+	}
+	if d.Endpoint == "" {
 		return nil, errors.New("OTLP metrics exporter: no endpoint")
 	}
 	var exporter metricExporter
 	var err error
-	switch protocol {
+	switch d.Protocol {
 	case "", ProtocolGRPC:
-		exporter, err = otlpmetricgrpc.New(ctx, otlpmetricgrpc.WithEndpointURL(endpoint))
+		exporter, err = otlpmetricgrpc.New(ctx, otlpmetricgrpc.WithEndpointURL(d.Endpoint))
 	case ProtocolHTTP:
-		exporter, err = otlpmetrichttp.New(ctx, otlpmetrichttp.WithEndpointURL(endpoint))
+		exporter, err = otlpmetrichttp.New(ctx, otlpmetrichttp.WithEndpointURL(d.Endpoint))
 	default:
-		err = fmt.Errorf("no OTLP protocol named %q (want %s or %s)", protocol, ProtocolGRPC, ProtocolHTTP)
+		err = fmt.Errorf("no OTLP protocol named %q (want %s or %s)", d.Protocol, ProtocolGRPC, ProtocolHTTP)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("OTLP metrics exporter: %w", err)
 	}
-	return &Metrics{exporter: exporter, endpoint: endpoint, resource: res, targets: targets, source: source, start: time.Now()}, nil
+	protocol := d.Protocol
+	if protocol == "" {
+		protocol = ProtocolGRPC
+	}
+	return &otlpMetrics{m: m, exporter: exporter, endpoint: d.Endpoint, protocol: protocol, interval: d.Interval}, nil
 }
 
 // RefusedError is the endpoint's answer that it does not accept metrics: a backend that stores
@@ -120,17 +246,18 @@ func refusal(err error) string {
 
 func (e *RefusedError) Unwrap() error { return e.Err }
 
-// Run exports every interval until ctx ends; Close makes the final export. A failed interval is
-// not reported: the next one carries the same cumulative values. When the endpoint refuses
-// metrics, Run calls refused once with a *RefusedError and exports no more, Close included.
-func (m *Metrics) Run(ctx context.Context, interval time.Duration, refused func(error)) {
-	ticker := time.NewTicker(interval)
+func (o *otlpMetrics) where() string {
+	return fmt.Sprintf("OTLP %s %s every %v", o.protocol, o.endpoint, o.interval)
+}
+
+func (o *otlpMetrics) run(ctx context.Context, report func(error)) {
+	ticker := time.NewTicker(o.interval)
 	defer ticker.Stop()
 	for {
 		select {
 		case <-ticker.C:
-			if err := m.export(ctx); m.refused.Load() {
-				refused(err)
+			if err := o.export(ctx); o.refused.Load() {
+				report(err)
 				return
 			}
 		case <-ctx.Done():
@@ -139,43 +266,33 @@ func (m *Metrics) Run(ctx context.Context, interval time.Duration, refused func(
 	}
 }
 
-// Close makes the final export, unless the endpoint refused metrics, and shuts the exporter
-// down, both within ctx. Call it after Run has returned.
-func (m *Metrics) Close(ctx context.Context) error {
+func (o *otlpMetrics) close(ctx context.Context) error {
 	var err error
 	switch {
-	case m.refused.Load():
+	case o.refused.Load():
 	case ctx.Err() != nil: // the time for it went to the spans' exports
 		err = fmt.Errorf("no final metrics export: %w", context.Cause(ctx))
 	default:
-		err = m.export(ctx)
+		if err = o.export(ctx); errors.Is(err, errNotRunning) {
+			err = nil // stopped before it started: nothing to send
+		}
 	}
 	// The exporter closes its connection with ctx ended; that it ended is in err already.
-	if shutdownErr := m.exporter.Shutdown(ctx); shutdownErr != nil && (ctx.Err() == nil || !errors.Is(shutdownErr, ctx.Err())) {
+	if shutdownErr := o.exporter.Shutdown(ctx); shutdownErr != nil && (ctx.Err() == nil || !errors.Is(shutdownErr, ctx.Err())) {
 		err = errors.Join(err, fmt.Errorf("shut down the metrics exporter: %w", shutdownErr))
 	}
 	return err
 }
 
-func (m *Metrics) export(ctx context.Context) error {
-	counters, err := m.source.Counts()
+func (o *otlpMetrics) export(ctx context.Context) error {
+	rm, err := o.m.collect()
 	if err != nil {
 		return err
 	}
-	exemplars := m.source.Pipeline.TakeExemplars()
-	if m.exemplar == nil {
-		m.exemplar = exemplars
-	}
-	for i, e := range exemplars {
-		if e.DurationNs > 0 {
-			m.exemplar[i] = e
-		}
-	}
-	rm := BuildMetrics(m.resource, m.targets, counters, m.source.Pipeline.Stats(), m.exemplar, m.start, time.Now())
-	if err := m.exporter.Export(ctx, &rm); err != nil {
+	if err := o.exporter.Export(ctx, &rm); err != nil {
 		if answer := refusal(err); answer != "" {
-			m.refused.Store(true)
-			return &RefusedError{Endpoint: m.endpoint, Answer: answer, Err: err}
+			o.refused.Store(true)
+			return &RefusedError{Endpoint: o.endpoint, Answer: answer, Err: err}
 		}
 		return fmt.Errorf("export metrics: %w", err)
 	}

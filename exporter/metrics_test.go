@@ -82,7 +82,7 @@ func TestMetricsStopWhenRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	start := time.Now()
-	m.Run(ctx, 50*time.Millisecond, func(err error) { notes = append(notes, err) })
+	m.Run(ctx, testSource(t), func(err error) { notes = append(notes, err) })
 	var refused *RefusedError
 	if len(notes) != 1 || !errors.As(notes[0], &refused) || refused.Endpoint != endpoint {
 		t.Fatalf("Run's notes %v, want one *RefusedError naming %s", notes, endpoint)
@@ -101,6 +101,7 @@ func TestMetricsStopWhenRefused(t *testing.T) {
 // A refusal first met in the final export is a *RefusedError too, not a failed export.
 func TestMetricsFinalExportRefused(t *testing.T) {
 	m, _ := metricsToTracesOnlyReceiver(t)
+	m.Run(canceled(), testSource(t), func(err error) { t.Errorf("Run reported %v", err) })
 	var refused *RefusedError
 	if err := m.Close(context.Background()); !errors.As(err, &refused) {
 		t.Errorf("Close = %v, want a *RefusedError", err)
@@ -127,11 +128,15 @@ func TestMetricsOverHTTP(t *testing.T) {
 	}))
 	defer server.Close()
 
-	if err := newTestMetrics(t, server.URL+"/v1/metrics", ProtocolHTTP).Close(context.Background()); err != nil || requests.Load() != 1 {
+	m := newTestMetrics(t, server.URL+"/v1/metrics", ProtocolHTTP)
+	m.Run(canceled(), testSource(t), func(err error) { t.Errorf("Run reported %v", err) })
+	if err := m.Close(context.Background()); err != nil || requests.Load() != 1 {
 		t.Errorf("final export over HTTP: %v, %d requests", err, requests.Load())
 	}
 	var refused *RefusedError
-	err := newTestMetrics(t, server.URL+"/elsewhere", ProtocolHTTP).Close(context.Background())
+	m = newTestMetrics(t, server.URL+"/elsewhere", ProtocolHTTP)
+	m.Run(canceled(), testSource(t), func(err error) { t.Errorf("Run reported %v", err) })
+	err := m.Close(context.Background())
 	if !errors.As(err, &refused) || refused.Answer != "404 Not Found" {
 		t.Errorf("export to a path the server lacks = %v, want a *RefusedError for 404 Not Found", err)
 	}
@@ -152,13 +157,53 @@ func metricsToTracesOnlyReceiver(t *testing.T) (*Metrics, string) {
 
 func newTestMetrics(t *testing.T, endpoint, protocol string) *Metrics {
 	t.Helper()
-	p := newTestPipeline(t, NewConsole(io.Discard))
-	t.Cleanup(func() { closePipeline(t, p) })
 	targets := []probe.Target{{ID: 1, Kind: probe.KindSyscall, Name: "openat"}}
-	source := LedgerSource{Counts: func() ([]bpf.ProbeCounts, error) { return make([]bpf.ProbeCounts, 3), nil }, Pipeline: p}
-	m, err := NewMetrics(context.Background(), endpoint, protocol, resource.Empty(), targets, source)
+	m, err := NewMetrics(context.Background(), MetricsOTLP, MetricsDestination{Endpoint: endpoint, Protocol: protocol, Interval: 50 * time.Millisecond}, resource.Empty(), targets)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// testSource is a ledger of zeros for the probe ids 0 to 2.
+func testSource(t *testing.T) LedgerSource {
+	t.Helper()
+	p := newTestPipeline(t, NewConsole(io.Discard))
+	t.Cleanup(func() { closePipeline(t, p) })
+	return LedgerSource{Counts: func() ([]bpf.ProbeCounts, error) { return make([]bpf.ProbeCounts, 3), nil }, Pipeline: p}
+}
+
+// canceled is a context already ended: Run of a pushing exporter then returns at once.
+func canceled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
+
+// Every name the help offers starts a metrics exporter or, for none and a zero OTLP interval,
+// deliberately none; only those names do.
+func TestMetricsExporters(t *testing.T) {
+	clearOTELEnv(t)
+	for _, name := range MetricsExporterNames() {
+		d := MetricsDestination{Endpoint: "http://127.0.0.1:1", Interval: time.Second, PrometheusAddress: "127.0.0.1:0"}
+		m, err := NewMetrics(context.Background(), name, d, resource.Empty(), nil)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if (m == nil) != (name == MetricsNone) {
+			t.Errorf("%s: metrics %v", name, m)
+		}
+		if m != nil {
+			if err := m.Close(context.Background()); err != nil {
+				t.Errorf("%s: close before running: %v", name, err)
+			}
+		}
+	}
+	if m, err := NewMetrics(context.Background(), MetricsOTLP, MetricsDestination{Endpoint: "http://127.0.0.1:1"}, nil, nil); m != nil || err != nil {
+		t.Errorf("OTLP metrics with a zero interval: %v, %v; want none", m, err)
+	}
+	if _, err := NewMetrics(context.Background(), "statsd", MetricsDestination{}, nil, nil); err == nil {
+		t.Error("an unknown metrics exporter was started")
+	}
 }

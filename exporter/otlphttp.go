@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,13 +26,12 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kretspan/kretspan/otelbridge"
-	"github.com/kretspan/kretspan/otlpwire"
 )
 
-// OTLPHTTP exports spans over OTLP/HTTP (http/protobuf). It POSTs otlpwire's encoding of each
-// request rather than use otlptracehttp, which marshals with protobuf-go and has no way to be
-// given encoded bytes: otlpwire costs a third of protobuf-go's CPU per span. It follows
-// otlptracehttp in everything else: the environment it reads, its retries and its errors.
+// OTLPHTTP exports spans over OTLP/HTTP (http/protobuf). It POSTs each batch's request as the
+// pipeline encoded it, rather than use otlptracehttp, which marshals protobuf-go structs and has
+// no way to be given encoded bytes. It follows otlptracehttp in everything else: the environment
+// it reads, its retries and its errors.
 type OTLPHTTP struct {
 	url     string
 	client  *http.Client
@@ -38,7 +39,6 @@ type OTLPHTTP struct {
 	gzip    bool
 	timeout time.Duration
 	retry   HTTPRetry
-	bodies  sync.Pool // *[]byte: encoded requests
 	gzipped sync.Pool // *gzipBuffer
 }
 
@@ -140,28 +140,18 @@ func tlsConfig() (*tls.Config, error) {
 }
 
 func (s *OTLPHTTP) Export(ctx context.Context, b *otelbridge.Batch) error {
-	request := collectortracepb.ExportTraceServiceRequest{ResourceSpans: b.ResourceSpans()}
-	if err := s.export(ctx, &request); err != nil {
+	if err := s.export(ctx, b.Request()); err != nil {
 		return fmt.Errorf("export %d spans over OTLP/HTTP: %w", b.Len(), err)
 	}
 	return nil
 }
 
-func (s *OTLPHTTP) export(ctx context.Context, request *collectortracepb.ExportTraceServiceRequest) error {
-	size := otlpwire.Size(request)
-	if size > MaxTraceRequestSize {
-		return fmt.Errorf("encode OTLP trace request: %d bytes exceeds the limit of %d", size, MaxTraceRequestSize)
-	}
-	buf, _ := s.bodies.Get().(*[]byte)
-	if buf == nil {
-		buf = new([]byte)
-	}
-	defer s.bodies.Put(buf)
-	body, err := otlpwire.Append((*buf)[:0], request, size)
-	if err != nil {
+// export sends an encoded request, given in pieces.
+func (s *OTLPHTTP) export(ctx context.Context, request [][]byte) error {
+	if err := checkRequestSize(request); err != nil {
 		return err
 	}
-	*buf = body
+	body := request
 	if s.gzip {
 		z, _ := s.gzipped.Get().(*gzipBuffer)
 		if z == nil {
@@ -169,9 +159,11 @@ func (s *OTLPHTTP) export(ctx context.Context, request *collectortracepb.ExportT
 			z.w = gzip.NewWriter(&z.buf)
 		}
 		defer s.gzipped.Put(z)
-		if body, err = z.compress(body); err != nil {
+		compressed, err := z.compress(request)
+		if err != nil {
 			return err
 		}
+		body = [][]byte{compressed}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -184,11 +176,13 @@ type gzipBuffer struct {
 	w   *gzip.Writer
 }
 
-func (z *gzipBuffer) compress(data []byte) ([]byte, error) {
+func (z *gzipBuffer) compress(pieces [][]byte) ([]byte, error) {
 	z.buf.Reset()
 	z.w.Reset(&z.buf)
-	if _, err := z.w.Write(data); err != nil {
-		return nil, fmt.Errorf("gzip request: %w", err)
+	for _, piece := range pieces {
+		if _, err := z.w.Write(piece); err != nil {
+			return nil, fmt.Errorf("gzip request: %w", err)
+		}
 	}
 	if err := z.w.Close(); err != nil {
 		return nil, fmt.Errorf("gzip request: %w", err)
@@ -196,8 +190,8 @@ func (z *gzipBuffer) compress(data []byte) ([]byte, error) {
 	return z.buf.Bytes(), nil
 }
 
-// send POSTs body, retrying as s.retry says until ctx ends.
-func (s *OTLPHTTP) send(ctx context.Context, body []byte) error {
+// send POSTs body, the pieces one after the other, retrying as s.retry says until ctx ends.
+func (s *OTLPHTTP) send(ctx context.Context, body [][]byte) error {
 	start := time.Now()
 	wait := s.retry.Initial
 	var last error // the previous attempt's failure: when ctx cuts a request, it says why it was retried
@@ -235,11 +229,18 @@ type retryableError struct{ error }
 func (e retryableError) Unwrap() error { return e.error }
 
 // post sends one request. A retryable failure's throttle is the receiver's Retry-After.
-func (s *OTLPHTTP) post(ctx context.Context, body []byte) (throttle time.Duration, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
+func (s *OTLPHTTP) post(ctx context.Context, body [][]byte) (throttle time.Duration, err error) {
+	// net.Buffers reads its pieces without copying them, and consumes its own slice of them.
+	newBody := func() (io.ReadCloser, error) {
+		pieces := net.Buffers(slices.Clone(body))
+		return io.NopCloser(&pieces), nil
+	}
+	requestBody, _ := newBody()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, requestBody)
 	if err != nil {
 		return 0, err
 	}
+	req.ContentLength, req.GetBody = int64(requestSize(body)), newBody
 	for key, values := range s.headers {
 		req.Header[key] = values
 	}

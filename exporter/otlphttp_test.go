@@ -38,15 +38,18 @@ type sinkFunc func(*otelbridge.Batch) error
 func (f sinkFunc) Export(_ context.Context, b *otelbridge.Batch) error { return f(b) }
 func (sinkFunc) Shutdown(context.Context) error                        { return nil }
 
-// testRequest is a request the pipeline builds from a few varied calls.
-func testRequest(t testing.TB, spans int) *collectortracepb.ExportTraceServiceRequest {
-	var req *collectortracepb.ExportTraceServiceRequest
+// withBatch hands f a batch of n spans the pipeline built from varied calls; the batch is valid
+// until f returns, as during a Sink's Export.
+func withBatch(tb testing.TB, spans int, f func(*otelbridge.Batch)) {
+	tb.Helper()
+	batches, done := make(chan *otelbridge.Batch), make(chan struct{})
 	p, err := otelbridge.NewPipeline(sinkFunc(func(b *otelbridge.Batch) error {
-		req = proto.Clone(&collectortracepb.ExportTraceServiceRequest{ResourceSpans: b.ResourceSpans()}).(*collectortracepb.ExportTraceServiceRequest)
+		batches <- b
+		<-done
 		return nil
 	}), testProbes(), testResource(), fixedClock(1_700_000_000_000_000_000), otelbridge.WithBatchSize(spans))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	events := make([]bpf.Event, spans)
 	for i := range events {
@@ -54,14 +57,33 @@ func testRequest(t testing.TB, spans int) *collectortracepb.ExportTraceServiceRe
 		events[i].SpanId = uint64(i + 1)
 		p.Add(&events[i])
 	}
+	f(<-batches)
+	close(done)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := p.Close(ctx); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	if req == nil {
-		t.Fatal("the pipeline exported nothing")
-	}
+}
+
+// encodedRequest is a batch's request as the exporters send it, in its pieces, and decoded.
+type encodedRequest struct {
+	pieces  [][]byte
+	decoded *collectortracepb.ExportTraceServiceRequest
+}
+
+// testRequest is the request of a batch the pipeline builds from a few varied calls.
+func testRequest(tb testing.TB, spans int) encodedRequest {
+	var req encodedRequest
+	withBatch(tb, spans, func(b *otelbridge.Batch) {
+		for _, piece := range b.Request() {
+			req.pieces = append(req.pieces, bytes.Clone(piece))
+		}
+		var err error
+		if req.decoded, err = b.Decode(); err != nil {
+			tb.Fatal(err)
+		}
+	})
 	return req
 }
 
@@ -144,14 +166,14 @@ func TestHTTPExportBodyAndHeaders(t *testing.T) {
 			t.Setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", compression)
 			srv, got := otlpServer(t, ok)
 			want := testRequest(t, 20)
-			if err := newHTTPSink(t, srv.URL+"/v1/traces").export(context.Background(), want); err != nil {
+			if err := newHTTPSink(t, srv.URL+"/v1/traces").export(context.Background(), want.pieces); err != nil {
 				t.Fatal(err)
 			}
 			r := got()
 			if len(r) != 1 {
 				t.Fatalf("%d requests, want 1", len(r))
 			}
-			checkBody(t, r[0].body, want)
+			checkBody(t, r[0].body, want.decoded)
 			h := r[0].header
 			if r[0].path != "/v1/traces" || h.Get("Content-Type") != "application/x-protobuf" {
 				t.Errorf("path %q, content type %q", r[0].path, h.Get("Content-Type"))
@@ -169,7 +191,7 @@ func TestHTTPExportBodyAndHeaders(t *testing.T) {
 		clearOTELEnv(t)
 		t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20token,tenant=a")
 		srv, got := otlpServer(t, ok)
-		if err := newHTTPSink(t, srv.URL).export(context.Background(), testRequest(t, 1)); err != nil {
+		if err := newHTTPSink(t, srv.URL).export(context.Background(), testRequest(t, 1).pieces); err != nil {
 			t.Fatal(err)
 		}
 		if h := got()[0].header; h.Get("Authorization") != "Bearer token" || h.Get("Tenant") != "a" {
@@ -204,14 +226,14 @@ func TestHTTPRetries(t *testing.T) {
 				ok(w, n)
 			})
 			want := testRequest(t, 3)
-			if err := newHTTPSink(t, srv.URL).export(context.Background(), want); err != nil {
+			if err := newHTTPSink(t, srv.URL).export(context.Background(), want.pieces); err != nil {
 				t.Fatal(err)
 			}
 			r := got()
 			if len(r) != tc.attempts {
 				t.Fatalf("%d requests, want %d", len(r), tc.attempts)
 			}
-			checkBody(t, r[len(r)-1].body, want)
+			checkBody(t, r[len(r)-1].body, want.decoded)
 			if d := r[len(r)-1].at.Sub(r[0].at); d < tc.atLeast {
 				t.Errorf("retried after %v, want Retry-After's %v", d, tc.atLeast)
 			}
@@ -227,7 +249,7 @@ func TestHTTPPermanentFailure(t *testing.T) {
 		data, _ := proto.Marshal(&statuspb.Status{Code: 3, Message: "span 7 has no trace id"})
 		_, _ = w.Write(data)
 	})
-	err := newHTTPSink(t, srv.URL).export(context.Background(), testRequest(t, 1))
+	err := newHTTPSink(t, srv.URL).export(context.Background(), testRequest(t, 1).pieces)
 	if err == nil || !strings.Contains(err.Error(), "400 Bad Request: span 7 has no trace id") {
 		t.Errorf("error %v, want the status and the google.rpc.Status message", err)
 	}
@@ -235,7 +257,7 @@ func TestHTTPPermanentFailure(t *testing.T) {
 		t.Errorf("%d requests: a 400 was retried", n)
 	}
 	srv, _ = otlpServer(t, func(w http.ResponseWriter, _ int) { http.Error(w, "no such tenant", http.StatusUnauthorized) })
-	if err := newHTTPSink(t, srv.URL).export(context.Background(), testRequest(t, 1)); err == nil || !strings.Contains(err.Error(), "401 Unauthorized: no such tenant") {
+	if err := newHTTPSink(t, srv.URL).export(context.Background(), testRequest(t, 1).pieces); err == nil || !strings.Contains(err.Error(), "401 Unauthorized: no such tenant") {
 		t.Errorf("error %v, want the body's text", err)
 	}
 }
@@ -253,7 +275,7 @@ func TestHTTPTimeout(t *testing.T) {
 		}
 	})
 	start := time.Now()
-	err := newHTTPSink(t, srv.URL).export(context.Background(), testRequest(t, 1))
+	err := newHTTPSink(t, srv.URL).export(context.Background(), testRequest(t, 1).pieces)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("error %v, want the deadline", err)
 	}
@@ -265,7 +287,7 @@ func TestHTTPTimeout(t *testing.T) {
 	srv, got := otlpServer(t, func(w http.ResponseWriter, _ int) { w.WriteHeader(http.StatusServiceUnavailable) })
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	err = newHTTPSink(t, srv.URL, WithHTTPRetry(HTTPRetry{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, MaxElapsed: time.Hour})).export(ctx, testRequest(t, 1))
+	err = newHTTPSink(t, srv.URL, WithHTTPRetry(HTTPRetry{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, MaxElapsed: time.Hour})).export(ctx, testRequest(t, 1).pieces)
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "503") {
 		t.Errorf("error %v, want the deadline and the last status", err)
 	}
@@ -284,7 +306,7 @@ func TestHTTPPartialSuccessIsReported(t *testing.T) {
 		data, _ := proto.Marshal(&collectortracepb.ExportTraceServiceResponse{PartialSuccess: &collectortracepb.ExportTracePartialSuccess{RejectedSpans: 2, ErrorMessage: "too old"}})
 		_, _ = w.Write(data)
 	})
-	if err := newHTTPSink(t, srv.URL).export(context.Background(), testRequest(t, 3)); err != nil {
+	if err := newHTTPSink(t, srv.URL).export(context.Background(), testRequest(t, 3).pieces); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := reported.Load().(string); !strings.Contains(got, `"too old" (2 spans rejected)`) {
@@ -299,7 +321,7 @@ func TestHTTPTLS(t *testing.T) {
 	defer srv.Close()
 	want := testRequest(t, 1)
 	// Without the CA, the server's certificate is not trusted.
-	if err := newHTTPSink(t, srv.URL, WithHTTPRetry(HTTPRetry{})).export(context.Background(), want); err == nil || !strings.Contains(err.Error(), "certificate") {
+	if err := newHTTPSink(t, srv.URL, WithHTTPRetry(HTTPRetry{})).export(context.Background(), want.pieces); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("error %v, want an untrusted certificate", err)
 	}
 	ca := filepath.Join(t.TempDir(), "ca.pem")
@@ -307,7 +329,7 @@ func TestHTTPTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", ca)
-	if err := newHTTPSink(t, srv.URL).export(context.Background(), want); err != nil {
+	if err := newHTTPSink(t, srv.URL).export(context.Background(), want.pieces); err != nil {
 		t.Errorf("with the CA: %v", err)
 	}
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", ca)
@@ -350,11 +372,9 @@ func TestHTTPThroughPipeline(t *testing.T) {
 	}
 }
 
-// BenchmarkHTTPExport exports 512-span batches to a loopback server that decodes and discards
-// them, as BenchmarkGRPCExport's does: the time per span is the sender's and the server's.
+// BenchmarkHTTPExport exports a 512-span batch to a loopback server that decodes and discards
+// it, as BenchmarkGRPCExport's does: the time per span is the sender's and the server's.
 func BenchmarkHTTPExport(b *testing.B) {
-	const spans = 512
-	req := testRequest(b, spans)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		data := make([]byte, r.ContentLength) // as gRPC's server reads a message: no growing
 		_, _ = io.ReadFull(r.Body, data)
@@ -368,14 +388,23 @@ func BenchmarkHTTPExport(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := s.export(context.Background(), req); err != nil {
-			b.Fatal(err)
+	benchmarkExport(b, s)
+}
+
+// benchmarkExport measures s's Export of a 512-span batch.
+func benchmarkExport(b *testing.B, s otelbridge.Sink) {
+	const spans = 512
+	withBatch(b, spans, func(batch *otelbridge.Batch) {
+		export := func() error { return s.Export(context.Background(), batch) }
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := export(); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spans), "ns/span")
-	b.ReportMetric(float64(testing.AllocsPerRun(10, func() { _ = s.export(context.Background(), req) }))/spans, "allocs/span")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spans), "ns/span")
+		b.ReportMetric(float64(testing.AllocsPerRun(10, func() { _ = export() }))/spans, "allocs/span")
+	})
 }
 
 // discardTraces is a gRPC trace service that decodes requests and keeps nothing.
@@ -389,8 +418,6 @@ func (discardTraces) Export(context.Context, *collectortracepb.ExportTraceServic
 
 // BenchmarkGRPCExport is BenchmarkHTTPExport over gRPC, through otlptracegrpc and TraceCodec.
 func BenchmarkGRPCExport(b *testing.B) {
-	const spans = 512
-	req := testRequest(b, spans)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -404,13 +431,5 @@ func BenchmarkGRPCExport(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() { _ = s.Shutdown(context.Background()) }()
-	export := func() error { return s.client.UploadTraces(context.Background(), req.ResourceSpans) }
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := export(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spans), "ns/span")
-	b.ReportMetric(float64(testing.AllocsPerRun(10, func() { _ = export() }))/spans, "allocs/span")
+	benchmarkExport(b, s)
 }

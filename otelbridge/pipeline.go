@@ -2,6 +2,7 @@ package otelbridge
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -9,33 +10,71 @@ import (
 	"sync/atomic"
 	"time"
 
+	collectortracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
-	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kretspan/kretspan/otlpwire"
 
 	"github.com/kretspan/kretspan/bpf"
 	"github.com/kretspan/kretspan/internal/summary"
 )
 
-// Batch is a set of spans handed to a Sink in one export: OTLP data, and how many spans each
-// probe contributed, for the pipeline's accounting.
+// Batch is a set of spans handed to a Sink in one export: an OTLP export request, already
+// encoded, and how many spans each probe contributed, for the pipeline's accounting.
 type Batch struct {
-	slots   []spanSlot
-	spans   []*tracepb.Span
-	scope   tracepb.ScopeSpans
-	rspans  tracepb.ResourceSpans
-	payload []*tracepb.ResourceSpans
+	spans   []byte // the spans, each a span field of the request's one ScopeSpans
+	n       int
+	framing *requestFraming
+	head    []byte    // the request up to the spans, written by Request
+	request [2][]byte // head, spans
 	byProbe []uint64  // spans by probe id
 	opened  time.Time // when the first span went in
 }
 
-// Len is the number of spans in the batch.
-func (b *Batch) Len() int { return len(b.spans) }
+// requestFraming is what a request holds besides its spans, encoded once per pipeline.
+type requestFraming struct {
+	resource []byte // the ResourceSpans' resource field
+	scope    []byte // the ScopeSpans' scope field
+}
 
-// ResourceSpans is the batch as OTLP protobuf, ready for an OTLP client.
-func (b *Batch) ResourceSpans() []*tracepb.ResourceSpans {
-	b.scope.Spans = b.spans
-	return b.payload
+// Len is the number of spans in the batch.
+func (b *Batch) Len() int { return b.n }
+
+// Request is the batch as the encoding of an OTLP ExportTraceServiceRequest, in pieces to be
+// sent one after the other; it is valid until the Sink's Export returns. The bytes are those
+// protobuf-go's deterministic Marshal writes for the same request.
+func (b *Batch) Request() [][]byte {
+	scopeSpans := len(b.framing.scope) + len(b.spans)
+	resourceSpans := len(b.framing.resource) + 1 + protowire.SizeBytes(scopeSpans)
+	head := append(b.head[:0], otlpwire.RequestResourceSpans)
+	head = protowire.AppendVarint(head, uint64(resourceSpans))
+	head = append(head, b.framing.resource...)
+	head = append(head, otlpwire.ResourceSpansScopeSpans)
+	head = protowire.AppendVarint(head, uint64(scopeSpans))
+	b.head = append(head, b.framing.scope...)
+	b.request = [2][]byte{b.head, b.spans}
+	return b.request[:]
+}
+
+// RequestSize is the length of Request's bytes.
+func (b *Batch) RequestSize() int {
+	n := 0
+	for _, piece := range b.Request() {
+		n += len(piece)
+	}
+	return n
+}
+
+// Decode decodes the batch's request, for exporters that read spans rather than send them.
+func (b *Batch) Decode() (*collectortracepb.ExportTraceServiceRequest, error) {
+	request := &collectortracepb.ExportTraceServiceRequest{}
+	if err := proto.Unmarshal(slices.Concat(b.Request()...), request); err != nil {
+		return nil, fmt.Errorf("decode the export request: %w", err)
+	}
+	return request, nil
 }
 
 // Sink receives batches of spans. Export is called from one goroutine at a time.
@@ -61,7 +100,7 @@ type Pipeline struct {
 	sink   Sink
 	probes []ProbeInfo // by probe id
 	clock  *WallClock
-	comms  commInterner
+	comms  *commInterner
 
 	free    chan *Batch // batches ready to fill; empty means the queue is full
 	queue   chan *Batch
@@ -102,7 +141,7 @@ func NewPipeline(sink Sink, probes []ProbeInfo, resource *resourcepb.Resource, c
 		sink:         sink,
 		probes:       probes,
 		clock:        clock,
-		comms:        commInterner{},
+		comms:        newCommInterner(),
 		free:         make(chan *Batch, cfg.queueBatches),
 		queue:        make(chan *Batch, cfg.queueBatches),
 		done:         make(chan struct{}),
@@ -112,16 +151,34 @@ func NewPipeline(sink Sink, probes []ProbeInfo, resource *resourcepb.Resource, c
 		exemplars:    make([]Exemplar, len(probes)),
 	}
 	p.exportCtx, p.cancelExport = context.WithCancel(context.Background())
-	scope := &commonpb.InstrumentationScope{Name: ScopeName, Version: Version}
+	framing, err := newRequestFraming(resource)
+	if err != nil {
+		return nil, err
+	}
 	for range cfg.queueBatches {
-		b := &Batch{slots: make([]spanSlot, cfg.batchSize), spans: make([]*tracepb.Span, 0, cfg.batchSize), byProbe: make([]uint64, len(probes))}
-		b.scope.Scope = scope
-		b.rspans = tracepb.ResourceSpans{Resource: resource, ScopeSpans: []*tracepb.ScopeSpans{&b.scope}}
-		b.payload = []*tracepb.ResourceSpans{&b.rspans}
-		p.free <- b
+		p.free <- &Batch{spans: make([]byte, 0, cfg.batchSize*typicalSpanBytes), framing: framing, byProbe: make([]uint64, len(probes))}
 	}
 	go p.export()
 	return p, nil
+}
+
+// typicalSpanBytes sizes a batch's buffer at first; it grows to what the spans need and keeps it.
+const typicalSpanBytes = 256
+
+func newRequestFraming(resource *resourcepb.Resource) (*requestFraming, error) {
+	deterministic := proto.MarshalOptions{Deterministic: true}
+	res, err := deterministic.Marshal(resource)
+	if err != nil {
+		return nil, fmt.Errorf("encode the resource: %w", err)
+	}
+	scope, err := deterministic.Marshal(&commonpb.InstrumentationScope{Name: ScopeName, Version: Version})
+	if err != nil {
+		return nil, fmt.Errorf("encode the instrumentation scope: %w", err)
+	}
+	return &requestFraming{
+		resource: otlpwire.AppendBytes(nil, otlpwire.ResourceSpansResource, res),
+		scope:    otlpwire.AppendBytes(nil, otlpwire.ScopeSpansScope, scope),
+	}, nil
 }
 
 // Add converts one event into a span. The event may be reused after Add returns.
@@ -146,14 +203,14 @@ func (p *Pipeline) Add(event *bpf.Event) {
 		}
 	}
 	b := p.current
-	i := len(b.spans)
-	span := buildSpan(&b.slots[i], event, &p.probes[id], p.clock, p.comms.intern(&event.Comm))
-	b.spans = append(b.spans, span)
+	var end uint64
+	b.spans, end = appendSpan(b.spans, event, &p.probes[id], p.clock, p.comms.intern(&event.Comm))
+	b.n++
 	b.byProbe[id]++
 	if duration := event.EndNs - event.StartNs; duration > p.slowest[id].Load() {
-		p.recordExemplar(id, duration, span)
+		p.recordExemplar(id, duration, event, end)
 	}
-	if len(b.spans) == cap(b.spans) {
+	if b.n == p.cfg.batchSize {
 		p.send()
 	}
 }
@@ -181,16 +238,16 @@ type Exemplar struct {
 	SpanID      [8]byte
 }
 
-func (p *Pipeline) recordExemplar(id int, duration uint64, span *tracepb.Span) {
+func (p *Pipeline) recordExemplar(id int, duration uint64, event *bpf.Event, endUnixNano uint64) {
 	p.exemplarMu.Lock()
 	defer p.exemplarMu.Unlock()
 	if duration <= p.exemplars[id].DurationNs {
 		return
 	}
 	e := &p.exemplars[id]
-	e.DurationNs, e.EndUnixNano = duration, span.EndTimeUnixNano
-	copy(e.TraceID[:], span.TraceId)
-	copy(e.SpanID[:], span.SpanId)
+	e.DurationNs, e.EndUnixNano = duration, endUnixNano
+	e.TraceID = event.TraceId
+	binary.BigEndian.PutUint64(e.SpanID[:], event.SpanId)
 	p.slowest[id].Store(duration)
 }
 
@@ -223,7 +280,7 @@ func (p *Pipeline) export() {
 			cancel()
 		}
 		p.account(b, err)
-		b.spans = b.spans[:0]
+		b.spans, b.n = b.spans[:0], 0
 		clear(b.byProbe)
 		p.free <- b
 	}

@@ -49,7 +49,11 @@ func (s *recordingSink) Export(ctx context.Context, b *Batch) error {
 	}
 	var batch []exportedSpan
 	var payload []*tracepb.ResourceSpans
-	for _, rs := range b.ResourceSpans() {
+	request, err := b.Decode()
+	if err != nil {
+		return err
+	}
+	for _, rs := range request.ResourceSpans {
 		payload = append(payload, proto.Clone(rs).(*tracepb.ResourceSpans))
 		for _, ss := range rs.ScopeSpans {
 			for _, span := range ss.Spans {
@@ -407,14 +411,15 @@ func TestPipelineAddDoesNotAllocate(t *testing.T) {
 	}
 }
 
-func BenchmarkBuildSpan(b *testing.B) {
+func BenchmarkAppendSpan(b *testing.B) {
 	info := NewProbeInfo(spantest.SyscallTarget, errno.DefaultSet())
 	e := spantest.Event(1, 42, "bench")
 	clock := fixedClock(0)
-	var slot spanSlot
+	var buf []byte
+	comm := threadNameAttribute("bench")
 	b.ReportAllocs()
 	for b.Loop() {
-		buildSpan(&slot, &e, &info, clock, "bench")
+		buf, _ = appendSpan(buf[:0], &e, &info, clock, comm)
 	}
 }
 

@@ -6,11 +6,11 @@ import (
 	"sync/atomic"
 
 	semconv "go.opentelemetry.io/otel/semconv/v1.39.0"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/kretspan/kretspan/bpf"
 	"github.com/kretspan/kretspan/errno"
+	"github.com/kretspan/kretspan/otlpwire"
 	"github.com/kretspan/kretspan/probe"
 )
 
@@ -29,8 +29,7 @@ const (
 	AttrLinkReason  = "kretspan.link.reason"       // on a link that stands in for the parent edge
 )
 
-// valueSource is where an attribute's value comes from. Sources are grouped by kind, so that a
-// span slot stores each kind's values compactly, indexed by source.
+// valueSource is where an attribute's value comes from.
 type valueSource uint8
 
 const (
@@ -43,7 +42,7 @@ const (
 	threadName
 	errnoName    // on every errno return of a probe whose target returns errnos
 	failureErrno // the same, on failures only
-	// Per probe, strings: the same for every call, built once by NewProbeInfo.
+	// Per probe: the same for every call, encoded once by NewProbeInfo.
 	probeKind
 	probeTarget
 	valueSources // how many there are
@@ -72,19 +71,42 @@ var spanAttributes = [...]spanAttribute{
 	{AttrProbeTarget, probeTarget},
 }
 
+// The per-call attributes' keys by source, encoded once; the int ones up to their value.
+var (
+	perCallKeys   [firstPerProbe]otlpwire.Key
+	intAttributes [firstString]*otlpwire.IntAttribute
+)
+
+func init() {
+	for _, row := range spanAttributes {
+		s := row.source
+		if s < firstPerProbe {
+			perCallKeys[s] = otlpwire.NewKey(row.key)
+		}
+		if s < firstString {
+			intAttributes[s] = otlpwire.NewIntAttribute(otlpwire.SpanAttribute, perCallKeys[s])
+		}
+	}
+}
+
 // ProbeInfo is what a span needs to know of the probe that produced it.
 type ProbeInfo struct {
-	Name         string // span name: function, syscall or symbol
-	ReturnsErrno bool   // returns in [-4095, -1] are errnos: kretspan.errno, and status Error for failures
+	ReturnsErrno bool // returns in [-4095, -1] are errnos: kretspan.errno, and status Error for failures
 	notFailures  errno.Set
-	attributes   []*commonpb.KeyValue
+	// The span's bytes that are the same for every call, encoded once: name and kind (head), and
+	// the per-probe attributes (tail).
+	head, tail []byte
 }
 
 // NewProbeInfo describes a resolved target for span building; notFailures are its errnos that are
 // outcomes, not failures. File paths and symbols may hold any bytes, and OTLP refuses a whole
 // request over one string that is not UTF-8.
 func NewProbeInfo(t probe.Target, notFailures errno.Set) ProbeInfo {
-	info := ProbeInfo{Name: strings.ToValidUTF8(t.Name, "\uFFFD"), ReturnsErrno: t.ReturnsErrno, notFailures: notFailures}
+	info := ProbeInfo{ReturnsErrno: t.ReturnsErrno, notFailures: notFailures}
+	if name := strings.ToValidUTF8(t.Name, "\uFFFD"); name != "" {
+		info.head = otlpwire.AppendString(info.head, otlpwire.SpanName, name)
+	}
+	info.head = otlpwire.AppendVarint(info.head, otlpwire.SpanKind, uint64(tracepb.Span_SPAN_KIND_INTERNAL))
 	for _, row := range spanAttributes {
 		var value string
 		switch row.source {
@@ -95,143 +117,97 @@ func NewProbeInfo(t probe.Target, notFailures errno.Set) ProbeInfo {
 		default:
 			continue // per call
 		}
-		info.attributes = append(info.attributes, stringKeyValue(row.key, strings.ToValidUTF8(value, "\uFFFD")))
+		info.tail = otlpwire.AppendStringAttribute(info.tail, otlpwire.SpanAttribute, otlpwire.NewKey(row.key), strings.ToValidUTF8(value, "\uFFFD"))
 	}
 	return info
 }
 
-func stringKeyValue(key, value string) *commonpb.KeyValue {
-	return &commonpb.KeyValue{Key: key, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: value}}}
+// errnoFields are the span fields that name an errno, encoded once per errno: the attributes
+// of the errnoName and failureErrno sources, and the status of a failure.
+type errnoFields struct {
+	attributes [firstPerProbe][]byte
+	status     []byte
 }
 
-// errorStatuses are failed calls' statuses by errno, shared by their spans as the per-probe
-// attributes are: read-only, and no room in a slot.
-var errorStatuses [errno.Max + 1]atomic.Pointer[tracepb.Status]
+var errnoEncodings [errno.Max + 1]atomic.Pointer[errnoFields]
 
-func errorStatus(ret int64) *tracepb.Status {
-	cached := &errorStatuses[-ret]
-	if status := cached.Load(); status != nil {
-		return status
+// errnoEncoding is the encoding of ret's errno, which must satisfy errno.Is.
+func errnoEncoding(ret int64) *errnoFields {
+	cached := &errnoEncodings[-ret]
+	if fields := cached.Load(); fields != nil {
+		return fields
 	}
-	status := &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: errno.Message(ret)}
-	cached.Store(status)
-	return status
-}
-
-// spanSlot holds one span and everything it points to, so that a batch builds spans without
-// allocating: slots are reused from batch to batch. Keep it small: the queued batches' slots are
-// the memory every span passes through, and once they outgrow the cache each byte costs (272 bytes
-// more per slot made BenchmarkInProcess 60% slower). Hence values stored compactly by kind, a
-// shared status, and link storage only for slots that need it.
-type spanSlot struct {
-	span    tracepb.Span
-	ids     [32]byte // trace id, span id, parent span id
-	attrs   [len(spanAttributes)]*commonpb.KeyValue
-	kvs     [firstPerProbe]commonpb.KeyValue // per-call attributes, by source
-	values  [firstPerProbe]commonpb.AnyValue
-	ints    [firstString]commonpb.AnyValue_IntValue
-	strings [firstPerProbe - firstString]commonpb.AnyValue_StringValue
-	link    *spanLink
-	linked  bool // init has run
-}
-
-// spanLink is a slot's link to a parent it cannot name as such (see outsideParentWindow).
-type spanLink struct {
-	link  tracepb.Span_Link
-	links [1]*tracepb.Span_Link
-}
-
-// init links each per-call attribute's key and value once, so that a span only writes the values.
-func (slot *spanSlot) init() {
-	for _, row := range spanAttributes {
-		s := row.source
-		switch {
-		case s < firstString:
-			slot.values[s].Value = &slot.ints[s]
-		case s < firstPerProbe:
-			slot.values[s].Value = &slot.strings[s-firstString]
-		default:
-			continue
-		}
-		slot.kvs[s] = commonpb.KeyValue{Key: row.key, Value: &slot.values[s]}
+	fields := &errnoFields{}
+	for _, s := range []valueSource{errnoName, failureErrno} {
+		fields.attributes[s] = otlpwire.AppendStringAttribute(nil, otlpwire.SpanAttribute, perCallKeys[s], errno.Name(ret))
 	}
-	slot.linked = true
+	var status []byte
+	status = otlpwire.AppendString(status, otlpwire.StatusMessage, errno.Message(ret))
+	status = otlpwire.AppendVarint(status, otlpwire.StatusCode, uint64(tracepb.Status_STATUS_CODE_ERROR))
+	fields.status = otlpwire.AppendBytes(nil, otlpwire.SpanStatus, status)
+	cached.Store(fields)
+	return fields
 }
 
-// buildSpan fills slot with the span for event. clock converts its monotonic timestamps and
-// comm is the event's command name as a string (interned by the caller).
-func buildSpan(slot *spanSlot, event *bpf.Event, info *ProbeInfo, clock *WallClock, comm string) *tracepb.Span {
-	span := &slot.span
-	copy(slot.ids[:16], event.TraceId[:])
-	binary.BigEndian.PutUint64(slot.ids[16:24], event.SpanId)
-	span.TraceId = slot.ids[:16]
-	span.SpanId = slot.ids[16:24]
-	span.Name = info.Name
-	span.Kind = tracepb.Span_SPAN_KIND_INTERNAL
-	span.StartTimeUnixNano = clock.UnixNano(event.StartNs)
-	span.EndTimeUnixNano = clock.UnixNano(event.EndNs)
-	span.ParentSpanId = nil
-	span.Links = nil
-	if event.ParentSpanId != 0 {
-		binary.BigEndian.PutUint64(slot.ids[24:32], event.ParentSpanId)
-		if outsideParentWindow(event, span.StartTimeUnixNano) {
-			if slot.link == nil {
-				slot.link = &spanLink{} // once per slot: reused by its later spans
-			}
-			l := slot.link
-			l.link = tracepb.Span_Link{TraceId: span.TraceId, SpanId: slot.ids[24:32], Attributes: outsideWindowLinkAttributes}
-			l.links[0] = &l.link
-			span.Links = l.links[:]
-		} else {
-			span.ParentSpanId = slot.ids[24:32]
-		}
+// appendSpan appends the span for event to dst, as a span field of ScopeSpans, and returns its
+// end time too. clock converts the event's monotonic timestamps, and comm is the thread.name
+// attribute of its command name (see commInterner). Fields go in field-number order, as
+// protobuf-go writes them.
+func appendSpan(dst []byte, event *bpf.Event, info *ProbeInfo, clock *WallClock, comm []byte) (_ []byte, endUnixNano uint64) {
+	dst, mark := otlpwire.OpenMessage(dst, otlpwire.ScopeSpansSpan)
+	dst = otlpwire.AppendBytes(dst, otlpwire.SpanTraceID, event.TraceId[:])
+	dst = otlpwire.AppendSpanID(dst, otlpwire.SpanSpanID, event.SpanId)
+	start, end := clock.UnixNano(event.StartNs), clock.UnixNano(event.EndNs)
+	linkParent := event.ParentSpanId != 0 && outsideParentWindow(event, start)
+	if event.ParentSpanId != 0 && !linkParent {
+		dst = otlpwire.AppendSpanID(dst, otlpwire.SpanParentSpanID, event.ParentSpanId)
 	}
+	dst = append(dst, info.head...)
+	dst = otlpwire.AppendFixed64(dst, otlpwire.SpanStartTimeUnixNano, start)
+	dst = otlpwire.AppendFixed64(dst, otlpwire.SpanEndTimeUnixNano, end)
 
-	var name string // errno name, if the return is one
+	var errnoFields *errnoFields // if the return is an errno
 	failure := false
-	span.Status = nil
 	if info.ReturnsErrno && errno.Is(event.Ret) {
-		name = errno.Name(event.Ret)
-		if failure = info.notFailures.Failure(event.Ret); failure {
-			span.Status = errorStatus(event.Ret)
-		}
+		errnoFields = errnoEncoding(event.Ret)
+		failure = info.notFailures.Failure(event.Ret)
 	}
-	if !slot.linked {
-		slot.init()
-	}
-	// A switch, not a function per row: calls through function values cost a quarter of buildSpan.
-	n := 0
+	// A switch, not a function per row: calls through function values cost a quarter of the span.
 	for _, row := range spanAttributes {
 		s := row.source
 		switch s {
 		case returnValue:
-			slot.ints[s].IntValue = event.Ret
+			dst = intAttributes[s].Append(dst, event.Ret)
 		case processID:
-			slot.ints[s].IntValue = int64(event.Pid)
+			dst = intAttributes[s].Append(dst, int64(event.Pid))
 		case threadID:
-			slot.ints[s].IntValue = int64(event.Tid)
+			dst = intAttributes[s].Append(dst, int64(event.Tid))
 		case cpuNumber:
-			slot.ints[s].IntValue = int64(event.Cpu)
+			dst = intAttributes[s].Append(dst, int64(event.Cpu))
 		case threadName:
-			slot.strings[s-firstString].StringValue = comm
+			dst = append(dst, comm...)
 		case errnoName, failureErrno:
-			if name == "" || s == failureErrno && !failure {
-				continue
+			if errnoFields != nil && (s == errnoName || failure) {
+				dst = append(dst, errnoFields.attributes[s]...)
 			}
-			slot.strings[s-firstString].StringValue = name
-		default:
-			continue // per probe, added below
 		}
-		slot.attrs[n] = &slot.kvs[s]
-		n++
 	}
-	n += copy(slot.attrs[n:], info.attributes)
-	span.Attributes = slot.attrs[:n]
-	return span
+	dst = append(dst, info.tail...)
+	if linkParent {
+		link, mark := otlpwire.OpenMessage(dst, otlpwire.SpanLink)
+		link = otlpwire.AppendBytes(link, otlpwire.LinkTraceID, event.TraceId[:])
+		link = otlpwire.AppendSpanID(link, otlpwire.LinkSpanID, event.ParentSpanId)
+		dst = otlpwire.CloseMessage(append(link, outsideWindowLinkAttribute...), mark)
+	}
+	if failure {
+		dst = append(dst, errnoFields.status...)
+	}
+	return otlpwire.CloseMessage(dst, mark), end
 }
 
-// outsideWindowLinkAttributes mark the link that replaces a parent edge.
-var outsideWindowLinkAttributes = []*commonpb.KeyValue{stringKeyValue(AttrLinkReason, "kernel span starts before the application bound its span to the thread")}
+// outsideWindowLinkAttribute marks the link that replaces a parent edge.
+var outsideWindowLinkAttribute = otlpwire.AppendStringAttribute(nil, otlpwire.LinkAttribute, otlpwire.NewKey(AttrLinkReason),
+	"kernel span starts before the application bound its span to the thread")
 
 // outsideParentWindow reports whether a call under an application span appears to start before
 // the application bound that span, by the application's own clock. The kernel's order says it
@@ -241,25 +217,48 @@ func outsideParentWindow(event *bpf.Event, startUnixNano uint64) bool {
 	return event.Flags&bpf.EventRemoteParent != 0 && event.BoundWallNs != 0 && startUnixNano < event.BoundWallNs
 }
 
-// commInterner turns comm byte arrays into strings, allocating once per distinct name.
-type commInterner map[[16]byte]string
+// commInterner turns comm byte arrays into their thread.name attribute, encoded once per
+// distinct name. A few recent names are found without hashing: events come in runs of the same
+// threads, and the map's hash of 16 bytes was a fifth of a span's cost.
+type commInterner struct {
+	recent [recentComms]internedComm
+	all    map[[16]byte][]byte
+}
 
-// maxInternedComms bounds the interner; past it the table starts afresh.
-const maxInternedComms = 4096
+type internedComm struct {
+	comm      [16]byte
+	attribute []byte
+}
 
-func (c commInterner) intern(comm *[16]byte) string {
-	if s, ok := c[*comm]; ok {
-		return s
+const (
+	recentCommsBits  = 6
+	recentComms      = 1 << recentCommsBits
+	maxInternedComms = 4096 // past it the table starts afresh
+)
+
+func newCommInterner() *commInterner { return &commInterner{all: map[[16]byte][]byte{}} }
+
+func (c *commInterner) intern(comm *[16]byte) []byte {
+	lo, hi := binary.LittleEndian.Uint64(comm[:8]), binary.LittleEndian.Uint64(comm[8:])
+	slot := &c.recent[((lo^hi)*0x9e3779b97f4a7c15)>>(64-recentCommsBits)] // Fibonacci hashing
+	if slot.attribute != nil && slot.comm == *comm {
+		return slot.attribute
 	}
-	if len(c) >= maxInternedComms {
-		clear(c)
+	attribute, ok := c.all[*comm]
+	if !ok {
+		if len(c.all) >= maxInternedComms {
+			clear(c.all)
+			c.recent = [recentComms]internedComm{}
+		}
+		n := 0
+		for n < len(comm) && comm[n] != 0 {
+			n++
+		}
+		// A thread may name itself with any bytes; OTLP strings must be UTF-8, or the whole batch is refused.
+		name := strings.ToValidUTF8(string(comm[:n]), "\uFFFD")
+		attribute = otlpwire.AppendStringAttribute(nil, otlpwire.SpanAttribute, perCallKeys[threadName], name)
+		c.all[*comm] = attribute
 	}
-	n := 0
-	for n < len(comm) && comm[n] != 0 {
-		n++
-	}
-	// A thread may name itself with any bytes; OTLP strings must be UTF-8, or the whole batch is refused.
-	s := strings.ToValidUTF8(string(comm[:n]), "\uFFFD")
-	c[*comm] = s
-	return s
+	*slot = internedComm{*comm, attribute}
+	return attribute
 }

@@ -1,12 +1,10 @@
-// Package otlpwire encodes OTLP trace export requests (ExportTraceServiceRequest) to the
-// protobuf wire format, by hand, straight from the generated structs: protobuf-go's table-driven,
-// reflective walk was most of kretspan's user-space CPU. The bytes are those of protobuf-go's
-// deterministic Marshal, so any OTLP receiver reads them.
+// Package otlpwire writes OTLP trace data in protobuf's wire format, piece by piece, for a
+// writer that knows which bytes stay the same from span to span: kretspan encodes a probe's
+// name, kind and attributes once, and per call writes only the ids, times and per-call values
+// (see otelbridge). Going through protobuf-go's structs and its table-driven walk cost ten times
+// as much per span.
 //
-// The encoder knows nothing of transports: [Size] sizes a request and [Append] writes it into a
-// byte slice, which a gRPC codec hands to gRPC and an OTLP/HTTP exporter would send as the
-// request body. Limits on a request's size are the transport's, and enforced there.
-//
-// Every field of the OTLP messages a request holds is encoded; unknown fields, which only a
-// message decoded from the wire carries, are not.
+// The pieces write what protobuf-go's deterministic Marshal writes for the same message, field
+// by field, so that any OTLP receiver reads them; otelbridge's tests hold the whole span to that
+// byte for byte.
 package otlpwire

@@ -192,6 +192,17 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 	if err != nil {
 		return nil, err
 	}
+	// Before attaching, so that an address in use is refused with nothing attached yet.
+	metrics, err := exporter.NewMetrics(ctx, s.MetricsExporter, exporter.MetricsDestination{
+		Endpoint: s.Metrics.Endpoint, Protocol: s.Metrics.Protocol, Interval: s.MetricsInterval, PrometheusAddress: s.PrometheusAddress,
+	}, res, targets)
+	if err != nil {
+		_ = pipeline.Close(context.Background())
+		if errors.Is(err, syscall.EADDRINUSE) {
+			err = fmt.Errorf("%w (--prometheus-address or OTEL_EXPORTER_PROMETHEUS_PORT choose another)", err)
+		}
+		return nil, err
+	}
 	tracer, err := bpf.Start(bpf.Config{
 		KernelThreads:  s.KernelThreads,
 		PIDs:           s.PIDs,
@@ -205,18 +216,13 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 		Markers:        markers,
 	}, probes)
 	if err != nil {
+		if metrics != nil {
+			_ = metrics.Close(context.Background())
+		}
 		_ = pipeline.Close(context.Background())
 		return nil, err
 	}
-	t := &trace{settings: s, targets: targets, tracer: tracer, pipeline: pipeline}
-	if s.MetricsExporter == exporter.MetricsOTLP && s.MetricsInterval > 0 {
-		source := exporter.LedgerSource{Counts: tracer.Counts, Pipeline: pipeline}
-		if t.metrics, err = exporter.NewMetrics(ctx, s.Metrics.Endpoint, s.Metrics.Protocol, res, targets, source); err != nil {
-			tracer.Close()
-			_ = pipeline.Close(context.Background())
-			return nil, err
-		}
-	}
+	t := &trace{settings: s, targets: targets, tracer: tracer, pipeline: pipeline, metrics: metrics}
 
 	// Markers found by scanning are a convenience: one that cannot be attached is reported, not fatal.
 	for _, m := range scanned {
@@ -228,6 +234,9 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 	}
 	for _, m := range markers {
 		fmt.Fprintf(stderr, "kretspan: binding spans to threads in %s\n", m.Binary)
+	}
+	if metrics != nil {
+		fmt.Fprintf(stderr, "kretspan: metrics go to %s\n", metrics.Where())
 	}
 	destination := s.Exporter
 	if s.Exporter == exporter.TracesOTLP {
@@ -257,7 +266,8 @@ func (t *trace) run(ctx context.Context, stderr io.Writer) error {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			t.metrics.Run(metricsCtx, t.settings.MetricsInterval, func(err error) { printMetricsError(stderr, err) })
+			source := exporter.LedgerSource{Counts: t.tracer.Counts, Pipeline: t.pipeline}
+			t.metrics.Run(metricsCtx, source, func(err error) { printMetricsError(stderr, err) })
 		}()
 		t.stopMetrics = func() {
 			cancel()

@@ -1,0 +1,172 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"runtime"
+	"time"
+
+	collectortracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/errno"
+	"github.com/kretspan/kretspan/otelbridge"
+	"github.com/kretspan/kretspan/probe"
+)
+
+// encoderBatch is the encoder row's batch: the size at which the encoder's target is set.
+const encoderBatch = 512
+
+// EncoderResult compares otelbridge.Pipeline.Add (span building and encoding into the batch's
+// OTLP request) with protobuf-go's proto.Marshal of the same request, taking turns in one
+// process: absolute times differ between machines, the ratio much less.
+type EncoderResult struct {
+	Rounds, Batches  int       // measured rounds, batches of encoderBatch spans in each
+	AddNsPerSpan     []float64 // per round, wall time
+	MarshalNsPerSpan []float64 // per round, wall time
+	BytesPerSpan     float64   // the request's, the same from both
+	Err              error
+}
+
+// Add is the median ns per span of Pipeline.Add.
+func (r EncoderResult) Add() float64 { return median(r.AddNsPerSpan) }
+
+// Marshal is the median ns per span of proto.Marshal.
+func (r EncoderResult) Marshal() float64 { return median(r.MarshalNsPerSpan) }
+
+// benchProbes are the spans' probes, by probe id: getppid as kretspan traces it, and the
+// workload's function under a uprobe.
+func benchProbes() []otelbridge.ProbeInfo {
+	return []otelbridge.ProbeInfo{{},
+		otelbridge.NewProbeInfo(probe.Target{ID: 1, Kind: probe.KindSyscall, Name: "getppid", ReturnsErrno: true}, errno.DefaultSet()),
+		otelbridge.NewProbeInfo(probe.Target{ID: 2, Kind: probe.KindUprobe, Name: benchFunc, Binary: "/usr/local/bin/loop"}, errno.DefaultSet()),
+	}
+}
+
+// variedEvents are n records that take the encoder's different paths: both probes, errno and
+// plain returns, spans with a parent, without one and with an application parent that becomes a
+// link, several thread names, and values whose varints take one to ten bytes.
+func variedEvents(n int) []bpf.Event {
+	comms := []string{"loop", "", "kworker/u16:3-ev", "naïve"}
+	rets := []int64{-2, 0, 7, -4095, math.MinInt64, math.MaxInt64, -4096, -11, 1 << 20}
+	events := make([]bpf.Event, n)
+	for i := range events {
+		e := &events[i]
+		*e = bpf.Event{
+			SpanId: uint64(i)*0x9e3779b97f4a7c15 + 1, ParentSpanId: 0x99aabbccddeeff01,
+			StartNs: 5_000_000_000, EndNs: 5_000_123_456 + uint64(i)<<20, Ret: rets[i%len(rets)],
+			Pid: uint32(i * 977), Tid: uint32(i * 13), Cpu: uint32(i % 64), ProbeId: uint32(1 + i%2),
+		}
+		for j := range e.TraceId {
+			e.TraceId[j] = byte(i + j + 1)
+		}
+		copy(e.Comm[:], comms[i%len(comms)])
+		switch i % 3 {
+		case 1:
+			e.ParentSpanId = 0
+		case 2:
+			e.Flags = bpf.EventRemoteParent
+			e.BoundWallNs = math.MaxUint64 // bound after the call started: the parent becomes a link
+		}
+	}
+	return events
+}
+
+// MeasureEncoder times, in rounds, `batches` batches of the same encoderBatch varied events
+// through Pipeline.Add, then proto.Marshal of that batch's request as many times. The sink only
+// takes the request's size, and the queue holds a whole round, so nothing is dropped and Add
+// never waits for an export. Each timed part starts after a garbage collection, so that neither
+// pays for the other's garbage.
+func MeasureEncoder(rounds, batches int) EncoderResult {
+	res := EncoderResult{Rounds: rounds, Batches: batches}
+	events := variedEvents(encoderBatch)
+	resource, err := otelbridge.NewResource(context.Background())
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	clock := otelbridge.NewWallClock(otelbridge.SystemClocks())
+	newPipeline := func(sink otelbridge.Sink, queue int) (*otelbridge.Pipeline, error) {
+		return otelbridge.NewPipeline(sink, benchProbes(), resource, clock,
+			otelbridge.WithBatchSize(encoderBatch), otelbridge.WithQueueBatches(queue))
+	}
+
+	// The request as protobuf-go structs, decoded from one batch of a pipeline of its own.
+	var request *collectortracepb.ExportTraceServiceRequest
+	decoder, err := newPipeline(sinkFunc(func(b *otelbridge.Batch) (err error) {
+		request, err = b.Decode()
+		return err
+	}), 1)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	for i := range events {
+		decoder.Add(&events[i])
+	}
+	if err := decoder.Close(context.Background()); err != nil {
+		res.Err = err
+		return res
+	}
+	if request == nil {
+		res.Err = fmt.Errorf("decode a batch: %v", decoder.LastError())
+		return res
+	}
+
+	sink := &encodeSink{exported: make(chan struct{}, 1)}
+	p, err := newPipeline(sink, batches+1) // +1: the last batch of a round may not be back yet
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	spans := uint64(batches * encoderBatch)
+	size := 0
+	for round := range rounds + 1 { // round 0 warms up: every batch grows to its size once
+		runtime.GC()
+		start := time.Now()
+		for range batches {
+			for i := range events {
+				p.Add(&events[i])
+			}
+		}
+		add := time.Since(start)
+		for sink.spans.Load() < uint64(round+1)*spans {
+			<-sink.exported
+		}
+
+		runtime.GC()
+		start = time.Now()
+		for range batches {
+			data, err := proto.Marshal(request)
+			if err != nil {
+				res.Err = err
+				return res
+			}
+			size = len(data)
+		}
+		marshal := time.Since(start)
+		if round > 0 {
+			res.AddNsPerSpan = append(res.AddNsPerSpan, float64(add.Nanoseconds())/float64(spans))
+			res.MarshalNsPerSpan = append(res.MarshalNsPerSpan, float64(marshal.Nanoseconds())/float64(spans))
+		}
+	}
+	if err := p.Close(context.Background()); err != nil {
+		res.Err = err
+		return res
+	}
+	res.BytesPerSpan = float64(size) / encoderBatch
+	if st := p.Stats(); st.DroppedQueue != 0 || st.Exported != uint64(rounds+1)*spans {
+		res.Err = fmt.Errorf("pipeline exported %d spans and dropped %d of %d", st.Exported, st.DroppedQueue, uint64(rounds+1)*spans)
+	} else if perBatch := sink.bytes.Load() / uint64((rounds+1)*batches); perBatch != uint64(size) {
+		res.Err = fmt.Errorf("the pipeline's requests have %d bytes, proto.Marshal's %d: not the same request", perBatch, size)
+	}
+	return res
+}
+
+// sinkFunc is a Sink that hands each batch to a function.
+type sinkFunc func(*otelbridge.Batch) error
+
+func (f sinkFunc) Export(_ context.Context, b *otelbridge.Batch) error { return f(b) }
+func (sinkFunc) Shutdown(context.Context) error                        { return nil }

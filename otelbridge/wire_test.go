@@ -1,0 +1,227 @@
+package otelbridge
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"strings"
+	"testing"
+
+	collectortracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/errno"
+	"github.com/kretspan/kretspan/internal/spantest"
+	"github.com/kretspan/kretspan/otlpwire"
+)
+
+// buildSpan encodes the span for event as a Pipeline does, checks the bytes are protobuf-go's,
+// and decodes them for the test to read.
+func buildSpan(tb testing.TB, event *bpf.Event, info *ProbeInfo, clock *WallClock, comm string) *tracepb.Span {
+	tb.Helper()
+	field, _ := appendSpan(nil, event, info, clock, threadNameAttribute(comm))
+	num, typ, n := protowire.ConsumeTag(field)
+	body, m := protowire.ConsumeBytes(field[max(n, 0):])
+	if n < 0 || m < 0 || num != 2 || typ != protowire.BytesType || n+m != len(field) {
+		tb.Fatalf("not one span field of ScopeSpans: %x", field)
+	}
+	span := &tracepb.Span{}
+	if err := proto.Unmarshal(body, span); err != nil {
+		tb.Fatalf("decode span: %v\n%x", err, body)
+	}
+	checkCanonical(tb, span, body)
+	return span
+}
+
+// checkCanonical fails tb unless encoded is what protobuf-go's deterministic Marshal writes for m.
+func checkCanonical(tb testing.TB, m proto.Message, encoded []byte) {
+	tb.Helper()
+	want, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		tb.Fatalf("proto.Marshal: %v", err)
+	}
+	if !bytes.Equal(encoded, want) {
+		at := 0
+		for at < min(len(encoded), len(want)) && encoded[at] == want[at] {
+			at++
+		}
+		tb.Fatalf("kretspan wrote %d bytes, protobuf-go %d; first difference at byte %d\ngot  %x\nwant %x", len(encoded), len(want), at, encoded, want)
+	}
+}
+
+// threadNameAttribute is comm's thread.name attribute, as commInterner encodes it.
+func threadNameAttribute(comm string) []byte {
+	return otlpwire.AppendStringAttribute(nil, otlpwire.SpanAttribute, perCallKeys[threadName], comm)
+}
+
+// spanName is the name info gives its spans.
+func spanName(tb testing.TB, info *ProbeInfo) string {
+	event := spantest.Event(1, 0, "")
+	return buildSpan(tb, &event, info, fixedClock(0), "").Name
+}
+
+func stringKeyValue(key, value string) *commonpb.KeyValue {
+	return &commonpb.KeyValue{Key: key, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: value}}}
+}
+
+// variedEvents are n events that take every path of appendSpan: errno and plain returns, with
+// and without a parent, a parent outside the application's window (a link), both probes, and
+// values whose varints take one to ten bytes.
+func variedEvents(n int) []bpf.Event {
+	comms := []string{"cat", "", "kworker/u16:3-ev", "naïve"}
+	rets := []int64{-2, 0, 7, -4095, math.MinInt64, math.MaxInt64, -4096, -11, 1 << 20}
+	events := make([]bpf.Event, n)
+	for i := range events {
+		e := spantest.Event(uint32(1+i%2), rets[i%len(rets)], comms[i%len(comms)])
+		e.SpanId = uint64(i)*0x9e3779b97f4a7c15 + 1
+		e.Pid, e.Tid, e.Cpu = uint32(i*977), uint32(i*13), uint32(i%64)
+		e.EndNs += uint64(i) << 20
+		switch i % 3 {
+		case 1:
+			e.ParentSpanId = 0
+		case 2:
+			e.Flags = bpf.EventRemoteParent
+			e.BoundWallNs = math.MaxUint64 // after the start: the parent becomes a link
+		}
+		events[i] = e
+	}
+	return events
+}
+
+// runPipeline hands events to a Pipeline with batches of batchSize and the test resource, and
+// each batch to export.
+func runPipeline(tb testing.TB, probes []ProbeInfo, events []bpf.Event, batchSize int, export func(*Batch) error) {
+	tb.Helper()
+	// A queue that holds every batch, so that none is dropped however slowly export runs.
+	p, err := NewPipeline(sinkFunc(export), probes, testResource(), fixedClock(1_700_000_000_000_000_000),
+		WithBatchSize(batchSize), WithQueueBatches(len(events)/batchSize+1))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i := range events {
+		p.Add(&events[i])
+	}
+	if err := p.Close(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	if st := p.Stats(); st.Exported != uint64(len(events)) {
+		tb.Fatalf("exported %d spans of %d: %+v, last error %v", st.Exported, len(events), st, p.LastError())
+	}
+}
+
+// sinkFunc is a Sink that hands each batch to a function.
+type sinkFunc func(*Batch) error
+
+func (f sinkFunc) Export(_ context.Context, b *Batch) error { return f(b) }
+func (sinkFunc) Shutdown(context.Context) error             { return nil }
+
+// Whole requests, as exporters send them, are protobuf-go's bytes: the framing, every span, and
+// the request holds exactly the batch's spans.
+func TestRequestEncodesLikeProtobuf(t *testing.T) {
+	events := variedEvents(100)
+	batches, spans := 0, 0
+	runPipeline(t, testProbes(), events, 16, func(b *Batch) error {
+		batches++
+		request, err := b.Decode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var encoded []byte
+		for _, piece := range b.Request() {
+			encoded = append(encoded, piece...)
+		}
+		if len(encoded) != b.RequestSize() {
+			t.Errorf("RequestSize %d, request %d bytes", b.RequestSize(), len(encoded))
+		}
+		checkCanonical(t, request, encoded)
+		rs := request.ResourceSpans
+		if len(rs) != 1 || len(rs[0].ScopeSpans) != 1 || len(rs[0].ScopeSpans[0].Spans) != b.Len() {
+			t.Fatalf("request shape %v, want one resource, one scope, %d spans", request, b.Len())
+		}
+		if !proto.Equal(rs[0].Resource, testResource()) || rs[0].ScopeSpans[0].Scope.GetName() != ScopeName {
+			t.Errorf("resource %v scope %v", rs[0].Resource, rs[0].ScopeSpans[0].Scope)
+		}
+		for i, span := range rs[0].ScopeSpans[0].Spans {
+			e := &events[spans+i]
+			if span.SpanId[7] != byte(e.SpanId) || attrs(span)[AttrReturnValue] != e.Ret {
+				t.Errorf("span %d is not event %d's: %v", spans+i, spans+i, span)
+			}
+		}
+		spans += b.Len()
+		return nil
+	})
+	if batches != 7 || spans != len(events) {
+		t.Errorf("%d batches of %d spans, want 7 of %d", batches, spans, len(events))
+	}
+}
+
+// A span longer than the two bytes OpenMessage leaves for its length, and a link shorter than
+// one byte's worth, are moved into place.
+func TestSpanLengthsOfEverySize(t *testing.T) {
+	for _, name := range []string{"", "f", strings.Repeat("n", 16_000), strings.Repeat("n", 20_000), strings.Repeat("n", 3_000_000)} {
+		target := spantest.UprobeTarget
+		target.Name = name
+		info := NewProbeInfo(target, errno.DefaultSet())
+		for _, e := range variedEvents(3) {
+			if span := buildSpan(t, &e, &info, fixedClock(0), "x"); span.Name != name {
+				t.Fatalf("name of %d bytes came back as %d bytes", len(name), len(span.Name))
+			}
+		}
+	}
+}
+
+// BenchmarkEncodeRequest encodes 512 spans into a request: from the kernel's records, as the
+// pipeline does (the per-span work), against proto.Marshal of the same request's structs.
+func BenchmarkEncodeRequest(b *testing.B) {
+	const spans = 512
+	events := variedEvents(spans)
+	probes := testProbes()
+	clock := fixedClock(1_700_000_000_000_000_000)
+	var request *collectortracepb.ExportTraceServiceRequest
+	runPipeline(b, probes, events, spans, func(batch *Batch) error {
+		var err error
+		request, err = batch.Decode()
+		return err
+	})
+	framing, err := newRequestFraming(&resourcepb.Resource{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := &Batch{framing: framing}
+	comms := newCommInterner()
+	for _, bench := range []struct {
+		name   string
+		encode func() int
+	}{
+		{"proto.Marshal", func() int {
+			data, err := proto.Marshal(request)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return len(data)
+		}},
+		{"kretspan", func() int {
+			batch.spans = batch.spans[:0]
+			for i := range events {
+				e := &events[i]
+				batch.spans, _ = appendSpan(batch.spans, e, &probes[e.ProbeId], clock, comms.intern(&e.Comm))
+			}
+			return batch.RequestSize()
+		}},
+	} {
+		b.Run(bench.name, func(b *testing.B) {
+			b.ReportAllocs()
+			size := 0
+			for b.Loop() {
+				size = bench.encode()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spans), "ns/span")
+			b.ReportMetric(float64(size)/spans, "B/span")
+		})
+	}
+}
