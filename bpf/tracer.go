@@ -84,6 +84,8 @@ type Tracer struct {
 	links       []link.Link
 	executables map[string]*link.Executable
 	reader      *ringbuf.Reader
+	waiter      *ringWaiter // nil: the reader waits itself
+	wakeupBytes int         // the data that makes the programs wake the reader
 	poll        time.Duration
 	misses      KernelMisses // read when detaching
 	stopOnce    sync.Once
@@ -117,7 +119,7 @@ func Start(cfg Config, probes []Probe) (*Tracer, error) {
 	if err := ensureFileLimit(fileDescriptorsNeeded(probes)); err != nil {
 		return nil, err
 	}
-	t := &Tracer{spec: spec, executables: map[string]*link.Executable{}, poll: cfg.PollInterval}
+	t := &Tracer{spec: spec, executables: map[string]*link.Executable{}, poll: cfg.PollInterval, wakeupBytes: int(wakeupBytes(cfg))}
 	if t.poll <= 0 {
 		t.poll = 100 * time.Millisecond
 	}
@@ -150,6 +152,12 @@ func CheckComm(name string) error {
 	return nil
 }
 
+// wakeupBytes is how much waiting data makes the programs wake the reader. Past half the ring a
+// producer would fill it before the reader is woken.
+func wakeupBytes(cfg Config) uint64 {
+	return min(max(cfg.WakeupBytes, 1), uint64(cfg.RingBufferSize/2))
+}
+
 func configure(spec *ebpf.CollectionSpec, cfg Config, probeCount int) error {
 	var s kretspanSpecs
 	if err := spec.Assign(&s); err != nil {
@@ -173,8 +181,6 @@ func configure(spec *ebpf.CollectionSpec, cfg Config, probeCount int) error {
 		return fmt.Errorf("command name %q is longer than the kernel's 15 characters", cfg.Comm)
 	}
 	copy(comm[:], cfg.Comm)
-	// Past half the ring a producer would fill it before the reader is woken.
-	wakeup := min(max(cfg.WakeupBytes, 1), uint64(ringSize/2))
 	for _, v := range []struct {
 		spec  *ebpf.VariableSpec
 		value any
@@ -183,7 +189,7 @@ func configure(spec *ebpf.CollectionSpec, cfg Config, probeCount int) error {
 		{s.FilterPids, boolByte(len(cfg.PIDs) > 0)},
 		{s.FilterComm, boolByte(cfg.Comm != "")},
 		{s.CommFilter, comm},
-		{s.WakeupBytes, wakeup},
+		{s.WakeupBytes, wakeupBytes(cfg)},
 		{s.Correlate, boolByte(cfg.Correlate)},
 		{s.SelfTgid, cfg.ExcludePID},
 	} {
@@ -296,6 +302,7 @@ func (t *Tracer) start(cfg Config, probes []Probe) error {
 	if err != nil {
 		return fmt.Errorf("open ring buffer reader: %w", err)
 	}
+	t.waiter, _ = newRingWaiter(t.maps.Events) // without it, the reader's own waiting does
 	return nil
 }
 
@@ -420,7 +427,21 @@ func (t *Tracer) AttachMarker(m probe.Marker) error {
 // call. onIdle runs whenever the ring has been drained, at least every poll interval.
 func (t *Tracer) Read(onEvent func(*Event), onIdle func()) error {
 	var record ringbuf.Record
-	t.reader.SetDeadline(time.Now().Add(t.poll))
+	nextWait := func() { t.reader.SetDeadline(time.Now().Add(t.poll)) }
+	if t.waiter != nil {
+		// ReadInto never blocks: it drains what is there, and the waiter waits until the programs
+		// wake it. The reader's own wait would return as soon as a single record is there, which
+		// at high rates makes the drain a few records per system call.
+		nextWait = func() {
+			t.reader.SetDeadline(time.Unix(1, 0))
+			if err := t.waiter.wait(time.Now().Add(t.poll), func() bool { return t.reader.AvailableBytes() >= t.wakeupBytes }); err != nil {
+				t.waiter = nil // the reader's own waiting still works
+			}
+		}
+		t.reader.SetDeadline(time.Unix(1, 0))
+	} else {
+		nextWait()
+	}
 	for {
 		err := t.reader.ReadInto(&record)
 		switch {
@@ -432,7 +453,7 @@ func (t *Tracer) Read(onEvent func(*Event), onIdle func()) error {
 			onEvent(event)
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			onIdle()
-			t.reader.SetDeadline(time.Now().Add(t.poll))
+			nextWait()
 		case errors.Is(err, ringbuf.ErrFlushed), errors.Is(err, ringbuf.ErrClosed):
 			onIdle()
 			return nil
@@ -450,6 +471,9 @@ func (t *Tracer) Stop() error {
 		t.stopErr = t.detach()
 		if t.reader != nil {
 			t.stopErr = errors.Join(t.stopErr, t.reader.Flush())
+		}
+		if t.waiter != nil {
+			t.waiter.stop()
 		}
 	})
 	return t.stopErr
@@ -512,6 +536,9 @@ func (t *Tracer) Close() error {
 	errs := []error{t.detach()}
 	if t.reader != nil {
 		errs = append(errs, t.reader.Close())
+	}
+	if t.waiter != nil {
+		errs = append(errs, t.waiter.close())
 	}
 	for _, c := range t.collections {
 		c.Close()

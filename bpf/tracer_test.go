@@ -25,8 +25,15 @@ func testConfig() Config {
 	return Config{RingBufferSize: 1 << 20, PollInterval: 20 * time.Millisecond}
 }
 
+// Both ways of waiting for the ring deliver every record, those below the wakeup threshold
+// within the poll interval, and all that remain when Stop is called.
 func TestKernelSyscallTracepointTimesNanosleep(t *testing.T) {
 	requireRoot(t)
+	t.Run("netpoller", func(t *testing.T) { timeNanosleep(t, true) })
+	t.Run("ring reader", func(t *testing.T) { timeNanosleep(t, false) })
+}
+
+func timeNanosleep(t *testing.T, netpoller bool) {
 	kernel := &probe.Kernel{TracefsDir: DetectFeatures().TracefsDir}
 	spec, err := probe.Parse("syscall:clock_nanosleep")
 	if err != nil {
@@ -43,6 +50,15 @@ func TestKernelSyscallTracepointTimesNanosleep(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tracer.Close()
+	if tracer.waiter == nil {
+		t.Fatal("the netpoller cannot watch the ring buffer")
+	}
+	if !netpoller {
+		if err := tracer.waiter.close(); err != nil {
+			t.Fatal(err)
+		}
+		tracer.waiter = nil
+	}
 
 	const sleep = 20 * time.Millisecond
 	const calls = 3
