@@ -79,7 +79,7 @@ vmtest-files:
 	rm -rf $(VMTEST_FILES) && mkdir -p $(VMTEST_FILES)
 	$(GO) run ./internal/testprocess/cmd/buildprograms -static -o $(VMTEST_FILES)
 
-# Benchmarks (bench/README.md), as root: end to end through a real OTLP gRPC receiver,
+# Benchmarks (bench/README.md), as root: end to end through a real OTLP receiver (gRPC and HTTP),
 # probe overhead against an empty program, a minimal program and bpftrace, filters, in-process
 # cost. A few minutes; prints one table.
 bench: build

@@ -191,7 +191,7 @@ func TestOTLPExportFailureIsCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := otelbridge.NewPipeline(sink, testProbes(), testResource(), fixedClock(0), otelbridge.WithBatchSize(1), otelbridge.WithExportTimeout(2*time.Second))
+	p, err := otelbridge.NewPipeline(sink, testProbes(), testResource(), fixedClock(0), otelbridge.WithBatchSize(1))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,21 +10,19 @@ const (
 
 // Defaults of a Pipeline's batching, which the command's settings take as theirs.
 const (
-	DefaultBatchSize     = 2048
-	DefaultBatchTimeout  = 200 * time.Millisecond
-	DefaultQueueBatches  = 4
-	DefaultExportTimeout = 30 * time.Second
+	DefaultBatchSize    = 2048
+	DefaultBatchTimeout = 200 * time.Millisecond
+	DefaultQueueBatches = 4
 )
 
 type config struct {
-	batchSize     int
-	batchTimeout  time.Duration
-	queueBatches  int
-	exportTimeout time.Duration
+	batchSize    int
+	batchTimeout time.Duration
+	queueBatches int
 }
 
 func newConfig(opts []Option) config {
-	c := config{batchSize: DefaultBatchSize, batchTimeout: DefaultBatchTimeout, queueBatches: DefaultQueueBatches, exportTimeout: DefaultExportTimeout}
+	c := config{batchSize: DefaultBatchSize, batchTimeout: DefaultBatchTimeout, queueBatches: DefaultQueueBatches}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -43,6 +41,3 @@ func WithBatchTimeout(d time.Duration) Option { return func(c *config) { c.batch
 // WithQueueBatches bounds the export queue, in batches (default DefaultQueueBatches); events arriving while all of
 // them are full or exporting are dropped and counted.
 func WithQueueBatches(n int) Option { return func(c *config) { c.queueBatches = n } }
-
-// WithExportTimeout bounds one export, retries included (default DefaultExportTimeout).
-func WithExportTimeout(d time.Duration) Option { return func(c *config) { c.exportTimeout = d } }

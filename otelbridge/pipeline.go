@@ -273,11 +273,12 @@ func (p *Pipeline) countDropped() {
 func (p *Pipeline) export() {
 	defer close(p.done)
 	for b := range p.queue {
+		// Each export is bounded by its exporter (OTEL_EXPORTER_OTLP_TIMEOUT), and the last ones
+		// by Close: a timeout of the pipeline's own would be a second owner, and a context and a
+		// timer allocated per batch.
 		err := p.exportCtx.Err() // after Close gave up, what is left is not sent
 		if err == nil {
-			ctx, cancel := context.WithTimeout(p.exportCtx, p.cfg.exportTimeout)
-			err = p.sink.Export(ctx, b)
-			cancel()
+			err = p.sink.Export(p.exportCtx, b)
 		}
 		p.account(b, err)
 		b.spans, b.n = b.spans[:0], 0

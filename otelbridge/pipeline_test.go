@@ -277,7 +277,7 @@ func TestPipelineAccountingUnderLoad(t *testing.T) {
 func TestPipelineCloseTimeoutCountsQueuedAsFailed(t *testing.T) {
 	sink := &recordingSink{block: make(chan struct{})}
 	defer close(sink.block)
-	p := newTestPipeline(t, sink, WithBatchSize(2), WithQueueBatches(2), WithBatchTimeout(time.Hour), WithExportTimeout(time.Hour))
+	p := newTestPipeline(t, sink, WithBatchSize(2), WithQueueBatches(2), WithBatchTimeout(time.Hour))
 	e := spantest.Event(1, 0, "cat")
 	for range 5 {
 		p.Add(&e)
