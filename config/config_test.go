@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/kretspan/kretspan/bpf"
 	"github.com/kretspan/kretspan/errno"
+	"github.com/kretspan/kretspan/exporter"
 	"github.com/kretspan/kretspan/internal/testprocess"
 	"github.com/kretspan/kretspan/otelbridge"
 )
@@ -233,7 +236,7 @@ func TestEmptyValues(t *testing.T) {
 				if err != nil {
 					t.Errorf("%s=%q: %v", env.name, value, err)
 				}
-				if s.Traces != defaults().Traces || s.Metrics != defaults().Metrics {
+				if !reflect.DeepEqual(s.Traces, defaults().Traces) || !reflect.DeepEqual(s.Metrics, defaults().Metrics) {
 					t.Errorf("%s=%q changed the settings: %+v", env.name, value, s)
 				}
 			}
@@ -390,6 +393,23 @@ func TestEnvironment(t *testing.T) {
 		{map[string]string{"OTEL_SERVICE_NAME": "svc\xff"}, "not valid UTF-8"},
 		// Empty is unset, as the OpenTelemetry specification says.
 		{map[string]string{"OTEL_EXPORTER_OTLP_TIMEOUT": "", "OTEL_EXPORTER_OTLP_HEADERS": " ", "OTEL_SERVICE_NAME": ""}, ""},
+		// Each signal's form is checked, named in the error.
+		{map[string]string{"OTEL_EXPORTER_OTLP_TIMEOUT": "9223372036854775807"}, `OTEL_EXPORTER_OTLP_TIMEOUT="9223372036854775807": want a positive number of milliseconds`},
+		{map[string]string{"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "zstd"}, `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION="zstd": want gzip or none`},
+		{map[string]string{"OTEL_EXPORTER_OTLP_METRICS_INSECURE": "yes please"}, `OTEL_EXPORTER_OTLP_METRICS_INSECURE="yes please": want true or false`},
+		{map[string]string{"OTEL_EXPORTER_OTLP_TRACES_HEADERS": "a=b,c"}, `OTEL_EXPORTER_OTLP_TRACES_HEADERS: "c": want comma-separated key=value pairs`},
+		// A signal's own variable wins, but the general one is still checked: otlptracegrpc reads it.
+		{map[string]string{"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "5", "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT": "5", "OTEL_EXPORTER_OTLP_TIMEOUT": "x"}, "OTEL_EXPORTER_OTLP_TIMEOUT"},
+		// A client certificate and its key go together, for each signal.
+		{map[string]string{"OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE": "/c.pem"},
+			"OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE is set without OTEL_EXPORTER_OTLP_CLIENT_KEY or OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": "/c.pem"},
+			"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE is set without OTEL_EXPORTER_OTLP_CLIENT_KEY or OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY": "/k.pem"},
+			"OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY is set without OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE or OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": "/c.pem", "OTEL_EXPORTER_OTLP_CLIENT_KEY": "/k.pem", "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY": " "}, ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE": "/c.pem", "OTEL_EXPORTER_OTLP_CLIENT_KEY": "/k.pem",
+			"OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE": "/m.pem"}, ""},
 	} {
 		_, err := Load([]string{"syscall:read"}, envOf(tc.env))
 		switch {
@@ -402,6 +422,78 @@ func TestEnvironment(t *testing.T) {
 	// The flag wins, but a malformed variable is still an error: the clients would read it.
 	_, err := Load([]string{"--otlp-endpoint", "http://flag:4317", "syscall:read"}, envOf(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "::bad"}))
 	checkError(t, err, "OTEL_EXPORTER_OTLP_ENDPOINT")
+}
+
+// The OTLP client variables, resolved for each signal: a signal's own variable over the general
+// one, each variable on its own, as the OpenTelemetry specification says.
+func TestClientVariables(t *testing.T) {
+	type client = exporter.OTLPClient
+	general := map[string]string{"authorization": "Bearer token", "tenant": "a"}
+	for _, tc := range []struct {
+		name            string
+		env             map[string]string
+		traces, metrics client
+	}{
+		{"none", nil, client{}, client{}},
+		{"general headers, percent-decoded", map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20token, tenant = a"},
+			client{Headers: general}, client{Headers: general}},
+		{"the traces headers replace the general ones", map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20token,tenant=a", "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "tenant=traces"},
+			client{Headers: map[string]string{"tenant": "traces"}}, client{Headers: general}},
+		{"a name given twice keeps its last value", map[string]string{"OTEL_EXPORTER_OTLP_METRICS_HEADERS": "Tenant=a,tenant=b,x=a=b"},
+			client{}, client{Headers: map[string]string{"tenant": "b", "x": "a=b"}}},
+		{"compression", map[string]string{"OTEL_EXPORTER_OTLP_COMPRESSION": "gzip", "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION": "none"},
+			client{Gzip: true}, client{}},
+		{"the traces compression", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "gzip"}, client{Gzip: true}, client{}},
+		{"timeout", map[string]string{"OTEL_EXPORTER_OTLP_TIMEOUT": "5000", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "200"},
+			client{Timeout: 200 * time.Millisecond}, client{Timeout: 5 * time.Second}},
+		{"insecure changes nothing", map[string]string{"OTEL_EXPORTER_OTLP_INSECURE": "true"}, client{}, client{}},
+		{"certificates", map[string]string{
+			"OTEL_EXPORTER_OTLP_CERTIFICATE": "/ca.pem", "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE": "/traces-ca.pem",
+			"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": "/client.pem", "OTEL_EXPORTER_OTLP_CLIENT_KEY": "/client.key",
+			"OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY": "/metrics.key", "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE": "/metrics.pem",
+		},
+			client{Certificate: "/traces-ca.pem", ClientCertificate: "/client.pem", ClientKey: "/client.key"},
+			client{Certificate: "/ca.pem", ClientCertificate: "/metrics.pem", ClientKey: "/metrics.key"}},
+		{"a blank signal's variable is unset", map[string]string{
+			"OTEL_EXPORTER_OTLP_HEADERS": "tenant=a", "OTEL_EXPORTER_OTLP_TRACES_HEADERS": " ",
+			"OTEL_EXPORTER_OTLP_TIMEOUT": "300", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "",
+		},
+			client{Headers: map[string]string{"tenant": "a"}, Timeout: 300 * time.Millisecond},
+			client{Headers: map[string]string{"tenant": "a"}, Timeout: 300 * time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Load([]string{"syscall:read"}, envOf(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(s.Traces.Client, tc.traces) || !reflect.DeepEqual(s.Metrics.Client, tc.metrics) {
+				t.Errorf("traces %+v, metrics %+v; want %+v, %+v", s.Traces.Client, s.Metrics.Client, tc.traces, tc.metrics)
+			}
+		})
+	}
+	// The headers may hold credentials: an error quotes the bad pair, not the list.
+	_, err := Load([]string{"syscall:read"}, envOf(map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20secret,tenant"}))
+	checkError(t, err, `OTEL_EXPORTER_OTLP_HEADERS: "tenant": want comma-separated key=value pairs`)
+	if strings.Contains(err.Error(), "secret") {
+		t.Errorf("error %q shows the other headers", err)
+	}
+	// Every form of every variable: blank is unset, and package config documents it.
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cv := range clientVars {
+		for _, prefix := range []string{"OTEL_EXPORTER_OTLP_", "OTEL_EXPORTER_OTLP_TRACES_", "OTEL_EXPORTER_OTLP_METRICS_"} {
+			name := prefix + cv.suffix
+			s, err := Load([]string{"syscall:read"}, envOf(map[string]string{name: " "}))
+			if err != nil || !reflect.DeepEqual(s.Traces.Client, client{}) || !reflect.DeepEqual(s.Metrics.Client, client{}) {
+				t.Errorf("%s blank: %v, %+v, %+v", name, err, s.Traces.Client, s.Metrics.Client)
+			}
+			if !regexp.MustCompile(`\b` + name + `\b`).Match(doc) {
+				t.Errorf("doc.go does not document %s", name)
+			}
+		}
+	}
 }
 
 func TestConfigErrors(t *testing.T) {

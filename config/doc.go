@@ -31,9 +31,9 @@
 // OTEL_EXPORTER_OTLP_METRICS_ENDPOINT (default: "http://localhost:4317") -
 // target of the OTLP exporters of spans and of metrics. The per-signal variables override
 // OTEL_EXPORTER_OTLP_ENDPOINT. All three override otlp_endpoint in the config file, and
-// --otlp-endpoint overrides them all. The value is a URL: http for plaintext gRPC, https for TLS
-// (a certificate variable makes an http URL's connection TLS too; see package exporter). The
-// resolved URL of each signal is in [Settings.Traces] and [Settings.Metrics].
+// --otlp-endpoint overrides them all. The value is a URL: http for plaintext, https for TLS
+// (over gRPC, a certificate variable makes an http URL's connection TLS too; see package
+// exporter). The resolved URL of each signal is in [Settings.Traces] and [Settings.Metrics].
 //
 // Over http/protobuf, OTEL_EXPORTER_OTLP_ENDPOINT, otlp_endpoint and --otlp-endpoint are base
 // URLs, to which the signal's path (/v1/traces, /v1/metrics) is appended; the per-signal
@@ -46,8 +46,13 @@
 // endpoint on port 4318 means http/protobuf and any other grpc: not the specification's default
 // (http/protobuf), because kretspan's users rely on gRPC. Resolved in [OTLPSignal.Protocol].
 //
+// The client variables that follow have no flag or config key. Each is resolved for each signal,
+// into [OTLPSignal.Client]: the signal's own variable (its TRACES or METRICS form) if set, else
+// the general one, each variable on its own, as the OpenTelemetry specification says.
+//
 // OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, OTEL_EXPORTER_OTLP_METRICS_TIMEOUT
-// (default: "10000") - the longest an export may take, in milliseconds: a positive whole number.
+// (default: "10000") - the longest an export may take, its retries included, in milliseconds: a
+// positive whole number.
 //
 // OTEL_EXPORTER_OTLP_INSECURE, OTEL_EXPORTER_OTLP_TRACES_INSECURE,
 // OTEL_EXPORTER_OTLP_METRICS_INSECURE (default: "false") - true or false. The endpoint URL's
@@ -58,17 +63,31 @@
 //
 // OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TRACES_HEADERS, OTEL_EXPORTER_OTLP_METRICS_HEADERS
 // (default: none) - request headers as comma-separated key=value pairs, values percent-encoded,
-// e.g. "authorization=Bearer%20token,tenant=a".
+// e.g. "authorization=Bearer%20token,tenant=a". A signal's own list replaces the general one. A
+// name is compared without its case, and a name given twice keeps its last value. An error
+// quotes only the malformed pair, since the others may be credentials.
+//
+// OTEL_EXPORTER_OTLP_CERTIFICATE, OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE,
+// OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE (default: the system's CAs) - PEM file of the CA trusted
+// over TLS.
+//
+// OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE, OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE,
+// OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE, OTEL_EXPORTER_OTLP_CLIENT_KEY,
+// OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY, OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY (default: none) - PEM
+// files of the certificate presented over TLS and of its key. A signal left with one and not the
+// other is refused.
 //
 // OTEL_SERVICE_NAME (default: "kretspan") - the resource's service.name; valid UTF-8.
 //
 // OTEL_RESOURCE_ATTRIBUTES (default: none) - more resource attributes as comma-separated
 // key=value pairs, values percent-encoded; valid UTF-8 once decoded.
 //
-// Only the exporters, the endpoints, the protocols and the Prometheus address are settings here.
-// The clients in package exporter read the other variables themselves, along with the certificate
-// variables (OTEL_EXPORTER_OTLP_CERTIFICATE, ..._CLIENT_CERTIFICATE, ..._CLIENT_KEY), which
-// kretspan passes on unchecked. kretspan checks the
-// variables listed here first, because a client falls back to its default on a malformed value,
-// and sending data somewhere the user did not ask for is worse than refusing to start.
+// Only the exporters, the endpoints, the protocols and the Prometheus address are settings with
+// flags and config keys. Spans over http/protobuf are sent as the Client of [Settings.Traces]
+// says: package exporter's sender is given it and reads no environment. otlptracegrpc, which
+// sends spans over gRPC, and the metrics clients read the client variables themselves.
+// kretspan checks every variable here, even one that a signal's own overrides, because a client
+// falls back to its default on a malformed value, and sending data somewhere the user did not
+// ask for is worse than refusing to start. The certificate files are read when the exporters
+// start.
 package config

@@ -51,8 +51,9 @@ type Settings struct {
 // OTLPSignal is where and how one signal is exported, resolved from the settings and the
 // environment.
 type OTLPSignal struct {
-	Endpoint string // an http (plaintext) or https URL; for http/protobuf, the full URL of the signal
-	Protocol string // ProtocolGRPC or ProtocolHTTP
+	Endpoint string              // an http (plaintext) or https URL; for http/protobuf, the full URL of the signal
+	Protocol string              // ProtocolGRPC or ProtocolHTTP
+	Client   exporter.OTLPClient // from the client variables (environment.go)
 
 	from endpointSource // which kind of setting gave Endpoint
 }

@@ -30,8 +30,8 @@ import (
 
 // OTLPHTTP exports spans over OTLP/HTTP (http/protobuf). It POSTs each batch's request as the
 // pipeline encoded it, rather than use otlptracehttp, which marshals protobuf-go structs and has
-// no way to be given encoded bytes. It follows otlptracehttp in everything else: the environment
-// it reads, its retries and its errors.
+// no way to be given encoded bytes. It follows otlptracehttp in everything else: what the
+// client settings mean, its retries and its errors.
 type OTLPHTTP struct {
 	url     string
 	client  *http.Client
@@ -59,40 +59,31 @@ const defaultHTTPTimeout = 10 * time.Second
 // maxResponseSize is otlptracehttp's bound on the response body read.
 const maxResponseSize = 4 << 20
 
-// HTTPOption changes an OTLPHTTP's settings, over the environment's.
+// HTTPOption changes an OTLPHTTP's settings.
 type HTTPOption func(*OTLPHTTP)
 
 // WithHTTPRetry sets the retry policy; a zero HTTPRetry turns retries off.
 func WithHTTPRetry(r HTTPRetry) HTTPOption { return func(s *OTLPHTTP) { s.retry = r } }
 
-// WithHTTPTimeout bounds each export, its retries included.
-func WithHTTPTimeout(d time.Duration) HTTPOption { return func(s *OTLPHTTP) { s.timeout = d } }
-
 // NewOTLPHTTP makes an OTLP/HTTP exporter that POSTs to endpoint, the signal's full URL (its
-// /v1/traces path included): http for plaintext, https for TLS. It reads the headers,
-// compression, timeout and certificates from the OTEL_EXPORTER_OTLP_TRACES_* variables, else the
-// OTEL_EXPORTER_OTLP_* ones, as otlptracehttp does; package config has checked them.
-func NewOTLPHTTP(endpoint string, opts ...HTTPOption) (*OTLPHTTP, error) {
+// /v1/traces path included): http for plaintext, https for TLS, with client's headers,
+// compression, timeout and, over https, certificates. It reads no environment: package config
+// resolves and checks the variables into client.
+func NewOTLPHTTP(endpoint string, client OTLPClient, opts ...HTTPOption) (*OTLPHTTP, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("start OTLP/HTTP client: endpoint %q is not an http or https URL", endpoint)
 	}
-	s := &OTLPHTTP{url: endpoint, headers: http.Header{}, timeout: defaultHTTPTimeout, retry: DefaultHTTPRetry}
-	if v := tracesEnv("HEADERS"); v != "" {
-		for _, pair := range strings.Split(v, ",") {
-			key, value, _ := strings.Cut(pair, "=")
-			if decoded, err := url.PathUnescape(strings.TrimSpace(value)); err == nil {
-				s.headers.Set(strings.TrimSpace(key), decoded)
-			}
-		}
+	s := &OTLPHTTP{url: endpoint, headers: http.Header{}, gzip: client.Gzip, timeout: client.Timeout, retry: DefaultHTTPRetry}
+	for key, value := range client.Headers {
+		s.headers.Set(key, value)
 	}
-	s.gzip = tracesEnv("COMPRESSION") == "gzip"
-	if ms, err := strconv.ParseUint(tracesEnv("TIMEOUT"), 10, 63); err == nil && ms > 0 {
-		s.timeout = time.Duration(ms) * time.Millisecond
+	if s.timeout <= 0 {
+		s.timeout = defaultHTTPTimeout
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	if u.Scheme == "https" {
-		if transport.TLSClientConfig, err = tlsConfig(); err != nil {
+		if transport.TLSClientConfig, err = tlsConfig(client); err != nil {
 			return nil, fmt.Errorf("start OTLP/HTTP client: %w", err)
 		}
 	}
@@ -103,19 +94,10 @@ func NewOTLPHTTP(endpoint string, opts ...HTTPOption) (*OTLPHTTP, error) {
 	return s, nil
 }
 
-// tracesEnv is the OTEL_EXPORTER_OTLP_TRACES_ variable of that name, else the general one.
-func tracesEnv(name string) string {
-	if v := strings.TrimSpace(os.Getenv("OTEL_EXPORTER_OTLP_TRACES_" + name)); v != "" {
-		return v
-	}
-	return strings.TrimSpace(os.Getenv("OTEL_EXPORTER_OTLP_" + name))
-}
-
-// tlsConfig trusts the CA of the CERTIFICATE variable (else the system's) and presents the
-// client certificate of CLIENT_CERTIFICATE and CLIENT_KEY, if given.
-func tlsConfig() (*tls.Config, error) {
+// tlsConfig trusts client's CA (else the system's) and presents its client certificate, if any.
+func tlsConfig(client OTLPClient) (*tls.Config, error) {
 	c := &tls.Config{MinVersion: tls.VersionTLS12}
-	if path := tracesEnv("CERTIFICATE"); path != "" {
+	if path := client.Certificate; path != "" {
 		pem, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("read CA certificate: %w", err)
@@ -125,12 +107,9 @@ func tlsConfig() (*tls.Config, error) {
 			return nil, fmt.Errorf("CA certificate %s: no PEM certificate in it", path)
 		}
 	}
-	certPath, keyPath := tracesEnv("CLIENT_CERTIFICATE"), tracesEnv("CLIENT_KEY")
-	if (certPath == "") != (keyPath == "") {
-		return nil, errors.New("a client certificate needs both CLIENT_CERTIFICATE and CLIENT_KEY")
-	}
-	if certPath != "" {
-		cert, err := tls.LoadX509KeyPair(certPath, keyPath)
+	// Either alone fails to load, rather than leave the receiver without the certificate.
+	if client.ClientCertificate != "" || client.ClientKey != "" {
+		cert, err := tls.LoadX509KeyPair(client.ClientCertificate, client.ClientKey)
 		if err != nil {
 			return nil, fmt.Errorf("client certificate: %w", err)
 		}
@@ -197,6 +176,9 @@ func (s *OTLPHTTP) send(ctx context.Context, body [][]byte) error {
 	var last error // the previous attempt's failure: when ctx cuts a request, it says why it was retried
 	for {
 		throttle, err := s.post(ctx, body)
+		if last != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return fmt.Errorf("%w: %w", ctx.Err(), last) // this retry was cut short, not answered
+		}
 		var retry retryableError
 		if err == nil || !errors.As(err, &retry) || s.retry.Initial <= 0 {
 			return err

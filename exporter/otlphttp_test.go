@@ -4,9 +4,17 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -133,9 +141,9 @@ func ok(w http.ResponseWriter, _ int) {
 	_, _ = w.Write(data)
 }
 
-func newHTTPSink(t *testing.T, url string, opts ...HTTPOption) *OTLPHTTP {
+func newHTTPSink(t *testing.T, url string, client OTLPClient, opts ...HTTPOption) *OTLPHTTP {
 	t.Helper()
-	s, err := NewOTLPHTTP(url, append([]HTTPOption{WithHTTPRetry(fastRetry)}, opts...)...)
+	s, err := NewOTLPHTTP(url, client, append([]HTTPOption{WithHTTPRetry(fastRetry)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,15 +166,12 @@ func checkBody(t *testing.T, got []byte, want *collectortracepb.ExportTraceServi
 }
 
 func TestHTTPExportBodyAndHeaders(t *testing.T) {
-	for _, compression := range []string{"none", "gzip"} {
-		t.Run(compression, func(t *testing.T) {
-			clearOTELEnv(t)
-			t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20token,tenant=a")
-			t.Setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "tenant=traces")
-			t.Setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", compression)
+	for _, gz := range []bool{false, true} {
+		t.Run(fmt.Sprint("gzip=", gz), func(t *testing.T) {
 			srv, got := otlpServer(t, ok)
 			want := testRequest(t, 20)
-			if err := newHTTPSink(t, srv.URL+"/v1/traces").export(context.Background(), want.pieces); err != nil {
+			client := OTLPClient{Headers: map[string]string{"authorization": "Bearer token", "tenant": "traces"}, Gzip: gz}
+			if err := newHTTPSink(t, srv.URL+"/v1/traces", client).export(context.Background(), want.pieces); err != nil {
 				t.Fatal(err)
 			}
 			r := got()
@@ -178,30 +183,35 @@ func TestHTTPExportBodyAndHeaders(t *testing.T) {
 			if r[0].path != "/v1/traces" || h.Get("Content-Type") != "application/x-protobuf" {
 				t.Errorf("path %q, content type %q", r[0].path, h.Get("Content-Type"))
 			}
-			// The traces variable replaces the general one, as otlptracehttp reads them.
-			if h.Get("Authorization") != "" || h.Get("Tenant") != "traces" {
-				t.Errorf("headers %v: want only OTEL_EXPORTER_OTLP_TRACES_HEADERS's", h)
+			if h.Get("Authorization") != "Bearer token" || h.Get("Tenant") != "traces" {
+				t.Errorf("headers %v: want the client's", h)
 			}
-			if gz := h.Get("Content-Encoding") == "gzip"; gz != (compression == "gzip") {
-				t.Errorf("Content-Encoding %q with compression %s", h.Get("Content-Encoding"), compression)
+			if (h.Get("Content-Encoding") == "gzip") != gz {
+				t.Errorf("Content-Encoding %q with gzip %v", h.Get("Content-Encoding"), gz)
 			}
 		})
 	}
-	t.Run("general headers", func(t *testing.T) {
-		clearOTELEnv(t)
-		t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20token,tenant=a")
+	// Package config resolves the variables: the sender reads none of them.
+	t.Run("no environment", func(t *testing.T) {
+		t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "tenant=env")
+		t.Setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "tenant=env")
+		t.Setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip")
+		t.Setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1")
 		srv, got := otlpServer(t, ok)
-		if err := newHTTPSink(t, srv.URL).export(context.Background(), testRequest(t, 1).pieces); err != nil {
+		s := newHTTPSink(t, srv.URL, OTLPClient{})
+		if err := s.export(context.Background(), testRequest(t, 1).pieces); err != nil {
 			t.Fatal(err)
 		}
-		if h := got()[0].header; h.Get("Authorization") != "Bearer token" || h.Get("Tenant") != "a" {
-			t.Errorf("headers %v", h)
+		if h := got()[0].header; h.Get("Tenant") != "" || h.Get("Content-Encoding") != "" {
+			t.Errorf("headers %v: the environment's", h)
+		}
+		if s.timeout != defaultHTTPTimeout {
+			t.Errorf("timeout %v, want the default %v", s.timeout, defaultHTTPTimeout)
 		}
 	})
 }
 
 func TestHTTPRetries(t *testing.T) {
-	clearOTELEnv(t)
 	for _, tc := range []struct {
 		name     string
 		status   int
@@ -226,7 +236,7 @@ func TestHTTPRetries(t *testing.T) {
 				ok(w, n)
 			})
 			want := testRequest(t, 3)
-			if err := newHTTPSink(t, srv.URL).export(context.Background(), want.pieces); err != nil {
+			if err := newHTTPSink(t, srv.URL, OTLPClient{}).export(context.Background(), want.pieces); err != nil {
 				t.Fatal(err)
 			}
 			r := got()
@@ -242,14 +252,13 @@ func TestHTTPRetries(t *testing.T) {
 }
 
 func TestHTTPPermanentFailure(t *testing.T) {
-	clearOTELEnv(t)
 	srv, got := otlpServer(t, func(w http.ResponseWriter, _ int) {
 		w.Header().Set("Content-Type", "application/x-protobuf")
 		w.WriteHeader(http.StatusBadRequest)
 		data, _ := proto.Marshal(&statuspb.Status{Code: 3, Message: "span 7 has no trace id"})
 		_, _ = w.Write(data)
 	})
-	err := newHTTPSink(t, srv.URL).export(context.Background(), testRequest(t, 1).pieces)
+	err := newHTTPSink(t, srv.URL, OTLPClient{}).export(context.Background(), testRequest(t, 1).pieces)
 	if err == nil || !strings.Contains(err.Error(), "400 Bad Request: span 7 has no trace id") {
 		t.Errorf("error %v, want the status and the google.rpc.Status message", err)
 	}
@@ -257,15 +266,13 @@ func TestHTTPPermanentFailure(t *testing.T) {
 		t.Errorf("%d requests: a 400 was retried", n)
 	}
 	srv, _ = otlpServer(t, func(w http.ResponseWriter, _ int) { http.Error(w, "no such tenant", http.StatusUnauthorized) })
-	if err := newHTTPSink(t, srv.URL).export(context.Background(), testRequest(t, 1).pieces); err == nil || !strings.Contains(err.Error(), "401 Unauthorized: no such tenant") {
+	if err := newHTTPSink(t, srv.URL, OTLPClient{}).export(context.Background(), testRequest(t, 1).pieces); err == nil || !strings.Contains(err.Error(), "401 Unauthorized: no such tenant") {
 		t.Errorf("error %v, want the body's text", err)
 	}
 }
 
 // Retries stop when the export's context ends, and the timeout bounds an export.
 func TestHTTPTimeout(t *testing.T) {
-	clearOTELEnv(t)
-	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "200")
 	release := make(chan struct{})
 	defer close(release)
 	srv, _ := otlpServer(t, func(w http.ResponseWriter, _ int) {
@@ -275,7 +282,7 @@ func TestHTTPTimeout(t *testing.T) {
 		}
 	})
 	start := time.Now()
-	err := newHTTPSink(t, srv.URL).export(context.Background(), testRequest(t, 1).pieces)
+	err := newHTTPSink(t, srv.URL, OTLPClient{Timeout: 200 * time.Millisecond}).export(context.Background(), testRequest(t, 1).pieces)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("error %v, want the deadline", err)
 	}
@@ -287,7 +294,7 @@ func TestHTTPTimeout(t *testing.T) {
 	srv, got := otlpServer(t, func(w http.ResponseWriter, _ int) { w.WriteHeader(http.StatusServiceUnavailable) })
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	err = newHTTPSink(t, srv.URL, WithHTTPRetry(HTTPRetry{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, MaxElapsed: time.Hour})).export(ctx, testRequest(t, 1).pieces)
+	err = newHTTPSink(t, srv.URL, OTLPClient{}, WithHTTPRetry(HTTPRetry{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, MaxElapsed: time.Hour})).export(ctx, testRequest(t, 1).pieces)
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "503") {
 		t.Errorf("error %v, want the deadline and the last status", err)
 	}
@@ -297,7 +304,6 @@ func TestHTTPTimeout(t *testing.T) {
 }
 
 func TestHTTPPartialSuccessIsReported(t *testing.T) {
-	clearOTELEnv(t)
 	var reported atomic.Value
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { reported.Store(err.Error()) }))
 	defer otel.SetErrorHandler(otel.ErrorHandlerFunc(func(error) {}))
@@ -306,7 +312,7 @@ func TestHTTPPartialSuccessIsReported(t *testing.T) {
 		data, _ := proto.Marshal(&collectortracepb.ExportTraceServiceResponse{PartialSuccess: &collectortracepb.ExportTracePartialSuccess{RejectedSpans: 2, ErrorMessage: "too old"}})
 		_, _ = w.Write(data)
 	})
-	if err := newHTTPSink(t, srv.URL).export(context.Background(), testRequest(t, 3).pieces); err != nil {
+	if err := newHTTPSink(t, srv.URL, OTLPClient{}).export(context.Background(), testRequest(t, 3).pieces); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := reported.Load().(string); !strings.Contains(got, `"too old" (2 spans rejected)`) {
@@ -315,34 +321,104 @@ func TestHTTPPartialSuccessIsReported(t *testing.T) {
 }
 
 func TestHTTPTLS(t *testing.T) {
-	clearOTELEnv(t)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { ok(w, 0) }))
 	srv.StartTLS()
 	defer srv.Close()
 	want := testRequest(t, 1)
 	// Without the CA, the server's certificate is not trusted.
-	if err := newHTTPSink(t, srv.URL, WithHTTPRetry(HTTPRetry{})).export(context.Background(), want.pieces); err == nil || !strings.Contains(err.Error(), "certificate") {
+	if err := newHTTPSink(t, srv.URL, OTLPClient{}, WithHTTPRetry(HTTPRetry{})).export(context.Background(), want.pieces); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("error %v, want an untrusted certificate", err)
 	}
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", ca)
-	if err := newHTTPSink(t, srv.URL).export(context.Background(), want.pieces); err != nil {
+	ca := writePEM(t, "ca.pem", "CERTIFICATE", srv.Certificate().Raw)
+	if err := newHTTPSink(t, srv.URL, OTLPClient{Certificate: ca}).export(context.Background(), want.pieces); err != nil {
 		t.Errorf("with the CA: %v", err)
 	}
-	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", ca)
-	if _, err := NewOTLPHTTP(srv.URL); err == nil || !strings.Contains(err.Error(), "CLIENT_KEY") {
-		t.Errorf("a client certificate without a key: %v", err)
+	for _, tc := range []struct {
+		client OTLPClient
+		want   string
+	}{
+		{OTLPClient{Certificate: filepath.Join(t.TempDir(), "missing.pem")}, "read CA certificate"},
+		{OTLPClient{Certificate: writePEM(t, "key.pem", "PRIVATE KEY", []byte("x"))}, "no PEM certificate"},
+		// Half a client certificate fails, rather than send without it (package config refuses it first).
+		{OTLPClient{Certificate: ca, ClientCertificate: ca}, "client certificate"},
+		{OTLPClient{Certificate: ca, ClientKey: ca}, "client certificate"},
+	} {
+		if _, err := NewOTLPHTTP(srv.URL, tc.client); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want %q", tc.client, err, tc.want)
+		}
 	}
+}
+
+// A receiver that requires a client certificate gets the client's.
+func TestHTTPClientCertificate(t *testing.T) {
+	certFile, keyFile, cert := clientCertificate(t)
+	peers := make(chan string, 1)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		peers <- r.TLS.PeerCertificates[0].Subject.CommonName
+		ok(w, 0)
+	}))
+	srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: x509.NewCertPool()}
+	srv.TLS.ClientCAs.AddCert(cert)
+	srv.StartTLS()
+	defer srv.Close()
+	ca := writePEM(t, "ca.pem", "CERTIFICATE", srv.Certificate().Raw)
+	want := testRequest(t, 1)
+	if err := newHTTPSink(t, srv.URL, OTLPClient{Certificate: ca}, WithHTTPRetry(HTTPRetry{})).export(context.Background(), want.pieces); err == nil {
+		t.Error("exported without a client certificate to a receiver that requires one")
+	}
+	client := OTLPClient{Certificate: ca, ClientCertificate: certFile, ClientKey: keyFile}
+	if err := newHTTPSink(t, srv.URL, client).export(context.Background(), want.pieces); err != nil {
+		t.Fatalf("with the client certificate: %v", err)
+	}
+	if name := <-peers; name != cert.Subject.CommonName {
+		t.Errorf("the receiver saw %q, want %q", name, cert.Subject.CommonName)
+	}
+}
+
+// writePEM writes one PEM block to a file of the test's and returns its path.
+func writePEM(t *testing.T, name, blockType string, der []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: blockType, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// clientCertificate makes a self-signed client certificate and writes it and its key to PEM files.
+func clientCertificate(t *testing.T) (certFile, keyFile string, cert *x509.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	template := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "kretspan test client"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cert, err = x509.ParseCertificate(der); err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return writePEM(t, "client.pem", "CERTIFICATE", der), writePEM(t, "client.key", "PRIVATE KEY", keyDER), cert
 }
 
 // Through the pipeline and the exporter table, as kretspan runs it.
 func TestHTTPThroughPipeline(t *testing.T) {
-	clearOTELEnv(t)
 	srv, got := otlpServer(t, ok)
-	sink, err := NewTraceExporter(context.Background(), "otlp", Destination{Endpoint: srv.URL + "/v1/traces", Protocol: "http/protobuf"})
+	client := OTLPClient{Headers: map[string]string{"tenant": "a"}, Gzip: true}
+	sink, err := NewTraceExporter(context.Background(), "otlp", Destination{Endpoint: srv.URL + "/v1/traces", Protocol: "http/protobuf", Client: client})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,6 +434,9 @@ func TestHTTPThroughPipeline(t *testing.T) {
 	}
 	spans := 0
 	for _, r := range got() {
+		if r.header.Get("Tenant") != "a" || r.header.Get("Content-Encoding") != "gzip" {
+			t.Errorf("headers %v: want the destination's client", r.header)
+		}
 		var req collectortracepb.ExportTraceServiceRequest
 		if err := proto.Unmarshal(r.body, &req); err != nil {
 			t.Fatal(err)
@@ -384,7 +463,7 @@ func BenchmarkHTTPExport(b *testing.B) {
 		}
 	}))
 	defer srv.Close()
-	s, err := NewOTLPHTTP(srv.URL)
+	s, err := NewOTLPHTTP(srv.URL, OTLPClient{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/kretspan/kretspan/otelbridge"
 )
@@ -17,12 +18,25 @@ const (
 // TracesOTLP names the OTLP span exporter, the default.
 const TracesOTLP = "otlp"
 
-// Destination is what the span exporters may need: the resolved OTLP endpoint and protocol,
-// and the writer the console prints to.
+// Destination is what the span exporters may need: the resolved OTLP endpoint, protocol and
+// client settings, and the writer the console prints to.
 type Destination struct {
 	Endpoint string
-	Protocol string // ProtocolGRPC (or "") or ProtocolHTTP
+	Protocol string     // ProtocolGRPC (or "") or ProtocolHTTP
+	Client   OTLPClient // over http/protobuf; otlptracegrpc reads the same variables itself
 	Console  io.Writer
+}
+
+// OTLPClient is how an OTLP client sends one signal: what the OTEL_EXPORTER_OTLP_* variables
+// other than the endpoint and protocol say, resolved by the caller (package config). The zero
+// value is the variables' defaults.
+type OTLPClient struct {
+	Headers           map[string]string // added to every request; names lower-case
+	Gzip              bool              // compress request bodies
+	Timeout           time.Duration     // of an export, its retries included; 0: 10 s
+	Certificate       string            // PEM file of the CA to trust over TLS; "": the system's
+	ClientCertificate string            // PEM files of the certificate presented over TLS and its key
+	ClientKey         string
 }
 
 // traceExporters are the span exporters a user can choose (--exporter), in the order the help
@@ -36,7 +50,7 @@ var traceExporters = []struct {
 		case "", ProtocolGRPC:
 			return NewOTLP(ctx, d.Endpoint)
 		case ProtocolHTTP:
-			return NewOTLPHTTP(d.Endpoint)
+			return NewOTLPHTTP(d.Endpoint, d.Client)
 		}
 		return nil, fmt.Errorf("no OTLP protocol named %q (want %s or %s)", d.Protocol, ProtocolGRPC, ProtocolHTTP)
 	}},

@@ -179,7 +179,7 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 		return nil, err
 	}
 
-	sink, err := exporter.NewTraceExporter(ctx, s.Exporter, exporter.Destination{Endpoint: s.Traces.Endpoint, Protocol: s.Traces.Protocol, Console: stdout})
+	sink, err := exporter.NewTraceExporter(ctx, s.Exporter, exporter.Destination{Endpoint: s.Traces.Endpoint, Protocol: s.Traces.Protocol, Client: s.Traces.Client, Console: stdout})
 	if err != nil {
 		return nil, err
 	}
