@@ -24,7 +24,8 @@ const MountInfo = "/proc/self/mountinfo"
 var ErrNoV2 = errors.New("no cgroup v2 hierarchy is mounted (no cgroup2 file system in " + MountInfo + ")")
 
 // Mount is where the cgroup v2 hierarchy is mounted: /sys/fs/cgroup on most systems, elsewhere
-// (such as /sys/fs/cgroup/unified) where cgroup v1 holds /sys/fs/cgroup.
+// (such as /sys/fs/cgroup/unified) where cgroup v1 holds /sys/fs/cgroup. Of several mounts, it
+// is the one that shows the most of the hierarchy.
 func Mount() (string, error) {
 	f, err := os.Open(MountInfo)
 	if err != nil {
@@ -35,10 +36,12 @@ func Mount() (string, error) {
 }
 
 // v2Mount reads mountinfo lines ("36 25 0:30 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw")
-// and returns the mount point of the first cgroup2 file system that shows the whole hierarchy
-// (its root is /), else of the first one.
+// and returns the mount point of the cgroup2 file system that shows the most of the hierarchy.
+// Its root field says how much: "/" is the root of this process's cgroup namespace, "/.." and
+// above reach past it (the host's hierarchy mounted into a container), and "/a/b" is a subtree.
 func v2Mount(mountinfo io.Reader) (string, error) {
-	var first string
+	var best string
+	bestReach := 0
 	scanner := bufio.NewScanner(mountinfo)
 	for scanner.Scan() {
 		fields := strings.Fields(scanner.Text())
@@ -52,21 +55,33 @@ func v2Mount(mountinfo io.Reader) (string, error) {
 		if sep < 5 || sep+1 >= len(fields) || fields[sep+1] != "cgroup2" {
 			continue
 		}
-		point := unescapeMountField(fields[4])
-		if fields[3] == "/" {
-			return point, nil
-		}
-		if first == "" {
-			first = point
+		if r := reach(unescapeMountField(fields[3])); best == "" || r > bestReach {
+			best, bestReach = unescapeMountField(fields[4]), r
 		}
 	}
 	if err := scanner.Err(); err != nil {
 		return "", fmt.Errorf("read %s: %w", MountInfo, err)
 	}
-	if first == "" {
+	if best == "" {
 		return "", ErrNoV2
 	}
-	return first, nil
+	return best, nil
+}
+
+// reach ranks a cgroup2 mount's root: the number of levels above the cgroup namespace's root it
+// shows (/../..: 2), 0 for the namespace's root, -1 for a subtree.
+func reach(root string) int {
+	if root == "/" {
+		return 0
+	}
+	n := 0
+	for rest := root; rest == "/.." || strings.HasPrefix(rest, "/../"); rest = rest[3:] {
+		n++
+	}
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // unescapeMountField undoes mountinfo's octal escapes of space, tab, newline and backslash.

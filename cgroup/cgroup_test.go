@@ -23,6 +23,12 @@ func TestV2Mount(t *testing.T) {
 		{"the whole hierarchy over a subtree",
 			"50 25 0:26 /kubepods.slice /host/pods rw - cgroup2 none rw\n30 25 0:26 / /sys/fs/cgroup rw - cgroup2 none rw\n", "/sys/fs/cgroup"},
 		{"only a subtree", "50 25 0:26 /kubepods.slice /host/pods rw - cgroup2 none rw\n", "/host/pods"},
+		// In a container with a cgroup namespace: its own hierarchy, and the host's mounted in.
+		{"the host's over the namespace's",
+			"61 51 0:37 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n62 51 0:37 /../../.. /host/sys/fs/cgroup rw - cgroup2 cgroup2 rw\n", "/host/sys/fs/cgroup"},
+		{"a cgroup named ..x is a subtree", "61 51 0:37 /..x /a rw - cgroup2 cgroup2 rw\n62 51 0:37 / /b rw - cgroup2 cgroup2 rw\n", "/b"},
+		{"the farthest above the namespace",
+			"61 51 0:37 /.. /a rw - cgroup2 cgroup2 rw\n62 51 0:37 /../.. /b rw - cgroup2 cgroup2 rw\n63 51 0:37 /.. /c rw - cgroup2 cgroup2 rw\n", "/b"},
 	} {
 		got, err := v2Mount(strings.NewReader(tc.mountinfo))
 		if got != tc.want || err != nil {
