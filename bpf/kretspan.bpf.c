@@ -76,9 +76,9 @@ struct {
 } pid_filter SEC(".maps");
 
 // The cgroups of --cgroup and --container. A cgroup array and bpf_current_task_under_cgroup
-// rather than cgroup ids: tracing programs (kprobe, tracepoint, fentry) have had the helper since
-// 4.9, so on every kernel of the matrix (5.10, 6.1, 6.12), and one call answers for the cgroup and
-// all its descendants through the kernel's ancestor table. Matching ids with
+// rather than cgroup ids: kprobe, tracepoint and fentry programs may all call the helper (there
+// since 4.9), so every kernel of the matrix (5.10, 6.1, 6.12) has it, and one call answers for
+// the cgroup and all its descendants through the kernel's ancestor table. Matching ids with
 // bpf_get_current_ancestor_cgroup_id would take a call per distinct level of the cgroups named.
 struct {
 	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
