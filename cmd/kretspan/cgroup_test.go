@@ -16,32 +16,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kretspan/kretspan/cgroup"
+	"github.com/kretspan/kretspan/cgroup/cgrouptest"
 	"github.com/kretspan/kretspan/internal/otlpreceiver"
 	"github.com/kretspan/kretspan/internal/testprocess"
 )
-
-// cgroupV2 returns the cgroup v2 mount. A kernel-matrix guest mounts none: there the test mounts
-// one at /sys/fs/cgroup, as an init system would, for the test's duration.
-func cgroupV2(t *testing.T) string {
-	t.Helper()
-	mount, err := cgroup.Mount()
-	if err == nil {
-		return mount
-	}
-	if os.Getenv("KRETSPAN_VMTEST") == "" {
-		t.Skipf("%v: this test makes cgroups in the v2 hierarchy", err)
-	}
-	const dir = "/sys/fs/cgroup"
-	if err := unix.Mount("cgroup2", dir, "cgroup2", 0, ""); err != nil {
-		t.Skipf("no cgroup v2 hierarchy in this guest, and mounting one at %s failed: %v", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
 
 // makeCgroups makes each path's directories under mount, the cgroup v2 mount, and removes them
 // when the test ends, after moving any process still in them to the root cgroup.
@@ -110,7 +88,7 @@ func randomHex(t *testing.T, bytes int) string {
 func TestKernelCgroupAndContainerFilters(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
-	mount := cgroupV2(t)
+	mount := cgrouptest.Mount(t)
 
 	// Under a root of the test's own, so that nothing of a real Kubernetes or Docker is touched
 	// and ids never repeat.
