@@ -376,7 +376,10 @@ func TestKernelCgroupFilter(t *testing.T) {
 				c := counters[targets[0].ID]
 				t.Logf("%v by %v: %d events, %d of the sleeping thread; %d entered, %d filtered at entry",
 					targets[0].Label(), targets[0].Mechanism, len(events), mine, c.Counts[CounterEntered], c.Counts[CounterFilteredEntry])
-				if tc.pass && mine != calls {
+				// do_nanosleep also serves the Go runtime's own short sleeps (nanosleep(2), which the
+				// clock_nanosleep probe does not see) on this thread once the workload leaves it, and
+				// a restarted sleep enters it again: there the thread may make more calls (seen on 6.12).
+				if tc.pass && (mine < calls || mine > calls && targets[0].Kind == probe.KindSyscall) {
 					t.Errorf("%d events of the sleeping thread, want its %d calls", mine, calls)
 				}
 				if !tc.pass && (len(events) != 0 || c.Counts[CounterEntered] < calls || c.Counts[CounterFilteredEntry] != c.Counts[CounterEntered]) {
