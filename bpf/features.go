@@ -13,6 +13,7 @@ import (
 	"github.com/cilium/ebpf/features"
 	"golang.org/x/sys/unix"
 
+	"github.com/kretspan/kretspan/cgroup"
 	"github.com/kretspan/kretspan/probe"
 )
 
@@ -27,6 +28,7 @@ type Features struct {
 	Uprobes     error
 	// TaskStorage: call stacks live in task-local storage instead of a bounded hash table.
 	TaskStorage error
+	CgroupV2    error // a cgroup v2 hierarchy is mounted, which the cgroup filters need
 	TracefsDir  string
 	// Lockdown is the kernel's lockdown mode: "none", "integrity" or "confidentiality"; "unknown"
 	// when it cannot be read, and LockdownErr says why.
@@ -61,6 +63,7 @@ func DetectFeatures() Features {
 	f.Tracepoints = haveDir(filepath.Join(f.TracefsDir, "events", "syscalls"), "syscall tracepoints (CONFIG_FTRACE_SYSCALLS)")
 	f.Uprobes = haveDir("/sys/bus/event_source/devices/uprobe", "uprobes (CONFIG_UPROBE_EVENTS)")
 	f.TaskStorage = haveTaskStorage()
+	_, f.CgroupV2 = cgroup.Mount()
 	f.Lockdown, f.LockdownErr = readLockdown(lockdownFile)
 	return f
 }

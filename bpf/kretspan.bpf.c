@@ -25,6 +25,8 @@ volatile const __u32 self_tgid = 0;
 volatile const __u8 filter_pids = 0;
 volatile const __u8 filter_comm = 0;
 volatile const char comm_filter[TASK_COMM_LEN] = {};
+// The number of cgroups in cgroup_filter (0: no cgroup filter).
+volatile const __u32 filter_cgroups = 0;
 // Parent root calls under the application span bound to their thread (marker or traces_ctx_v1).
 volatile const __u8 correlate = 0;
 // Wake the reader only once this many bytes wait in the ring; it also polls on a deadline.
@@ -73,6 +75,18 @@ struct {
 	__type(value, __u8);
 } pid_filter SEC(".maps");
 
+// The cgroups of --cgroup and --container. A cgroup array and bpf_current_task_under_cgroup
+// rather than cgroup ids: kprobe, tracepoint and fentry programs may all call the helper (there
+// since 4.9), so every kernel of the matrix (5.10, 6.1, 6.12) has it, and one call answers for
+// the cgroup and all its descendants through the kernel's ancestor table. Matching ids with
+// bpf_get_current_ancestor_cgroup_id would take a call per distinct level of the cgroups named.
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, MAX_CGROUPS);
+	__type(key, __u32);
+	__type(value, __u32); // a cgroup v2 directory's file descriptor, from user space
+} cgroup_filter SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, MAX_SYSCALLS);
@@ -102,6 +116,7 @@ const struct probe_config *unused_config __attribute__((unused));
 const struct binding *unused_binding __attribute__((unused));
 const enum counter *unused_counter __attribute__((unused));
 const enum event_flag *unused_event_flag __attribute__((unused));
+const enum limit *unused_limit __attribute__((unused));
 
 static __always_inline bool comm_matches(void)
 {
@@ -116,6 +131,20 @@ static __always_inline bool comm_matches(void)
 			break;
 	}
 	return true;
+}
+
+// Whether the current task is in one of the filter's cgroups, or below one. filter_cgroups is a
+// load-time constant: the verifier drops the iterations past it.
+static __always_inline bool cgroup_matches(void)
+{
+#pragma unroll
+	for (__u32 i = 0; i < MAX_CGROUPS; i++) {
+		if (i >= filter_cgroups)
+			break;
+		if (bpf_current_task_under_cgroup(&cgroup_filter, i) == 1)
+			return true;
+	}
+	return false;
 }
 
 // The current task as a BTF pointer, whose fields load without helper calls, where call stacks
@@ -144,6 +173,8 @@ static __always_inline bool task_accepted(__u64 pid_tgid, struct task_struct *ta
 			return false;
 	}
 	if (filter_comm && !comm_matches())
+		return false;
+	if (filter_cgroups && !cgroup_matches())
 		return false;
 	return true;
 }

@@ -9,6 +9,11 @@
 /* Bounds the syscall-number → probe table; x86-64 has ~460 syscalls. */
 #define MAX_SYSCALLS 1024
 
+/* Limits Go reads too (bpf2go's -type makes them Go constants). */
+enum limit {
+	MAX_CGROUPS = 16, /* --cgroup and --container together: each call checks them in turn */
+};
+
 /* One completed call: the ring-buffer record. Explicitly padded so C and Go agree. */
 struct event {
 	__u8 trace_id[16];
@@ -73,7 +78,7 @@ struct probe_config {
 enum counter {
 	COUNTER_ENTERED,
 	COUNTER_SUBMITTED,
-	COUNTER_FILTERED_ENTRY,    /* kernel thread, --pid, --comm, kretspan itself */
+	COUNTER_FILTERED_ENTRY,    /* kernel thread, --pid, --comm, --cgroup, --container, kretspan itself */
 	COUNTER_FILTERED_DURATION, /* --min-duration */
 	COUNTER_FILTERED_ERRORS,   /* --errors-only */
 	COUNTER_SAMPLED_OUT,

@@ -81,6 +81,12 @@ const (
 	kretspanEventFlagEVENT_REMOTE_PARENT kretspanEventFlag = 1
 )
 
+type kretspanLimit uint32
+
+const (
+	kretspanLimitMAX_CGROUPS kretspanLimit = 16
+)
+
 type kretspanProbeConfig struct {
 	_               structs.HostLayout
 	MinDurationNs   uint64
@@ -110,6 +116,7 @@ type kretspanTraceContext struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	kretspanMapBindings              = "bindings"
+	kretspanMapCgroupFilter          = "cgroup_filter"
 	kretspanMapCounters              = "counters"
 	kretspanMapEvents                = "events"
 	kretspanMapPidFilter             = "pid_filter"
@@ -136,6 +143,7 @@ const (
 	kretspanVarCorrelate             = "correlate"
 	kretspanVarEmptyStack            = "empty_stack"
 	kretspanVarFexitRetIndex         = "fexit_ret_index"
+	kretspanVarFilterCgroups         = "filter_cgroups"
 	kretspanVarFilterComm            = "filter_comm"
 	kretspanVarFilterPids            = "filter_pids"
 	kretspanVarInstanceProbeId       = "instance_probe_id"
@@ -147,6 +155,7 @@ const (
 	kretspanVarUnusedCounters        = "unused_counters"
 	kretspanVarUnusedEvent           = "unused_event"
 	kretspanVarUnusedEventFlag       = "unused_event_flag"
+	kretspanVarUnusedLimit           = "unused_limit"
 	kretspanVarUseTaskStorage        = "use_task_storage"
 	kretspanVarWakeupBytes           = "wakeup_bytes"
 )
@@ -214,6 +223,7 @@ type kretspanProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type kretspanMapSpecs struct {
 	Bindings      *ebpf.MapSpec `ebpf:"bindings"`
+	CgroupFilter  *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
 	PidFilter     *ebpf.MapSpec `ebpf:"pid_filter"`
@@ -232,6 +242,7 @@ type kretspanVariableSpecs struct {
 	Correlate          *ebpf.VariableSpec `ebpf:"correlate"`
 	EmptyStack         *ebpf.VariableSpec `ebpf:"empty_stack"`
 	FexitRetIndex      *ebpf.VariableSpec `ebpf:"fexit_ret_index"`
+	FilterCgroups      *ebpf.VariableSpec `ebpf:"filter_cgroups"`
 	FilterComm         *ebpf.VariableSpec `ebpf:"filter_comm"`
 	FilterPids         *ebpf.VariableSpec `ebpf:"filter_pids"`
 	InstanceProbeId    *ebpf.VariableSpec `ebpf:"instance_probe_id"`
@@ -243,6 +254,7 @@ type kretspanVariableSpecs struct {
 	UnusedCounters     *ebpf.VariableSpec `ebpf:"unused_counters"`
 	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedEventFlag    *ebpf.VariableSpec `ebpf:"unused_event_flag"`
+	UnusedLimit        *ebpf.VariableSpec `ebpf:"unused_limit"`
 	UseTaskStorage     *ebpf.VariableSpec `ebpf:"use_task_storage"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -268,6 +280,7 @@ func (o *kretspanObjects) Close() error {
 // It can be passed to loadKretspanObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kretspanMaps struct {
 	Bindings      *ebpf.Map `ebpf:"bindings"`
+	CgroupFilter  *ebpf.Map `ebpf:"cgroup_filter"`
 	Counters      *ebpf.Map `ebpf:"counters"`
 	Events        *ebpf.Map `ebpf:"events"`
 	PidFilter     *ebpf.Map `ebpf:"pid_filter"`
@@ -281,6 +294,7 @@ type kretspanMaps struct {
 func (m *kretspanMaps) Close() error {
 	return _KretspanClose(
 		m.Bindings,
+		m.CgroupFilter,
 		m.Counters,
 		m.Events,
 		m.PidFilter,
@@ -300,6 +314,7 @@ type kretspanVariables struct {
 	Correlate          *ebpf.Variable `ebpf:"correlate"`
 	EmptyStack         *ebpf.Variable `ebpf:"empty_stack"`
 	FexitRetIndex      *ebpf.Variable `ebpf:"fexit_ret_index"`
+	FilterCgroups      *ebpf.Variable `ebpf:"filter_cgroups"`
 	FilterComm         *ebpf.Variable `ebpf:"filter_comm"`
 	FilterPids         *ebpf.Variable `ebpf:"filter_pids"`
 	InstanceProbeId    *ebpf.Variable `ebpf:"instance_probe_id"`
@@ -311,6 +326,7 @@ type kretspanVariables struct {
 	UnusedCounters     *ebpf.Variable `ebpf:"unused_counters"`
 	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`
 	UnusedEventFlag    *ebpf.Variable `ebpf:"unused_event_flag"`
+	UnusedLimit        *ebpf.Variable `ebpf:"unused_limit"`
 	UseTaskStorage     *ebpf.Variable `ebpf:"use_task_storage"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
 
 	"github.com/kretspan/kretspan/errno"
 	"github.com/kretspan/kretspan/probe"
@@ -24,6 +25,9 @@ type Config struct {
 	PIDs          []uint32 // only these processes (tgids); empty: all
 	Comm          string   // only threads with this command name; empty: all
 	ExcludePID    uint32   // never this process (kretspan's own, whose exports would trace themselves)
+	// Cgroups are cgroup v2 directories (at most MaxCgroups): only tasks in one of them or below
+	// it are traced; empty: all.
+	Cgroups []string
 	// MaxInflight bounds the threads with calls in flight at once (the kretprobe maxactive), their
 	// call stacks in a preallocated table. 0: no bound but the thread count, each thread's stack
 	// in its task storage, where the kernel has it (5.11+); else a table of DefaultMaxInflight.
@@ -141,6 +145,9 @@ func CheckRingBufferSize(size uint32) error {
 	return nil
 }
 
+// MaxCgroups is the most cgroups Config.Cgroups may hold (MAX_CGROUPS in kretspan.h).
+const MaxCgroups = int(kretspanLimitMAX_CGROUPS)
+
 // maxCommLen is the longest command name the kernel keeps (TASK_COMM_LEN less the NUL).
 const maxCommLen = 15
 
@@ -175,6 +182,10 @@ func configure(spec *ebpf.CollectionSpec, cfg Config, probeCount int) error {
 	s.Counters.MaxEntries = uint32(probeCount + 1)
 	s.ProbeConfigs.MaxEntries = uint32(probeCount + 1)
 	s.PidFilter.MaxEntries = uint32(max(len(cfg.PIDs), 1))
+	if len(cfg.Cgroups) > MaxCgroups {
+		return fmt.Errorf("%d cgroups to filter by, at most %d", len(cfg.Cgroups), MaxCgroups)
+	}
+	s.CgroupFilter.MaxEntries = uint32(max(len(cfg.Cgroups), 1))
 
 	var comm [16]byte
 	if len(cfg.Comm) >= len(comm) {
@@ -189,6 +200,7 @@ func configure(spec *ebpf.CollectionSpec, cfg Config, probeCount int) error {
 		{s.FilterPids, boolByte(len(cfg.PIDs) > 0)},
 		{s.FilterComm, boolByte(cfg.Comm != "")},
 		{s.CommFilter, comm},
+		{s.FilterCgroups, uint32(len(cfg.Cgroups))},
 		{s.WakeupBytes, wakeupBytes(cfg)},
 		{s.Correlate, boolByte(cfg.Correlate)},
 		{s.SelfTgid, cfg.ExcludePID},
@@ -263,6 +275,11 @@ func (t *Tracer) start(cfg Config, probes []Probe) error {
 			return fmt.Errorf("set pid filter: %w", err)
 		}
 	}
+	for i, dir := range cfg.Cgroups {
+		if err := putCgroup(t.maps.CgroupFilter, uint32(i), dir); err != nil {
+			return err
+		}
+	}
 	for _, p := range probes {
 		if err := t.maps.ProbeConfigs.Put(p.ID, probeConfig(p)); err != nil {
 			return fmt.Errorf("configure probe %s: %w", p.Label(), err)
@@ -303,6 +320,20 @@ func (t *Tracer) start(cfg Config, probes []Probe) error {
 		return fmt.Errorf("open ring buffer reader: %w", err)
 	}
 	t.waiter, _ = newRingWaiter(t.maps.Events) // without it, the reader's own waiting does
+	return nil
+}
+
+// putCgroup puts a cgroup v2 directory in the cgroup filter; the map keeps its own reference to
+// the cgroup, so the directory's descriptor is closed again.
+func putCgroup(m *ebpf.Map, index uint32, dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open cgroup %s: %w", dir, err)
+	}
+	defer unix.Close(fd)
+	if err := m.Put(index, uint32(fd)); err != nil {
+		return fmt.Errorf("set cgroup filter to %s (a cgroup v2 directory?): %w", dir, err)
+	}
 	return nil
 }
 

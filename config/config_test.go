@@ -108,14 +108,16 @@ func TestLoadAllFlags(t *testing.T) {
 		"--exporter", "console", "--otlp-endpoint", "http://collector:4317", "--kernel-threads", "--min-duration", "2ms",
 		"--errors-only", "--sample", "0.25", "--max-inflight", "77", "--max-glob", "9", "--ringbuf-size", "0x10000",
 		"--batch-size", "16", "--batch-timeout", "1s", "--queue-batches", "3", "--metrics-interval", "0s", "--bpffs", "/mnt/bpf",
-		"--correlate", "/bin/a", "--correlate=/bin/b", "kprobe:vfs_read",
+		"--correlate", "/bin/a", "--correlate=/bin/b", "--cgroup", "kubepods.slice", "--cgroup=/sys/fs/cgroup/system.slice",
+		"--container", containerID, "--container", "containerd://"+containerID[:12], "kprobe:vfs_read",
 	)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.Exporter != "console" || s.Traces.Endpoint != "http://collector:4317" || s.Metrics.Endpoint != "http://collector:4317" || !s.KernelThreads ||
 		s.MaxInflight != 77 || s.MaxGlob != 9 || s.RingBufferSize != 1<<16 || s.BatchSize != 16 || s.BatchTimeout != time.Second ||
-		s.QueueBatches != 3 || s.MetricsInterval != 0 || s.BPFFS != "/mnt/bpf" || !slices.Equal(s.Correlate, []string{"/bin/a", "/bin/b"}) {
+		s.QueueBatches != 3 || s.MetricsInterval != 0 || s.BPFFS != "/mnt/bpf" || !slices.Equal(s.Correlate, []string{"/bin/a", "/bin/b"}) ||
+		!slices.Equal(s.Cgroups, []string{"kubepods.slice", "/sys/fs/cgroup/system.slice"}) || !slices.Equal(s.Containers, []string{containerID, containerID[:12]}) {
 		t.Errorf("settings %+v", s)
 	}
 	filter := s.ProbeFilter(s.Probes[0])
@@ -124,7 +126,13 @@ func TestLoadAllFlags(t *testing.T) {
 	}
 }
 
+const containerID = "3f4e5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778899"
+
 func TestInvalidFlagValues(t *testing.T) {
+	var cgroups []string
+	for range bpf.MaxCgroups {
+		cgroups = append(cgroups, "--cgroup", "a")
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -159,6 +167,10 @@ func TestInvalidFlagValues(t *testing.T) {
 		{[]string{"--queue-batches", "-1", "syscall:read"}, "--queue-batches"},
 		{[]string{"--batch-timeout", "0s", "syscall:read"}, "--batch-timeout"},
 		{[]string{"--correlate", "/bin/a", "--no-correlation", "syscall:read"}, "contradict"},
+		{[]string{"--container", "web", "syscall:read"}, `--container "web": want a container id: 12 to 64 hex digits`},
+		{[]string{"--container", containerID[:11], "syscall:read"}, "want a container id"},
+		{[]string{"--container", "docker-" + containerID + ".scope", "syscall:read"}, "want a container id"},
+		{append(cgroups, "--container", containerID, "syscall:read"), "17 cgroups and containers to trace, at most 16 (--cgroup and --container together)"},
 		{[]string{"--no-such-flag", "syscall:read"}, "no-such-flag"},
 		{[]string{"syscall:read", "--sample"}, "sample"},
 		{[]string{"bogus:read"}, "unknown probe kind"},
@@ -518,6 +530,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad probe spec", "probes: ['kprobe:']\n", "missing function"},
 		{"misspelt probe key", "probes:\n  - spec: syscall:read\n    smaple: 0.1\n", `unknown probe setting "smaple" (want one of spec, min_duration, errors_only, sample, not_failures)`},
 		{"zero pid", "pids: [0]\nprobes: [syscall:read]\n", `"0"`},
+		{"value for a cgroup list", "cgroups: kubepods.slice\n", "cgroups: want a list"},
+		{"bad container", "containers: [" + containerID + ", web]\n", `containers[1]: "web": want a container id`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := testprocess.WriteConfig(t, tc.yaml)
@@ -538,6 +552,8 @@ otlp_endpoint: http://file:4317
 duration: 30s
 pids: [10, 11]
 comm: nginx
+cgroups: [kubepods.slice]
+containers: [3f4e5d6c7b8a]
 kernel_threads: true
 max_inflight: 500
 max_glob: 50
@@ -566,7 +582,8 @@ func TestConfigFileApplies(t *testing.T) {
 	if s.ConfigFile != path || s.Exporter != "console" || s.Traces.Endpoint != "http://file:4317" || s.Metrics.Endpoint != "http://file:4317" ||
 		s.Duration != 30*time.Second || !slices.Equal(s.PIDs, []uint32{10, 11}) ||
 		s.Comm != "nginx" || !s.KernelThreads || s.MaxInflight != 500 || s.MaxGlob != 50 || s.RingBufferSize != 65536 ||
-		s.BatchSize != 64 || s.BatchTimeout != 50*time.Millisecond || s.QueueBatches != 2 {
+		s.BatchSize != 64 || s.BatchTimeout != 50*time.Millisecond || s.QueueBatches != 2 ||
+		!slices.Equal(s.Cgroups, []string{"kubepods.slice"}) || !slices.Equal(s.Containers, []string{"3f4e5d6c7b8a"}) {
 		t.Errorf("settings from file %+v", s)
 	}
 	if !slices.Equal(specs(s), []string{"syscall:openat", "kprobe:vfs_read", "uprobe:libc:malloc"}) {
@@ -588,12 +605,13 @@ func TestConfigFileApplies(t *testing.T) {
 func TestExplicitFlagsBeatConfigFile(t *testing.T) {
 	path := testprocess.WriteConfig(t, fullConfig)
 	s, err := load("--exporter", "none", "--config", path, "--duration", "0s", "--pid", "99", "--max-glob", "1000",
-		"--batch-size", "512", "--kernel-threads=false", "--sample", "1", "--errors-only", "syscall:write")
+		"--batch-size", "512", "--kernel-threads=false", "--sample", "1", "--errors-only", "--cgroup", "system.slice", "syscall:write")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Given explicitly, even at the default value: the flag wins. A repeatable flag adds to the file's list.
-	if s.Exporter != "none" || s.Duration != 0 || !slices.Equal(s.PIDs, []uint32{10, 11, 99}) || s.MaxGlob != 1000 || s.BatchSize != 512 || s.KernelThreads {
+	if s.Exporter != "none" || s.Duration != 0 || !slices.Equal(s.PIDs, []uint32{10, 11, 99}) || s.MaxGlob != 1000 || s.BatchSize != 512 || s.KernelThreads ||
+		!slices.Equal(s.Cgroups, []string{"kubepods.slice", "system.slice"}) {
 		t.Errorf("explicit flags lost to the file: %+v", s)
 	}
 	// Not given: the file's value.

@@ -3,10 +3,10 @@
 // the config file, the environment, validation and the --help listing all follow from it.
 //
 // A setting's value comes from, later winning: its default, the YAML file named by --config, the
-// environment, and the flags on the command line. A repeatable flag (--pid, --correlate) adds to
-// the file's list. Each value is checked where it is given, even when a later source overrides
-// it. An empty value, from a flag or a config key, is an error; a list that may be empty has a
-// word for it instead (--not-failures none).
+// environment, and the flags on the command line. A repeatable flag (--pid, --cgroup, --container,
+// --correlate) adds to the file's list. Each value is checked where it is given, even when a later
+// source overrides it. An empty value, from a flag or a config key, is an error; a list that may be
+// empty has a word for it instead (--not-failures none).
 //
 // # Environment variables
 //

@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kretspan/kretspan/bpf"
 	"github.com/kretspan/kretspan/exporter"
 )
 
@@ -73,6 +74,9 @@ func (s Settings) validate() error {
 	}
 	if s.NoCorrelation && len(s.Correlate) > 0 {
 		return errors.New("--correlate and --no-correlation contradict each other")
+	}
+	if n := len(s.Cgroups) + len(s.Containers); n > bpf.MaxCgroups {
+		return fmt.Errorf("%d cgroups and containers to trace, at most %d (--cgroup and --container together)", n, bpf.MaxCgroups)
 	}
 	return nil
 }

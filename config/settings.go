@@ -30,6 +30,8 @@ type Settings struct {
 	Duration          time.Duration // 0: until interrupted
 	PIDs              []uint32
 	Comm              string
+	Cgroups           []string // as given: cgroup v2 directories, relative ones under the v2 mount
+	Containers        []string // container ids or prefixes, checked by cgroup.ParseContainerID
 	KernelThreads     bool
 	Filter            Filter // of every probe, under each probe's own
 	MaxInflight       uint32 // 0: bpf's choice
@@ -251,6 +253,10 @@ var settings = []setting{
 		bind: list[uint32]{func(s *Settings) *[]uint32 { return &s.PIDs }, pidKind}},
 	{flag: "comm", key: "comm", usage: "trace only threads with this command `name`",
 		bind: scalar[string]{func(s *Settings) *string { return &s.Comm }, stringKind, "", bpf.CheckComm}},
+	{flag: "cgroup", key: "cgroups", usage: "trace only tasks in this cgroup v2 `directory` or below it; a relative path is under the cgroup v2 mount (repeatable)",
+		bind: list[string]{func(s *Settings) *[]string { return &s.Cgroups }, stringKind}},
+	{flag: "container", key: "containers", usage: "trace only tasks in this container: its `id`, or a unique prefix of at least 12 hex digits (repeatable)",
+		bind: list[string]{func(s *Settings) *[]string { return &s.Containers }, containerIDKind}},
 	{flag: "kernel-threads", key: "kernel_threads", usage: "trace kernel threads too",
 		bind: scalar[bool]{func(s *Settings) *bool { return &s.KernelThreads }, boolKind, false, nil}},
 	{flag: "min-duration", key: "min_duration", probe: true, usage: "drop calls faster than this, in the kernel",

@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kretspan/kretspan/cgroup"
 	"github.com/kretspan/kretspan/errno"
 )
 
@@ -58,8 +59,9 @@ var (
 		}
 		return f, nil
 	}, format: func(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }}
-	errnoSetKind = kind[errno.Set]{arg: "names", parse: errno.ParseList, format: errno.Set.String}
-	pidKind      = kind[uint32]{arg: "id", parse: func(v string) (uint32, error) {
+	errnoSetKind    = kind[errno.Set]{arg: "names", parse: errno.ParseList, format: errno.Set.String}
+	containerIDKind = kind[string]{arg: "id", parse: cgroup.ParseContainerID, format: strconv.Quote}
+	pidKind         = kind[uint32]{arg: "id", parse: func(v string) (uint32, error) {
 		pid, err := strconv.ParseUint(v, 10, 32)
 		if err != nil || pid == 0 {
 			return 0, errors.New("want a process id (a positive number)")

@@ -151,7 +151,7 @@ func runCheck(args []string, stdout io.Writer) error {
 	}{
 		{"BTF", f.BTF}, {"ring buffer", f.RingBuffer}, {"kprobes", f.Kprobes}, {"kprobe.multi", f.KprobeMulti},
 		{"fentry/fexit", f.Fentry}, {"syscall tracepoints", f.Tracepoints}, {"uprobes", f.Uprobes},
-		{"task storage", f.TaskStorage},
+		{"task storage", f.TaskStorage}, {"cgroup v2", f.CgroupV2},
 	} {
 		feature := checkFeature{Name: row.name, Supported: row.err == nil}
 		if row.err != nil {

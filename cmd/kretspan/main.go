@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/cgroup"
 	"github.com/kretspan/kretspan/config"
 	"github.com/kretspan/kretspan/exporter"
 	"github.com/kretspan/kretspan/internal/summary"
@@ -144,6 +146,11 @@ type trace struct {
 
 // setUp resolves the probes, starts the exporters and attaches, reporting what it attached.
 func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*trace, error) {
+	// Named cgroups are checked first: a wrong one is bad input whatever the privileges.
+	cgroups, err := cgroupDirs(s, stderr)
+	if err != nil {
+		return nil, err
+	}
 	if err := bpf.CheckPrivileges(); err != nil {
 		return nil, err
 	}
@@ -208,6 +215,7 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 		PIDs:           s.PIDs,
 		Comm:           s.Comm,
 		ExcludePID:     uint32(os.Getpid()),
+		Cgroups:        cgroups,
 		MaxInflight:    s.MaxInflight,
 		RingBufferSize: s.RingBufferSize,
 		WakeupBytes:    uint64(s.BatchSize * bpf.EventSize),
@@ -336,6 +344,33 @@ func printMetricsError(stderr io.Writer, err error) {
 		return
 	}
 	printError(stderr, err)
+}
+
+// cgroupDirs resolves --cgroup and --container to the cgroup v2 directories the kernel filters
+// by, each once, saying which cgroup each container is.
+func cgroupDirs(s config.Settings, stderr io.Writer) ([]string, error) {
+	var dirs []string
+	add := func(dir string) {
+		if !slices.Contains(dirs, dir) {
+			dirs = append(dirs, dir)
+		}
+	}
+	for _, path := range s.Cgroups {
+		dir, err := cgroup.Dir(path)
+		if err != nil {
+			return nil, usagef("--cgroup %s: %v", path, err)
+		}
+		add(dir)
+	}
+	for _, id := range s.Containers {
+		c, err := cgroup.FindContainer(id)
+		if err != nil {
+			return nil, usagef("--container %s: %v", id, err)
+		}
+		fmt.Fprintf(stderr, "kretspan: container %s is cgroup %s\n", c.ID, c.Dir)
+		add(c.Dir)
+	}
+	return dirs, nil
 }
 
 // findMarkers finds the span-binding marker in the --correlate binaries (each must have it: these

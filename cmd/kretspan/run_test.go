@@ -67,6 +67,10 @@ func TestRunBadInputOneLine(t *testing.T) {
 		{[]string{"syscall:"}, "missing function"},
 		{[]string{"--config", badConfig, "syscall:read"}, "config"},
 		{[]string{"--config", "/nonexistent/kretspan.yaml", "syscall:read"}, "/nonexistent/kretspan.yaml"},
+		{[]string{"--cgroup", "no-such-cgroup.slice", "syscall:read"}, "--cgroup no-such-cgroup.slice: "},
+		{[]string{"--cgroup", t.TempDir(), "syscall:read"}, "not in a cgroup v2 hierarchy"},
+		{[]string{"--container", "0badc0ffee00", "syscall:read"}, "--container 0badc0ffee00: "},
+		{[]string{"--container", "web", "syscall:read"}, "want a container id"},
 		{[]string{"list", "a", "b"}, "at most one PATTERN"},
 		{[]string{"list", "--binary", "/nonexistent/app"}, "/nonexistent/app"},
 	} {
