@@ -37,6 +37,7 @@ import (
 const (
 	workloadCalls = 3
 	workloadMs    = 20
+	workloadSpans = 4 * workloadCalls
 )
 
 func repoRoot(t *testing.T) string {
@@ -281,6 +282,28 @@ func (j *jaeger) waitForSpans(t *testing.T, service string, want int, timeout ti
 	}
 }
 
+// waitForWorkloadTraces waits for the nested workload's spans of service in Jaeger, then a moment
+// more (settle), so that spans beyond the expected ones (a duplicate from a retried export)
+// would show up too; it fails t unless Jaeger holds exactly one 4-span trace per outer call.
+// detail goes into the failure message.
+func (j *jaeger) waitForWorkloadTraces(t *testing.T, service string, timeout, settle time.Duration, detail string) []jaegerTrace {
+	t.Helper()
+	traces := j.waitForSpans(t, service, workloadSpans, timeout)
+	time.Sleep(settle)
+	if again, err := j.traces(service); err == nil {
+		traces = again
+	}
+	n := 0
+	for _, tr := range traces {
+		n += len(tr.Spans)
+	}
+	t.Logf("Jaeger holds %d spans in %d traces for service %s", n, len(traces), service)
+	if n != workloadSpans || len(traces) != workloadCalls {
+		t.Fatalf("Jaeger holds %d spans in %d traces, want %d in %d (one trace per outer call)%s", n, len(traces), workloadSpans, workloadCalls, detail)
+	}
+	return traces
+}
+
 // build compiles kretspan and the workloads the tests trace into dir.
 func build(t *testing.T, dir string) (kretspan, nested string) {
 	t.Helper()
@@ -314,22 +337,7 @@ func TestKretspanToJaeger(t *testing.T) {
 	k.Stop(t)
 	t.Logf("kretspan:\n%s", k.Stderr())
 
-	const wantSpans = 4 * workloadCalls
-	traces := j.waitForSpans(t, service, wantSpans, 20*time.Second)
-	// A moment more, so that spans beyond the expected ones would show up too.
-	time.Sleep(500 * time.Millisecond)
-	if traces2, err := j.traces(service); err == nil {
-		traces = traces2
-	}
-	n := 0
-	for _, tr := range traces {
-		n += len(tr.Spans)
-	}
-	t.Logf("Jaeger holds %d spans in %d traces for service %s", n, len(traces), service)
-	if n != wantSpans || len(traces) != workloadCalls {
-		t.Fatalf("Jaeger holds %d spans in %d traces, want %d in %d (one trace per outer call)\nkretspan:\n%s",
-			n, len(traces), wantSpans, workloadCalls, k.Stderr())
-	}
+	traces := j.waitForWorkloadTraces(t, service, 20*time.Second, 500*time.Millisecond, "\nkretspan:\n"+k.Stderr())
 	checkTraces(t, traces, made, w, service, nestedBin)
 
 	t.Run("browser", func(t *testing.T) {
