@@ -3,15 +3,14 @@ package bench
 import (
 	"context"
 	"fmt"
-	"math"
 	"runtime"
 	"time"
 
 	collectortracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/kretspan/kretspan/bpf"
 	"github.com/kretspan/kretspan/errno"
+	"github.com/kretspan/kretspan/internal/spantest"
 	"github.com/kretspan/kretspan/otelbridge"
 	"github.com/kretspan/kretspan/probe"
 )
@@ -45,35 +44,6 @@ func benchProbes() []otelbridge.ProbeInfo {
 	}
 }
 
-// variedEvents are n records that take the encoder's different paths: both probes, errno and
-// plain returns, spans with a parent, without one and with an application parent that becomes a
-// link, several thread names, and values whose varints take one to ten bytes.
-func variedEvents(n int) []bpf.Event {
-	comms := []string{"loop", "", "kworker/u16:3-ev", "naïve"}
-	rets := []int64{-2, 0, 7, -4095, math.MinInt64, math.MaxInt64, -4096, -11, 1 << 20}
-	events := make([]bpf.Event, n)
-	for i := range events {
-		e := &events[i]
-		*e = bpf.Event{
-			SpanId: uint64(i)*0x9e3779b97f4a7c15 + 1, ParentSpanId: 0x99aabbccddeeff01,
-			StartNs: 5_000_000_000, EndNs: 5_000_123_456 + uint64(i)<<20, Ret: rets[i%len(rets)],
-			Pid: uint32(i * 977), Tid: uint32(i * 13), Cpu: uint32(i % 64), ProbeId: uint32(1 + i%2),
-		}
-		for j := range e.TraceId {
-			e.TraceId[j] = byte(i + j + 1)
-		}
-		copy(e.Comm[:], comms[i%len(comms)])
-		switch i % 3 {
-		case 1:
-			e.ParentSpanId = 0
-		case 2:
-			e.Flags = bpf.EventRemoteParent
-			e.BoundWallNs = math.MaxUint64 // bound after the call started: the parent becomes a link
-		}
-	}
-	return events
-}
-
 // MeasureEncoder times, in rounds, `batches` batches of the same encoderBatch varied events
 // through Pipeline.Add, then proto.Marshal of that batch's request as many times. The sink only
 // takes the request's size, and the queue holds a whole round, so nothing is dropped and Add
@@ -81,7 +51,7 @@ func variedEvents(n int) []bpf.Event {
 // pays for the other's garbage.
 func MeasureEncoder(rounds, batches int) EncoderResult {
 	res := EncoderResult{Rounds: rounds, Batches: batches}
-	events := variedEvents(encoderBatch)
+	events := spantest.VariedEvents(encoderBatch)
 	resource, err := otelbridge.NewResource(context.Background())
 	if err != nil {
 		res.Err = err

@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/internal/spantest"
 	"github.com/kretspan/kretspan/otelbridge"
 )
 
@@ -69,7 +70,7 @@ func MeasureInProcess(n int) InProcessResult {
 		return res
 	}
 	// The encoder row's records, as the kernel writes them into the ring buffer: 8-byte aligned.
-	events := variedEvents(encoderBatch)
+	events := spantest.VariedEvents(encoderBatch)
 	words := (bpf.EventSize + 7) / 8
 	raw := make([]uint64, len(events)*words)
 	records := make([][]byte, len(events))

@@ -3,7 +3,6 @@ package otelbridge
 import (
 	"bytes"
 	"context"
-	"math"
 	"strings"
 	"testing"
 
@@ -69,30 +68,6 @@ func stringKeyValue(key, value string) *commonpb.KeyValue {
 	return &commonpb.KeyValue{Key: key, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: value}}}
 }
 
-// variedEvents are n events that take every path of appendSpan: errno and plain returns, with
-// and without a parent, a parent outside the application's window (a link), both probes, and
-// values whose varints take one to ten bytes.
-func variedEvents(n int) []bpf.Event {
-	comms := []string{"cat", "", "kworker/u16:3-ev", "naïve"}
-	rets := []int64{-2, 0, 7, -4095, math.MinInt64, math.MaxInt64, -4096, -11, 1 << 20}
-	events := make([]bpf.Event, n)
-	for i := range events {
-		e := spantest.Event(uint32(1+i%2), rets[i%len(rets)], comms[i%len(comms)])
-		e.SpanId = uint64(i)*0x9e3779b97f4a7c15 + 1
-		e.Pid, e.Tid, e.Cpu = uint32(i*977), uint32(i*13), uint32(i%64)
-		e.EndNs += uint64(i) << 20
-		switch i % 3 {
-		case 1:
-			e.ParentSpanId = 0
-		case 2:
-			e.Flags = bpf.EventRemoteParent
-			e.BoundWallNs = math.MaxUint64 // after the start: the parent becomes a link
-		}
-		events[i] = e
-	}
-	return events
-}
-
 // runPipeline hands events to a Pipeline with batches of batchSize and the test resource, and
 // each batch to export.
 func runPipeline(tb testing.TB, probes []ProbeInfo, events []bpf.Event, batchSize int, export func(*Batch) error) {
@@ -123,7 +98,7 @@ func (sinkFunc) Shutdown(context.Context) error             { return nil }
 // Whole requests, as exporters send them, are protobuf-go's bytes: the framing, every span, and
 // the request holds exactly the batch's spans.
 func TestRequestEncodesLikeProtobuf(t *testing.T) {
-	events := variedEvents(100)
+	events := spantest.VariedEvents(100)
 	batches, spans := 0, 0
 	runPipeline(t, testProbes(), events, 16, func(b *Batch) error {
 		batches++
@@ -167,7 +142,7 @@ func TestSpanLengthsOfEverySize(t *testing.T) {
 		target := spantest.UprobeTarget
 		target.Name = name
 		info := NewProbeInfo(target, errno.DefaultSet())
-		for _, e := range variedEvents(3) {
+		for _, e := range spantest.VariedEvents(3) {
 			if span := buildSpan(t, &e, &info, fixedClock(0), "x"); span.Name != name {
 				t.Fatalf("name of %d bytes came back as %d bytes", len(name), len(span.Name))
 			}
@@ -179,7 +154,7 @@ func TestSpanLengthsOfEverySize(t *testing.T) {
 // pipeline does (the per-span work), against proto.Marshal of the same request's structs.
 func BenchmarkEncodeRequest(b *testing.B) {
 	const spans = 512
-	events := variedEvents(spans)
+	events := spantest.VariedEvents(spans)
 	probes := testProbes()
 	clock := fixedClock(1_700_000_000_000_000_000)
 	var request *collectortracepb.ExportTraceServiceRequest

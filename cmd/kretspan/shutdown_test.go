@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"syscall"
 	"testing"
@@ -90,13 +89,7 @@ func TestBackendRefusingMetricsGetsOneNote(t *testing.T) {
 // unusedEndpoint is an OTLP endpoint on a loopback port with nothing listening.
 func unusedEndpoint(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr
+	return "http://" + freeLoopbackAddress(t)
 }
 
 // openUntilExit has the driver open files until kretspan exits, which must be before deadline,

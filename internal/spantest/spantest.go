@@ -3,6 +3,8 @@
 package spantest
 
 import (
+	"math"
+
 	"github.com/kretspan/kretspan/bpf"
 	"github.com/kretspan/kretspan/probe"
 )
@@ -31,4 +33,30 @@ func Event(probeID uint32, ret int64, comm string) bpf.Event {
 	}
 	copy(e.Comm[:], comm)
 	return e
+}
+
+// VariedEvents are n records of SyscallTarget's and UprobeTarget's calls that take every path of
+// span encoding: errno and plain returns, spans with a parent, without one and with an
+// application parent that becomes a link, several thread names (one not ASCII), and values whose
+// varints take one to ten bytes.
+func VariedEvents(n int) []bpf.Event {
+	comms := []string{"cat", "", "kworker/u16:3-ev", "naïve"}
+	rets := []int64{-2, 0, 7, -4095, math.MinInt64, math.MaxInt64, -4096, -11, 1 << 20}
+	events := make([]bpf.Event, n)
+	for i := range events {
+		e := Event(uint32(1+i%2), rets[i%len(rets)], comms[i%len(comms)])
+		e.TraceId[0] = byte(i)
+		e.SpanId = uint64(i)*0x9e3779b97f4a7c15 + 1
+		e.Pid, e.Tid, e.Cpu = uint32(i*977), uint32(i*13), uint32(i%64)
+		e.EndNs += uint64(i) << 20
+		switch i % 3 {
+		case 1:
+			e.ParentSpanId = 0
+		case 2:
+			e.Flags = bpf.EventRemoteParent
+			e.BoundWallNs = math.MaxUint64 // bound after the call started: the parent becomes a link
+		}
+		events[i] = e
+	}
+	return events
 }
