@@ -16,6 +16,7 @@ const (
 	CounterDropRingbufFull  = kretspanCounterCOUNTER_DROP_RINGBUF_FULL
 	CounterMissedReturn     = kretspanCounterCOUNTER_MISSED_RETURN
 	CounterOrphanReturn     = kretspanCounterCOUNTER_ORPHAN_RETURN
+	CounterBlockedStackLost = kretspanCounterCOUNTER_BLOCKED_STACK_LOST
 )
 
 const counterCount = int(kretspanCounterCOUNTER_MAX)
@@ -32,7 +33,7 @@ var _ [counterCount]uint64 = ProbeCounts{}.Counts
 type Ledger uint8
 
 const (
-	LedgerOutside       Ledger = iota // not a call: a return whose entry kretspan never saw
+	LedgerOutside       Ledger = iota // not a call's end: a return whose entry kretspan never saw, a stack lost
 	LedgerCalls                       // the calls entered
 	LedgerSubmitted                   // handed to user space (the summary shows what user space exported instead)
 	LedgerFiltered                    // filtered out in the kernel
@@ -70,6 +71,7 @@ var counterTable = [counterCount]struct {
 	CounterDropRingbufFull:  {"dropped_ringbuf_full", LedgerDropped},
 	CounterMissedReturn:     {"missed_return", LedgerMissedReturns},
 	CounterOrphanReturn:     {"orphan_return", LedgerOutside},
+	CounterBlockedStackLost: {"blocked_stack_lost", LedgerOutside},
 }
 
 // Counters lists every kernel counter, in the kernel's order.
@@ -104,6 +106,9 @@ func (c *ProbeCounts) Add(other *ProbeCounts) {
 		c.Counts[k] += other.Counts[k]
 	}
 	c.LatencySumNs += other.LatencySumNs
+	c.OnCpuSumNs += other.OnCpuSumNs
+	c.RunqueueSumNs += other.RunqueueSumNs
+	c.BlockedSumNs += other.BlockedSumNs
 	for i := range c.LatencyLog2 {
 		c.LatencyLog2[i] += other.LatencyLog2[i]
 	}

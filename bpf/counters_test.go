@@ -23,7 +23,7 @@ func TestCounterTableCoversEveryCounter(t *testing.T) {
 	}
 	// The metric's outcomes, as dashboards and alerts know them.
 	want := []string{"entered", "submitted", "filtered_entry", "filtered_duration", "filtered_errors", "sampled_out",
-		"dropped_inflight_full", "dropped_depth", "dropped_ringbuf_full", "missed_return", "orphan_return"}
+		"dropped_inflight_full", "dropped_depth", "dropped_ringbuf_full", "missed_return", "orphan_return", "blocked_stack_lost"}
 	var got []string
 	for _, c := range all {
 		got = append(got, c.Outcome())
@@ -40,14 +40,17 @@ func TestCounterTableCoversEveryCounter(t *testing.T) {
 
 func TestProbeCountsAdd(t *testing.T) {
 	var a, b ProbeCounts
-	if len(a.Counts) != 11 || len(a.LatencyLog2) != 64 {
-		t.Fatalf("ProbeCounts has %d counters and %d buckets; the test expects 11 counters, the latency sum and 64 buckets", len(a.Counts), len(a.LatencyLog2))
+	if len(a.Counts) != 12 || len(a.LatencyLog2) != 64 {
+		t.Fatalf("ProbeCounts has %d counters and %d buckets; the test expects 12 counters, the latency sum, the sched sums and 64 buckets", len(a.Counts), len(a.LatencyLog2))
 	}
 	// Every counter and every latency bucket gets its own value, so that one Add misses shows.
 	for i := range a.Counts {
 		a.Counts[i], b.Counts[i] = uint64(1+i), uint64(100*(1+i))
 	}
 	a.LatencySumNs, b.LatencySumNs = 1000, 100000
+	a.OnCpuSumNs, b.OnCpuSumNs = 3, 300
+	a.RunqueueSumNs, b.RunqueueSumNs = 5, 500
+	a.BlockedSumNs, b.BlockedSumNs = 7, 700
 	for i := range a.LatencyLog2 {
 		a.LatencyLog2[i], b.LatencyLog2[i] = uint64(2000+i), uint64(200000+i)
 	}
@@ -62,6 +65,9 @@ func TestProbeCountsAdd(t *testing.T) {
 	}
 	if a.LatencySumNs != 101000 {
 		t.Errorf("after Add, latency sum %d", a.LatencySumNs)
+	}
+	if a.OnCpuSumNs != 303 || a.RunqueueSumNs != 505 || a.BlockedSumNs != 707 {
+		t.Errorf("after Add, sched sums %d %d %d", a.OnCpuSumNs, a.RunqueueSumNs, a.BlockedSumNs)
 	}
 	for i, n := range a.LatencyLog2 {
 		if want := uint64(202000 + 2*i); n != want {

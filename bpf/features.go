@@ -29,7 +29,10 @@ type Features struct {
 	// TaskStorage: call stacks live in task-local storage instead of a bounded hash table.
 	TaskStorage error
 	CgroupV2    error // a cgroup v2 hierarchy is mounted, which the cgroup filters need
-	TracefsDir  string
+	// SchedTpBtf and SchedRawTracepoints are the ways --sched hooks the scheduler, best first.
+	SchedTpBtf          error
+	SchedRawTracepoints error
+	TracefsDir          string
 	// Lockdown is the kernel's lockdown mode: "none", "integrity" or "confidentiality"; "unknown"
 	// when it cannot be read, and LockdownErr says why.
 	Lockdown    string
@@ -64,6 +67,7 @@ func DetectFeatures() Features {
 	f.Uprobes = haveDir("/sys/bus/event_source/devices/uprobe", "uprobes (CONFIG_UPROBE_EVENTS)")
 	f.TaskStorage = haveTaskStorage()
 	_, f.CgroupV2 = cgroup.Mount()
+	f.SchedTpBtf, f.SchedRawTracepoints = schedHooks[0].supportedError(), schedHooks[1].supportedError()
 	f.Lockdown, f.LockdownErr = readLockdown(lockdownFile)
 	return f
 }

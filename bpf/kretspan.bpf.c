@@ -109,6 +109,8 @@ struct {
 	__type(value, struct binding);
 } bindings SEC(".maps");
 
+#include "sched.bpf.h"
+
 // Force BTF for the types Go generates.
 const struct event *unused_event __attribute__((unused));
 const struct probe_counters *unused_counters __attribute__((unused));
@@ -312,6 +314,7 @@ static __always_inline int on_entry(__u32 probe_id)
 	frame->probe_id = probe_id;
 	frame->span_id = 0;
 	stack->depth = depth + 1;
+	sched_enter(tid, depth);
 	frame->start_ns = bpf_ktime_get_ns(); // last, so kretspan's own work is outside the span
 	return 0;
 }
@@ -365,14 +368,17 @@ static __always_inline bool is_failure(__s64 ret, const struct probe_config *con
 }
 
 static __always_inline void emit(struct call_stack *stack, int index, __u64 end_ns, __s64 ret,
-				 __u64 pid_tgid, struct probe_counters *count)
+				 __u64 pid_tgid, struct probe_counters *count, struct sched_tail *split)
 {
 	struct frame *frame = &stack->frames[index & (MAX_DEPTH - 1)];
 	__u64 *trace_id = (__u64 *)stack->trace_id;
 	struct event *event;
 	__u64 flags;
 
-	event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+	if (split)
+		event = bpf_ringbuf_reserve(&events, sizeof(*event) + sizeof(*split), 0);
+	else
+		event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
 	if (!event) {
 		count->counts[COUNTER_DROP_RINGBUF_FULL]++;
 		return;
@@ -401,6 +407,10 @@ static __always_inline void emit(struct call_stack *stack, int index, __u64 end_
 	event->probe_id = frame->probe_id;
 	event->cpu = bpf_get_smp_processor_id();
 	bpf_get_current_comm(event->comm, sizeof(event->comm));
+	if (split) {
+		event->flags |= EVENT_SCHED;
+		__builtin_memcpy(event + 1, split, sizeof(*split));
+	}
 
 	flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
 										 : BPF_RB_NO_WAKEUP;
@@ -416,6 +426,8 @@ static __always_inline int on_return(__u32 probe_id, __u64 raw_ret)
 	struct probe_counters *count;
 	struct probe_config *config;
 	struct call_stack *stack;
+	struct sched_tail split;
+	bool has_split;
 	int index = -1;
 	__u64 duration;
 	__u32 depth;
@@ -467,6 +479,9 @@ static __always_inline int on_return(__u32 probe_id, __u64 raw_ret)
 	// Every call's latency, so that it stays visible while spans are filtered or sampled out.
 	count->latency_log2[log2_u64(duration) & (LATENCY_BUCKETS - 1)]++;
 	count->latency_sum_ns += duration;
+	has_split = sched_return(tid, index, duration, &split) && config->sched;
+	if (has_split)
+		count_sched_split(&split, count);
 	if (duration < config->min_duration_ns) {
 		count->counts[COUNTER_FILTERED_DURATION]++;
 	} else if (config->errors_only && !is_failure(ret, config)) {
@@ -477,7 +492,7 @@ static __always_inline int on_return(__u32 probe_id, __u64 raw_ret)
 		if (stack->sampled_out)
 			count->counts[COUNTER_SAMPLED_OUT]++;
 		else
-			emit(stack, index, end_ns, ret, pid_tgid, count);
+			emit(stack, index, end_ns, ret, pid_tgid, count, has_split ? &split : NULL);
 	}
 
 	if (index == 0)
@@ -606,6 +621,7 @@ int thread_exit(void *ctx)
 	}
 	stack->depth = 0;
 	release_stack(tid);
+	sched_thread_exit(tid);
 	return 0;
 }
 

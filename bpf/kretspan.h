@@ -36,6 +36,7 @@ struct event {
 
 enum event_flag {
 	EVENT_REMOTE_PARENT = 1, /* parent_span_id is an application span, not a kernel one */
+	EVENT_SCHED = 2,         /* a struct sched_tail (sched.bpf.h) follows the event */
 };
 
 /* The OpenTelemetry eBPF ecosystem's per-thread context (OTEP 4855), map traces_ctx_v1. */
@@ -65,7 +66,7 @@ struct probe_config {
 	__u8 sample_all;         /* 1: no sampling */
 	__u8 errors_only;
 	__u8 ret_int32;          /* return type is 32 bits: sign-extend */
-	__u8 _pad;
+	__u8 sched;              /* --sched: records carry the scheduler split */
 	__u16 not_failures[MAX_NOT_FAILURES]; /* positive errnos; 0 ends the list */
 };
 
@@ -87,6 +88,7 @@ enum counter {
 	COUNTER_DROP_RINGBUF_FULL,
 	COUNTER_MISSED_RETURN,     /* entry whose return never came: found stale under a later return, or the thread exited */
 	COUNTER_ORPHAN_RETURN,     /* return with no entry on this thread's stack (e.g. attached mid-call) */
+	COUNTER_BLOCKED_STACK_LOST, /* a call's longest block whose stack found no slot in the stack map */
 	COUNTER_MAX,
 };
 
@@ -94,6 +96,10 @@ enum counter {
 struct probe_counters {
 	__u64 counts[COUNTER_MAX];
 	__u64 latency_sum_ns; /* of the calls in latency_log2 */
+	/* --sched: how the durations of the calls with a split divide */
+	__u64 on_cpu_sum_ns;
+	__u64 runqueue_sum_ns;
+	__u64 blocked_sum_ns;
 	__u64 latency_log2[LATENCY_BUCKETS];
 };
 

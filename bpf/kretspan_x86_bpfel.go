@@ -54,7 +54,8 @@ const (
 	kretspanCounterCOUNTER_DROP_RINGBUF_FULL  kretspanCounter = 8
 	kretspanCounterCOUNTER_MISSED_RETURN      kretspanCounter = 9
 	kretspanCounterCOUNTER_ORPHAN_RETURN      kretspanCounter = 10
-	kretspanCounterCOUNTER_MAX                kretspanCounter = 11
+	kretspanCounterCOUNTER_BLOCKED_STACK_LOST kretspanCounter = 11
+	kretspanCounterCOUNTER_MAX                kretspanCounter = 12
 )
 
 type kretspanEvent struct {
@@ -79,6 +80,7 @@ type kretspanEventFlag uint32
 
 const (
 	kretspanEventFlagEVENT_REMOTE_PARENT kretspanEventFlag = 1
+	kretspanEventFlagEVENT_SCHED         kretspanEventFlag = 2
 )
 
 type kretspanLimit uint32
@@ -94,15 +96,41 @@ type kretspanProbeConfig struct {
 	SampleAll       uint8
 	ErrorsOnly      uint8
 	RetInt32        uint8
-	Pad             uint8
+	Sched           uint8
 	NotFailures     [8]uint16
 }
 
 type kretspanProbeCounters struct {
-	_            structs.HostLayout
-	Counts       [11]uint64
-	LatencySumNs uint64
-	LatencyLog2  [64]uint64
+	_             structs.HostLayout
+	Counts        [12]uint64
+	LatencySumNs  uint64
+	OnCpuSumNs    uint64
+	RunqueueSumNs uint64
+	BlockedSumNs  uint64
+	LatencyLog2   [64]uint64
+}
+
+type kretspanSchedThread struct {
+	_                structs.HostLayout
+	RunqueueNs       uint64
+	BlockedNs        uint64
+	OffCpuNs         uint64
+	WokenNs          uint64
+	OffKernelStackId int32
+	OffUserStackId   int32
+	Depth            uint32
+	Blocked          uint8
+	Pad              [3]uint8
+	Frames           [8]struct {
+		_             structs.HostLayout
+		RunqueueNs    uint64
+		BlockedNs     uint64
+		Nvcsw         uint64
+		Nivcsw        uint64
+		BlockNs       uint64
+		KernelStackId int32
+		UserStackId   int32
+	}
 }
 
 type kretspanTraceContext struct {
@@ -116,11 +144,14 @@ type kretspanTraceContext struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	kretspanMapBindings              = "bindings"
+	kretspanMapBlockedStackTraces    = "blocked_stack_traces"
 	kretspanMapCgroupFilter          = "cgroup_filter"
 	kretspanMapCounters              = "counters"
 	kretspanMapEvents                = "events"
 	kretspanMapPidFilter             = "pid_filter"
 	kretspanMapProbeConfigs          = "probe_configs"
+	kretspanMapSchedTasks            = "sched_tasks"
+	kretspanMapSchedThreads          = "sched_threads"
 	kretspanMapStacks                = "stacks"
 	kretspanMapSyscallProbes         = "syscall_probes"
 	kretspanMapTaskStacks            = "task_stacks"
@@ -133,12 +164,18 @@ const (
 	kretspanProgKprobeReturn         = "kprobe_return"
 	kretspanProgMarkerC              = "marker_c"
 	kretspanProgMarkerGo             = "marker_go"
+	kretspanProgSchedSwitchBtf       = "sched_switch_btf"
+	kretspanProgSchedSwitchRaw       = "sched_switch_raw"
+	kretspanProgSchedWakeupBtf       = "sched_wakeup_btf"
+	kretspanProgSchedWakeupRaw       = "sched_wakeup_raw"
 	kretspanProgSyscallEntry         = "syscall_entry"
 	kretspanProgSyscallReturn        = "syscall_return"
 	kretspanProgThreadExit           = "thread_exit"
 	kretspanProgUprobeEntry          = "uprobe_entry"
 	kretspanProgUprobeRetInstruction = "uprobe_ret_instruction"
 	kretspanProgUprobeReturn         = "uprobe_return"
+	kretspanVarBlockedStackMinNs     = "blocked_stack_min_ns"
+	kretspanVarBlockedStacks         = "blocked_stacks"
 	kretspanVarCommFilter            = "comm_filter"
 	kretspanVarCorrelate             = "correlate"
 	kretspanVarEmptyStack            = "empty_stack"
@@ -147,6 +184,8 @@ const (
 	kretspanVarFilterComm            = "filter_comm"
 	kretspanVarFilterPids            = "filter_pids"
 	kretspanVarInstanceProbeId       = "instance_probe_id"
+	kretspanVarSchedEnabled          = "sched_enabled"
+	kretspanVarSchedTaskStorage      = "sched_task_storage"
 	kretspanVarSelfTgid              = "self_tgid"
 	kretspanVarTraceKernelThreads    = "trace_kernel_threads"
 	kretspanVarUnusedBinding         = "unused_binding"
@@ -156,6 +195,7 @@ const (
 	kretspanVarUnusedEvent           = "unused_event"
 	kretspanVarUnusedEventFlag       = "unused_event_flag"
 	kretspanVarUnusedLimit           = "unused_limit"
+	kretspanVarUnusedSchedTail       = "unused_sched_tail"
 	kretspanVarUseTaskStorage        = "use_task_storage"
 	kretspanVarWakeupBytes           = "wakeup_bytes"
 )
@@ -210,6 +250,10 @@ type kretspanProgramSpecs struct {
 	KprobeReturn         *ebpf.ProgramSpec `ebpf:"kprobe_return"`
 	MarkerC              *ebpf.ProgramSpec `ebpf:"marker_c"`
 	MarkerGo             *ebpf.ProgramSpec `ebpf:"marker_go"`
+	SchedSwitchBtf       *ebpf.ProgramSpec `ebpf:"sched_switch_btf"`
+	SchedSwitchRaw       *ebpf.ProgramSpec `ebpf:"sched_switch_raw"`
+	SchedWakeupBtf       *ebpf.ProgramSpec `ebpf:"sched_wakeup_btf"`
+	SchedWakeupRaw       *ebpf.ProgramSpec `ebpf:"sched_wakeup_raw"`
 	SyscallEntry         *ebpf.ProgramSpec `ebpf:"syscall_entry"`
 	SyscallReturn        *ebpf.ProgramSpec `ebpf:"syscall_return"`
 	ThreadExit           *ebpf.ProgramSpec `ebpf:"thread_exit"`
@@ -222,22 +266,27 @@ type kretspanProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kretspanMapSpecs struct {
-	Bindings      *ebpf.MapSpec `ebpf:"bindings"`
-	CgroupFilter  *ebpf.MapSpec `ebpf:"cgroup_filter"`
-	Counters      *ebpf.MapSpec `ebpf:"counters"`
-	Events        *ebpf.MapSpec `ebpf:"events"`
-	PidFilter     *ebpf.MapSpec `ebpf:"pid_filter"`
-	ProbeConfigs  *ebpf.MapSpec `ebpf:"probe_configs"`
-	Stacks        *ebpf.MapSpec `ebpf:"stacks"`
-	SyscallProbes *ebpf.MapSpec `ebpf:"syscall_probes"`
-	TaskStacks    *ebpf.MapSpec `ebpf:"task_stacks"`
-	TracesCtxV1   *ebpf.MapSpec `ebpf:"traces_ctx_v1"`
+	Bindings           *ebpf.MapSpec `ebpf:"bindings"`
+	BlockedStackTraces *ebpf.MapSpec `ebpf:"blocked_stack_traces"`
+	CgroupFilter       *ebpf.MapSpec `ebpf:"cgroup_filter"`
+	Counters           *ebpf.MapSpec `ebpf:"counters"`
+	Events             *ebpf.MapSpec `ebpf:"events"`
+	PidFilter          *ebpf.MapSpec `ebpf:"pid_filter"`
+	ProbeConfigs       *ebpf.MapSpec `ebpf:"probe_configs"`
+	SchedTasks         *ebpf.MapSpec `ebpf:"sched_tasks"`
+	SchedThreads       *ebpf.MapSpec `ebpf:"sched_threads"`
+	Stacks             *ebpf.MapSpec `ebpf:"stacks"`
+	SyscallProbes      *ebpf.MapSpec `ebpf:"syscall_probes"`
+	TaskStacks         *ebpf.MapSpec `ebpf:"task_stacks"`
+	TracesCtxV1        *ebpf.MapSpec `ebpf:"traces_ctx_v1"`
 }
 
 // kretspanVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kretspanVariableSpecs struct {
+	BlockedStackMinNs  *ebpf.VariableSpec `ebpf:"blocked_stack_min_ns"`
+	BlockedStacks      *ebpf.VariableSpec `ebpf:"blocked_stacks"`
 	CommFilter         *ebpf.VariableSpec `ebpf:"comm_filter"`
 	Correlate          *ebpf.VariableSpec `ebpf:"correlate"`
 	EmptyStack         *ebpf.VariableSpec `ebpf:"empty_stack"`
@@ -246,6 +295,8 @@ type kretspanVariableSpecs struct {
 	FilterComm         *ebpf.VariableSpec `ebpf:"filter_comm"`
 	FilterPids         *ebpf.VariableSpec `ebpf:"filter_pids"`
 	InstanceProbeId    *ebpf.VariableSpec `ebpf:"instance_probe_id"`
+	SchedEnabled       *ebpf.VariableSpec `ebpf:"sched_enabled"`
+	SchedTaskStorage   *ebpf.VariableSpec `ebpf:"sched_task_storage"`
 	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TraceKernelThreads *ebpf.VariableSpec `ebpf:"trace_kernel_threads"`
 	UnusedBinding      *ebpf.VariableSpec `ebpf:"unused_binding"`
@@ -255,6 +306,7 @@ type kretspanVariableSpecs struct {
 	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedEventFlag    *ebpf.VariableSpec `ebpf:"unused_event_flag"`
 	UnusedLimit        *ebpf.VariableSpec `ebpf:"unused_limit"`
+	UnusedSchedTail    *ebpf.VariableSpec `ebpf:"unused_sched_tail"`
 	UseTaskStorage     *ebpf.VariableSpec `ebpf:"use_task_storage"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -279,26 +331,32 @@ func (o *kretspanObjects) Close() error {
 //
 // It can be passed to loadKretspanObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kretspanMaps struct {
-	Bindings      *ebpf.Map `ebpf:"bindings"`
-	CgroupFilter  *ebpf.Map `ebpf:"cgroup_filter"`
-	Counters      *ebpf.Map `ebpf:"counters"`
-	Events        *ebpf.Map `ebpf:"events"`
-	PidFilter     *ebpf.Map `ebpf:"pid_filter"`
-	ProbeConfigs  *ebpf.Map `ebpf:"probe_configs"`
-	Stacks        *ebpf.Map `ebpf:"stacks"`
-	SyscallProbes *ebpf.Map `ebpf:"syscall_probes"`
-	TaskStacks    *ebpf.Map `ebpf:"task_stacks"`
-	TracesCtxV1   *ebpf.Map `ebpf:"traces_ctx_v1"`
+	Bindings           *ebpf.Map `ebpf:"bindings"`
+	BlockedStackTraces *ebpf.Map `ebpf:"blocked_stack_traces"`
+	CgroupFilter       *ebpf.Map `ebpf:"cgroup_filter"`
+	Counters           *ebpf.Map `ebpf:"counters"`
+	Events             *ebpf.Map `ebpf:"events"`
+	PidFilter          *ebpf.Map `ebpf:"pid_filter"`
+	ProbeConfigs       *ebpf.Map `ebpf:"probe_configs"`
+	SchedTasks         *ebpf.Map `ebpf:"sched_tasks"`
+	SchedThreads       *ebpf.Map `ebpf:"sched_threads"`
+	Stacks             *ebpf.Map `ebpf:"stacks"`
+	SyscallProbes      *ebpf.Map `ebpf:"syscall_probes"`
+	TaskStacks         *ebpf.Map `ebpf:"task_stacks"`
+	TracesCtxV1        *ebpf.Map `ebpf:"traces_ctx_v1"`
 }
 
 func (m *kretspanMaps) Close() error {
 	return _KretspanClose(
 		m.Bindings,
+		m.BlockedStackTraces,
 		m.CgroupFilter,
 		m.Counters,
 		m.Events,
 		m.PidFilter,
 		m.ProbeConfigs,
+		m.SchedTasks,
+		m.SchedThreads,
 		m.Stacks,
 		m.SyscallProbes,
 		m.TaskStacks,
@@ -310,6 +368,8 @@ func (m *kretspanMaps) Close() error {
 //
 // It can be passed to loadKretspanObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kretspanVariables struct {
+	BlockedStackMinNs  *ebpf.Variable `ebpf:"blocked_stack_min_ns"`
+	BlockedStacks      *ebpf.Variable `ebpf:"blocked_stacks"`
 	CommFilter         *ebpf.Variable `ebpf:"comm_filter"`
 	Correlate          *ebpf.Variable `ebpf:"correlate"`
 	EmptyStack         *ebpf.Variable `ebpf:"empty_stack"`
@@ -318,6 +378,8 @@ type kretspanVariables struct {
 	FilterComm         *ebpf.Variable `ebpf:"filter_comm"`
 	FilterPids         *ebpf.Variable `ebpf:"filter_pids"`
 	InstanceProbeId    *ebpf.Variable `ebpf:"instance_probe_id"`
+	SchedEnabled       *ebpf.Variable `ebpf:"sched_enabled"`
+	SchedTaskStorage   *ebpf.Variable `ebpf:"sched_task_storage"`
 	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
 	TraceKernelThreads *ebpf.Variable `ebpf:"trace_kernel_threads"`
 	UnusedBinding      *ebpf.Variable `ebpf:"unused_binding"`
@@ -327,6 +389,7 @@ type kretspanVariables struct {
 	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`
 	UnusedEventFlag    *ebpf.Variable `ebpf:"unused_event_flag"`
 	UnusedLimit        *ebpf.Variable `ebpf:"unused_limit"`
+	UnusedSchedTail    *ebpf.Variable `ebpf:"unused_sched_tail"`
 	UseTaskStorage     *ebpf.Variable `ebpf:"use_task_storage"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
@@ -343,6 +406,10 @@ type kretspanPrograms struct {
 	KprobeReturn         *ebpf.Program `ebpf:"kprobe_return"`
 	MarkerC              *ebpf.Program `ebpf:"marker_c"`
 	MarkerGo             *ebpf.Program `ebpf:"marker_go"`
+	SchedSwitchBtf       *ebpf.Program `ebpf:"sched_switch_btf"`
+	SchedSwitchRaw       *ebpf.Program `ebpf:"sched_switch_raw"`
+	SchedWakeupBtf       *ebpf.Program `ebpf:"sched_wakeup_btf"`
+	SchedWakeupRaw       *ebpf.Program `ebpf:"sched_wakeup_raw"`
 	SyscallEntry         *ebpf.Program `ebpf:"syscall_entry"`
 	SyscallReturn        *ebpf.Program `ebpf:"syscall_return"`
 	ThreadExit           *ebpf.Program `ebpf:"thread_exit"`
@@ -361,6 +428,10 @@ func (p *kretspanPrograms) Close() error {
 		p.KprobeReturn,
 		p.MarkerC,
 		p.MarkerGo,
+		p.SchedSwitchBtf,
+		p.SchedSwitchRaw,
+		p.SchedWakeupBtf,
+		p.SchedWakeupRaw,
 		p.SyscallEntry,
 		p.SyscallReturn,
 		p.ThreadExit,

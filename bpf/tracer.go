@@ -42,6 +42,7 @@ type Config struct {
 	Correlate bool
 	BPFFS     string
 	Markers   []probe.Marker // binaries whose binding marker must be attached (with Correlate)
+	Sched     SchedOptions   // for the probes whose Filter asks for the scheduler split
 }
 
 // TraceContextMapPath is where the OpenTelemetry eBPF tools share per-thread trace contexts.
@@ -54,6 +55,8 @@ type Filter struct {
 	ErrorsOnly  bool
 	// NotFailures are errnos that ErrorsOnly does not keep: outcomes such as EAGAIN.
 	NotFailures errno.Set
+	// Sched: the probe's records carry the scheduler split (SchedTail).
+	Sched bool
 }
 
 // Probe is one target with its filters.
@@ -120,6 +123,14 @@ func Start(cfg Config, probes []Probe) (*Tracer, error) {
 	if err := configure(spec, cfg, len(probes)); err != nil {
 		return nil, err
 	}
+	var s kretspanSpecs
+	if err := spec.Assign(&s); err != nil {
+		return nil, fmt.Errorf("BPF object: %w", err)
+	}
+	hook, err := configureSched(&s, cfg, probes)
+	if err != nil {
+		return nil, err
+	}
 	if err := ensureFileLimit(fileDescriptorsNeeded(probes)); err != nil {
 		return nil, err
 	}
@@ -127,7 +138,7 @@ func Start(cfg Config, probes []Probe) (*Tracer, error) {
 	if t.poll <= 0 {
 		t.poll = 100 * time.Millisecond
 	}
-	if err := t.start(cfg, probes); err != nil {
+	if err := t.start(cfg, probes, hook); err != nil {
 		t.Close()
 		return nil, err
 	}
@@ -240,7 +251,7 @@ func boolByte(b bool) uint8 {
 	return 0
 }
 
-func (t *Tracer) start(cfg Config, probes []Probe) error {
+func (t *Tracer) start(cfg Config, probes []Probe, sched schedHook) error {
 	base := t.spec.Copy()
 	base.Programs = nil
 	var opts ebpf.CollectionOptions
@@ -286,6 +297,11 @@ func (t *Tracer) start(cfg Config, probes []Probe) error {
 		}
 	}
 
+	if sched.name != "" {
+		if err := t.attachSched(sched); err != nil {
+			return err
+		}
+	}
 	// Targets with programs of their own attach in order; one copy of a mechanism's programs
 	// serves the others, attached together.
 	shared := map[probe.Mechanism][]Probe{}
@@ -351,6 +367,7 @@ func probeConfig(p Probe) kretspanProbeConfig {
 		MinDurationNs: uint64(max(p.Filter.MinDuration, 0)),
 		ErrorsOnly:    boolByte(p.Filter.ErrorsOnly),
 		RetInt32:      boolByte(p.RetInt32),
+		Sched:         boolByte(p.Filter.Sched),
 		SampleAll:     1,
 	}
 	if ratio := p.Filter.SampleRatio; ratio > 0 && ratio < 1 {

@@ -67,10 +67,23 @@ func Load(args []string, lookupEnv func(string) (string, bool)) (Settings, error
 	return s, s.validate()
 }
 
+// anySched reports whether a probe gets the scheduler split.
+func (s Settings) anySched() bool {
+	for _, p := range s.Probes {
+		if s.ProbeFilter(p).Sched {
+			return true
+		}
+	}
+	return false
+}
+
 // validate checks what no single setting can: each value was checked as it was read.
 func (s Settings) validate() error {
 	if len(s.Probes) == 0 {
 		return errors.New("no probes given; e.g. kretspan syscall:openat (see kretspan --help)")
+	}
+	if s.BlockedStacks && !s.anySched() {
+		return errors.New("--blocked-stacks needs --sched (or sched: true on a probe of the config file)")
 	}
 	if s.NoCorrelation && len(s.Correlate) > 0 {
 		return errors.New("--correlate and --no-correlation contradict each other")

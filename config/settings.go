@@ -44,6 +44,8 @@ type Settings struct {
 	MetricsInterval   time.Duration // of OTLP metrics; 0: none
 	PrometheusAddress string        // host:port of /metrics, with the prometheus metrics exporter
 	ShutdownTimeout   time.Duration // the most the exports still queued at the end may take, together
+	BlockedStacks     bool          // with --sched: each call's longest block's stacks
+	BlockedStackMin   time.Duration // the shortest block that gets its stacks
 	NoCorrelation     bool
 	Correlate         []string
 	BPFFS             string
@@ -88,6 +90,7 @@ type Filter struct {
 	ErrorsOnly  *bool
 	Sample      *float64
 	NotFailures *errno.Set
+	Sched       *bool // the scheduler split on each span
 }
 
 // Probe is one probe spec with its own filters.
@@ -111,6 +114,9 @@ func (s Settings) ProbeFilter(p Probe) bpf.Filter {
 		}
 		if f.NotFailures != nil {
 			out.NotFailures = *f.NotFailures
+		}
+		if f.Sched != nil {
+			out.Sched = *f.Sched
 		}
 	}
 	return out
@@ -272,6 +278,12 @@ var settings = []setting{
 		}}},
 	{flag: "not-failures", key: "not_failures", probe: true, usage: fmt.Sprintf("errno `names` that are outcomes, not failures: no error status, and --errors-only drops them (default %s; %s: every errno is a failure)", errno.DefaultSet(), errno.None),
 		bind: filter[errno.Set]{func(f *Filter) **errno.Set { return &f.NotFailures }, errnoSetKind, nil}},
+	{flag: "sched", key: "sched", probe: true, usage: "add each call's on-CPU, run-queue and blocked time and its context switches to its span",
+		bind: filter[bool]{func(f *Filter) **bool { return &f.Sched }, boolKind, nil}},
+	{flag: "blocked-stacks", key: "blocked_stacks", usage: "with --sched: add the kernel and user stacks where each call's longest block began, as a span event",
+		bind: scalar[bool]{func(s *Settings) *bool { return &s.BlockedStacks }, boolKind, false, nil}},
+	{flag: "blocked-stack-min", key: "blocked_stack_min", usage: "the shortest block that --blocked-stacks reports",
+		bind: scalar[time.Duration]{func(s *Settings) *time.Duration { return &s.BlockedStackMin }, durationKind, time.Millisecond, notNegative}},
 	{flag: "max-inflight", key: "max_inflight", usage: fmt.Sprintf("bound the `threads` with probed calls in flight (the kretprobe maxactive), their stacks in a preallocated table (default: each thread's stack in its task storage on kernels 5.11+, else a table of %d)", bpf.DefaultMaxInflight),
 		bind: scalar[uint32]{func(s *Settings) *uint32 { return &s.MaxInflight }, uint32Kind, 0, func(n uint32) error { return atLeast(1, int(n)) }}},
 	{flag: "max-glob", key: "max_glob", usage: "most targets the probes may expand to",

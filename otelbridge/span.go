@@ -193,6 +193,10 @@ func appendSpan(dst []byte, event *bpf.Event, info *ProbeInfo, clock *WallClock,
 		}
 	}
 	dst = append(dst, info.tail...)
+	split := event.Sched()
+	if split != nil {
+		dst = appendSchedAttributes(dst, split)
+	}
 	if linkParent {
 		link, mark := otlpwire.OpenMessage(dst, otlpwire.SpanLink)
 		link = otlpwire.AppendBytes(link, otlpwire.LinkTraceID, event.TraceId[:])

@@ -151,7 +151,8 @@ func runCheck(args []string, stdout io.Writer) error {
 	}{
 		{"BTF", f.BTF}, {"ring buffer", f.RingBuffer}, {"kprobes", f.Kprobes}, {"kprobe.multi", f.KprobeMulti},
 		{"fentry/fexit", f.Fentry}, {"syscall tracepoints", f.Tracepoints}, {"uprobes", f.Uprobes},
-		{"task storage", f.TaskStorage}, {"cgroup v2", f.CgroupV2},
+		{"task storage", f.TaskStorage}, {"cgroup v2", f.CgroupV2}, {"scheduler hooks (tp_btf)", f.SchedTpBtf},
+		{"scheduler hooks (raw tracepoints)", f.SchedRawTracepoints},
 	} {
 		feature := checkFeature{Name: row.name, Supported: row.err == nil}
 		if row.err != nil {

@@ -222,6 +222,7 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 		Correlate:      !s.NoCorrelation,
 		BPFFS:          s.BPFFS,
 		Markers:        markers,
+		Sched:          bpf.SchedOptions{BlockedStacks: s.BlockedStacks, BlockedStackMin: s.BlockedStackMin},
 	}, probes)
 	if err != nil {
 		if metrics != nil {

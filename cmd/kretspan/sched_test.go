@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+
+	"github.com/kretspan/kretspan/internal/otlpreceiver"
+	"github.com/kretspan/kretspan/internal/testprocess"
+)
+
+// schedTiming is a call's own wall-clock and CPU time, as the workload read them inside it.
+type schedTiming struct{ wall, cpu time.Duration }
+
+func schedDo(t *testing.T, w *testprocess.Workload, command string) schedTiming {
+	t.Helper()
+	var wall, cpu int64
+	answer := w.Do(t, command)
+	if _, err := fmt.Sscanf(answer, "did %d %d", &wall, &cpu); err != nil {
+		t.Fatalf("%s: workload said %q: %v", command, answer, err)
+	}
+	return schedTiming{time.Duration(wall), time.Duration(cpu)}
+}
+
+// schedSplit is the scheduler split a span carries.
+type schedSplit struct {
+	onCPU, runqueue, blocked time.Duration
+	voluntary, involuntary   int64
+}
+
+func spanSplit(t *testing.T, s otlpreceiver.Span) schedSplit {
+	t.Helper()
+	value := func(key string) int64 {
+		v, ok := s.Attr("kretspan.sched." + key).(int64)
+		if !ok {
+			t.Fatalf("%s span has no kretspan.sched.%s: %v", s.Name, key, s.Attributes)
+		}
+		return v
+	}
+	return schedSplit{time.Duration(value("on_cpu_ns")), time.Duration(value("runqueue_ns")), time.Duration(value("blocked_ns")),
+		value("voluntary_switches"), value("involuntary_switches")}
+}
+
+// within reports whether got is want within 5%, or within floor, whichever is wider.
+func within(got, want, floor time.Duration) bool {
+	tolerance := max(want/20, floor)
+	return got >= want-tolerance && got <= want+tolerance
+}
+
+// TestKernelSchedSplit checks each span's on-CPU, run-queue and blocked time against the
+// workload's own clocks: a sleep, a CPU burn, a burn sharing its CPU with a spinning thread, and
+// nested calls, each on a thread pinned to one CPU.
+func TestKernelSchedSplit(t *testing.T) {
+	requireRoot(t)
+	dir := buildTools(t)
+	const ms = 100
+	step := time.Duration(ms) * time.Millisecond
+	receiver := startReceiver(t)
+	binary := filepath.Join(dir, "sched")
+	w := testprocess.StartWorkload(t, binary)
+	var probes []string
+	for _, f := range []string{"sleep_call", "burn_call", "contended_call", "outer_call"} {
+		probes = append(probes, "uprobe:"+binary+":"+f)
+	}
+	k := startKretspan(t, dir, append([]string{"--otlp-endpoint", receiver.Endpoint(), "--pid", fmt.Sprint(w.PID),
+		"--batch-timeout", "50ms", "--sched", "--blocked-stacks"}, probes...)...)
+	slept := schedDo(t, w, fmt.Sprintf("sleep %d", ms))
+	burnt := schedDo(t, w, fmt.Sprintf("burn %d", ms))
+	contended := schedDo(t, w, fmt.Sprintf("contend %d", ms))
+	nested := schedDo(t, w, fmt.Sprintf("nested %d", ms))
+	spans := receiver.WaitFor(10*time.Second, func(s []otlpreceiver.Span) bool { return len(s) >= 6 })
+	k.Stop(t)
+	if len(spans) != 6 {
+		t.Fatalf("received %d spans, want 6:\n%s", len(spans), k.Stderr())
+	}
+	find := func(name string, child bool) otlpreceiver.Span {
+		for _, s := range spans {
+			if s.Name == name && (len(s.ParentSpanId) != 0) == child {
+				return s
+			}
+		}
+		t.Fatalf("no %s span (child %v)", name, child)
+		return otlpreceiver.Span{}
+	}
+	splits := map[string]schedSplit{}
+	for _, s := range spans {
+		split := spanSplit(t, s)
+		name := s.Name
+		if len(s.ParentSpanId) != 0 {
+			name = "child " + name
+		}
+		splits[name] = split
+		// The three times add up to the span's duration, within 1%.
+		d := spanDuration(s)
+		if sum := split.onCPU + split.runqueue + split.blocked; sum < d-d/100 || sum > d+d/100 {
+			t.Errorf("%s: %v on CPU + %v runnable + %v blocked = %v, want the span's %v within 1%%", name, split.onCPU, split.runqueue, split.blocked, sum, d)
+		}
+		t.Logf("%s: took %v: %v on CPU, %v runnable, %v blocked, %d voluntary and %d involuntary switches",
+			name, d, split.onCPU, split.runqueue, split.blocked, split.voluntary, split.involuntary)
+	}
+
+	// (a) A sleep: blocked for the sleep, next to no CPU.
+	sleep := splits["sleep_call"]
+	if !within(sleep.onCPU, slept.cpu, time.Millisecond) {
+		t.Errorf("sleep_call: %v on CPU, the workload's CPU clock says %v", sleep.onCPU, slept.cpu)
+	}
+	if sleep.blocked < step-time.Millisecond || !within(sleep.blocked, slept.wall-slept.cpu-sleep.runqueue, time.Millisecond) {
+		t.Errorf("sleep_call: blocked %v, want at least the sleep's %v and its wall time less CPU and run-queue time (%v)", sleep.blocked, step, slept.wall-slept.cpu-sleep.runqueue)
+	}
+	if sleep.voluntary < 1 {
+		t.Errorf("sleep_call: %d voluntary switches, want at least 1", sleep.voluntary)
+	}
+	// (b) A CPU burn: on the CPU as long as the workload's CPU clock says.
+	burn := splits["burn_call"]
+	if !within(burn.onCPU, burnt.cpu, time.Millisecond) {
+		t.Errorf("burn_call: %v on CPU, the workload's CPU clock says %v", burn.onCPU, burnt.cpu)
+	}
+	// (c) A burn sharing its CPU: runnable for the wall time the CPU clock did not count.
+	contend := splits["contended_call"]
+	if !within(contend.onCPU, contended.cpu, time.Millisecond) {
+		t.Errorf("contended_call: %v on CPU, the workload's CPU clock says %v", contend.onCPU, contended.cpu)
+	}
+	if waited := contended.wall - contended.cpu; waited < step/4 || !within(contend.runqueue, waited, time.Millisecond) {
+		t.Errorf("contended_call: %v runnable, want the call's wall time less its CPU time, %v (at least a quarter of %v, or the spinner did not compete)",
+			contend.runqueue, waited, step)
+	}
+	if contend.involuntary < 1 {
+		t.Errorf("contended_call: %d involuntary switches, want at least 1", contend.involuntary)
+	}
+	// Nested: each call gets its own interval, children included.
+	outer, childBurn, childSleep := splits["outer_call"], splits["child burn_call"], splits["child sleep_call"]
+	if !within(outer.onCPU, nested.cpu, time.Millisecond) {
+		t.Errorf("outer_call: %v on CPU, the workload's CPU clock says %v", outer.onCPU, nested.cpu)
+	}
+	if !within(childBurn.onCPU, step, time.Millisecond) || childBurn.blocked > time.Millisecond {
+		t.Errorf("outer_call's burn_call: %v on CPU and %v blocked, want %v and none", childBurn.onCPU, childBurn.blocked, step)
+	}
+	if childSleep.blocked < step-time.Millisecond || outer.blocked < childSleep.blocked {
+		t.Errorf("outer_call's sleep_call blocked %v, outer_call %v: want at least %v, and the outer call's to include it", childSleep.blocked, outer.blocked, step)
+	}
+	if outer.voluntary < childSleep.voluntary || outer.onCPU < childBurn.onCPU {
+		t.Errorf("outer_call's switches and CPU time (%d, %v) do not include its children's (%d, %v)", outer.voluntary, outer.onCPU, childSleep.voluntary, childBurn.onCPU)
+	}
+	if parent := find("sleep_call", true).ParentSpanId; !bytes.Equal(parent, find("outer_call", false).SpanId) {
+		t.Errorf("the nested sleep_call's parent is %x, not outer_call", parent)
+	}
+}
+
+// checkBlockedEvent checks that a sleep's span carries its block's stacks: the kernel's sleep.
+func checkBlockedEvent(t *testing.T, s otlpreceiver.Span, step time.Duration) {
+	t.Helper()
+	if len(s.Events) != 1 || s.Events[0].Name != "blocked" {
+		t.Errorf("%s: events %v, want one named blocked", s.Name, s.Events)
+		return
+	}
+	attrs := map[string]any{}
+	for _, kv := range s.Events[0].Attributes {
+		if v, ok := kv.Value.Value.(*commonpb.AnyValue_IntValue); ok {
+			attrs[kv.Key] = v.IntValue
+		} else {
+			attrs[kv.Key] = kv.Value.GetStringValue()
+		}
+	}
+	if ns, _ := attrs["kretspan.sched.blocked_ns"].(int64); time.Duration(ns) < step-time.Millisecond {
+		t.Errorf("%s: the blocked event says %v, want at least the sleep's %v", s.Name, time.Duration(ns), step)
+	}
+	stack, _ := attrs["code.stacktrace"].(string)
+	if !strings.Contains(stack, "nanosleep") || !strings.Contains(stack, "schedule") || !strings.Contains(stack, "sleep_call") {
+		t.Errorf("%s: the blocked stack names neither the kernel's nanosleep and schedule nor sleep_call:\n%s", s.Name, stack)
+	}
+}
