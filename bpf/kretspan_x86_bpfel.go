@@ -128,6 +128,7 @@ type kretspanSchedThread struct {
 		Nvcsw         uint64
 		Nivcsw        uint64
 		BlockNs       uint64
+		BlockStartNs  uint64
 		KernelStackId int32
 		UserStackId   int32
 	}

@@ -28,6 +28,7 @@ struct sched_tail {
 	__u32 voluntary_switches;
 	__u32 involuntary_switches;
 	__u64 block_ns;        /* the longest block of at least blocked_stack_min_ns; 0: none */
+	__u64 block_start_ns;  /* when it began */
 	__s32 kernel_stack_id; /* in blocked_stack_traces where it went off the CPU; negative: none */
 	__s32 user_stack_id;
 };
@@ -39,6 +40,7 @@ struct sched_frame {
 	__u64 nvcsw;
 	__u64 nivcsw;
 	__u64 block_ns; /* children's blocks included once they return */
+	__u64 block_start_ns;
 	__s32 kernel_stack_id;
 	__s32 user_stack_id;
 };
@@ -172,16 +174,17 @@ static __always_inline void sched_switch(void *ctx, bool preempt, struct task_st
 	} else {
 		in->runqueue_ns += now - in->off_cpu_ns;
 	}
-	in->off_cpu_ns = 0;
-	in->woken_ns = 0;
 	if (blocked_stacks && block >= blocked_stack_min_ns) {
 		frame = &in->frames[(in->depth - 1) & (MAX_DEPTH - 1)];
 		if (block > frame->block_ns) {
 			frame->block_ns = block;
+			frame->block_start_ns = in->off_cpu_ns;
 			frame->kernel_stack_id = in->off_kernel_stack_id;
 			frame->user_stack_id = in->off_user_stack_id;
 		}
 	}
+	in->off_cpu_ns = 0;
+	in->woken_ns = 0;
 }
 
 static __always_inline void sched_wakeup(struct task_struct *task, bool btf)
@@ -239,6 +242,7 @@ static __always_inline void sched_enter(__u32 tid, __u32 depth)
 	frame->nvcsw = BPF_CORE_READ(task, nvcsw);
 	frame->nivcsw = BPF_CORE_READ(task, nivcsw);
 	frame->block_ns = 0;
+	frame->block_start_ns = 0;
 	frame->kernel_stack_id = -1;
 	frame->user_stack_id = -1;
 	thread->off_cpu_ns = 0; // running: a stale interval from a lost hook run must not count
@@ -268,12 +272,14 @@ static __always_inline bool sched_return(__u32 tid, int index, __u64 duration, s
 	tail->voluntary_switches = BPF_CORE_READ(task, nvcsw) - frame->nvcsw;
 	tail->involuntary_switches = BPF_CORE_READ(task, nivcsw) - frame->nivcsw;
 	tail->block_ns = frame->block_ns;
+	tail->block_start_ns = frame->block_start_ns;
 	tail->kernel_stack_id = frame->kernel_stack_id;
 	tail->user_stack_id = frame->user_stack_id;
 	if (index > 0) {
 		parent = &thread->frames[(index - 1) & (MAX_DEPTH - 1)];
 		if (frame->block_ns > parent->block_ns) {
 			parent->block_ns = frame->block_ns;
+			parent->block_start_ns = frame->block_start_ns;
 			parent->kernel_stack_id = frame->kernel_stack_id;
 			parent->user_stack_id = frame->user_stack_id;
 		}

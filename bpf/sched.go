@@ -21,7 +21,8 @@ type SchedTail struct {
 	VoluntarySwitches   uint32
 	InvoluntarySwitches uint32
 	// BlockNs is the call's longest block of at least the --blocked-stack-min; 0: none.
-	BlockNs uint64
+	BlockNs      uint64
+	BlockStartNs uint64 // CLOCK_MONOTONIC, as Event.StartNs
 	// KernelStackID and UserStackID name the stacks where that block began (Tracer.Stack);
 	// negative: none.
 	KernelStackID int32

@@ -19,6 +19,7 @@ type config struct {
 	batchSize    int
 	batchTimeout time.Duration
 	queueBatches int
+	stacks       StackNamer
 }
 
 func newConfig(opts []Option) config {
@@ -41,3 +42,11 @@ func WithBatchTimeout(d time.Duration) Option { return func(c *config) { c.batch
 // WithQueueBatches bounds the export queue, in batches (default DefaultQueueBatches); events arriving while all of
 // them are full or exporting are dropped and counted.
 func WithQueueBatches(n int) Option { return func(c *config) { c.queueBatches = n } }
+
+// StackNamer names the stacks a call's longest block began in (bpf.SchedTail's stack ids), in
+// process pid, as code.stacktrace text; ok is false for a stack that is not there to name.
+type StackNamer func(pid uint32, kernelID, userID int32) (text string, ok bool)
+
+// WithBlockedStacks gives each span whose call has a longest block a span event named blocked,
+// with that block's stacks as names gives them; a block whose stack cannot be named gets none.
+func WithBlockedStacks(names StackNamer) Option { return func(c *config) { c.stacks = names } }

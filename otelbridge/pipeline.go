@@ -204,7 +204,7 @@ func (p *Pipeline) Add(event *bpf.Event) {
 	}
 	b := p.current
 	var end uint64
-	b.spans, end = appendSpan(b.spans, event, &p.probes[id], p.clock, p.comms.intern(&event.Comm))
+	b.spans, end = appendSpan(b.spans, event, &p.probes[id], p.clock, p.comms.intern(&event.Comm), p.blockedStack(event))
 	b.n++
 	b.byProbe[id]++
 	if duration := event.EndNs - event.StartNs; duration > p.slowest[id].Load() {

@@ -419,7 +419,7 @@ func BenchmarkAppendSpan(b *testing.B) {
 	comm := threadNameAttribute("bench")
 	b.ReportAllocs()
 	for b.Loop() {
-		buf, _ = appendSpan(buf[:0], &e, &info, clock, comm)
+		buf, _ = appendSpan(buf[:0], &e, &info, clock, comm, "")
 	}
 }
 

@@ -150,10 +150,11 @@ func errnoEncoding(ret int64) *errnoFields {
 }
 
 // appendSpan appends the span for event to dst, as a span field of ScopeSpans, and returns its
-// end time too. clock converts the event's monotonic timestamps, and comm is the thread.name
-// attribute of its command name (see commInterner). Fields go in field-number order, as
+// end time too. clock converts the event's monotonic timestamps, comm is the thread.name
+// attribute of its command name (see commInterner), and stack the text of its longest block's
+// stacks ("": no blocked event). Fields go in field-number order, as
 // protobuf-go writes them.
-func appendSpan(dst []byte, event *bpf.Event, info *ProbeInfo, clock *WallClock, comm []byte) (_ []byte, endUnixNano uint64) {
+func appendSpan(dst []byte, event *bpf.Event, info *ProbeInfo, clock *WallClock, comm []byte, stack string) (_ []byte, endUnixNano uint64) {
 	dst, mark := otlpwire.OpenMessage(dst, otlpwire.ScopeSpansSpan)
 	dst = otlpwire.AppendBytes(dst, otlpwire.SpanTraceID, event.TraceId[:])
 	dst = otlpwire.AppendSpanID(dst, otlpwire.SpanSpanID, event.SpanId)
@@ -196,6 +197,9 @@ func appendSpan(dst []byte, event *bpf.Event, info *ProbeInfo, clock *WallClock,
 	split := event.Sched()
 	if split != nil {
 		dst = appendSchedAttributes(dst, split)
+		if stack != "" {
+			dst = appendBlockedEvent(dst, split, clock, stack)
+		}
 	}
 	if linkParent {
 		link, mark := otlpwire.OpenMessage(dst, otlpwire.SpanLink)

@@ -23,7 +23,13 @@ import (
 // and decodes them for the test to read.
 func buildSpan(tb testing.TB, event *bpf.Event, info *ProbeInfo, clock *WallClock, comm string) *tracepb.Span {
 	tb.Helper()
-	field, _ := appendSpan(nil, event, info, clock, threadNameAttribute(comm))
+	return buildSpanWithStack(tb, event, info, clock, comm, "")
+}
+
+// buildSpanWithStack is buildSpan for an event whose longest block's stacks are named stack.
+func buildSpanWithStack(tb testing.TB, event *bpf.Event, info *ProbeInfo, clock *WallClock, comm, stack string) *tracepb.Span {
+	tb.Helper()
+	field, _ := appendSpan(nil, event, info, clock, threadNameAttribute(comm), stack)
 	num, typ, n := protowire.ConsumeTag(field)
 	body, m := protowire.ConsumeBytes(field[max(n, 0):])
 	if n < 0 || m < 0 || num != 2 || typ != protowire.BytesType || n+m != len(field) {
@@ -184,7 +190,7 @@ func BenchmarkEncodeRequest(b *testing.B) {
 			batch.spans = batch.spans[:0]
 			for i := range events {
 				e := &events[i]
-				batch.spans, _ = appendSpan(batch.spans, e, &probes[e.ProbeId], clock, comms.intern(&e.Comm))
+				batch.spans, _ = appendSpan(batch.spans, e, &probes[e.ProbeId], clock, comms.intern(&e.Comm), "")
 			}
 			return batch.RequestSize()
 		}},

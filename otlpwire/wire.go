@@ -25,8 +25,13 @@ const (
 	SpanStartTimeUnixNano = byte(7<<3 | protowire.Fixed64Type)
 	SpanEndTimeUnixNano   = byte(8<<3 | protowire.Fixed64Type)
 	SpanAttribute         = byte(9<<3 | protowire.BytesType)
+	SpanEvent             = byte(11<<3 | protowire.BytesType)
 	SpanLink              = byte(13<<3 | protowire.BytesType)
 	SpanStatus            = byte(15<<3 | protowire.BytesType)
+
+	EventTimeUnixNano = byte(1<<3 | protowire.Fixed64Type)
+	EventName         = byte(2<<3 | protowire.BytesType)
+	EventAttribute    = byte(3<<3 | protowire.BytesType)
 
 	LinkTraceID   = byte(1<<3 | protowire.BytesType)
 	LinkSpanID    = byte(2<<3 | protowire.BytesType)

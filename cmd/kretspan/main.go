@@ -24,6 +24,7 @@ import (
 	"github.com/kretspan/kretspan/internal/summary"
 	"github.com/kretspan/kretspan/otelbridge"
 	"github.com/kretspan/kretspan/probe"
+	"github.com/kretspan/kretspan/stacks"
 )
 
 const usageText = `Usage:
@@ -194,8 +195,13 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 	if err != nil {
 		return nil, err
 	}
-	pipeline, err := otelbridge.NewPipeline(sink, infos, otelbridge.ResourceProto(res), otelbridge.NewWallClock(otelbridge.SystemClocks()),
-		otelbridge.WithBatchSize(s.BatchSize), otelbridge.WithBatchTimeout(s.BatchTimeout), otelbridge.WithQueueBatches(s.QueueBatches))
+	pipelineOptions := []otelbridge.Option{otelbridge.WithBatchSize(s.BatchSize), otelbridge.WithBatchTimeout(s.BatchTimeout), otelbridge.WithQueueBatches(s.QueueBatches)}
+	var symbolizer *stacks.Symbolizer
+	if s.BlockedStacks {
+		symbolizer = stacks.New("/proc/kallsyms")
+		pipelineOptions = append(pipelineOptions, otelbridge.WithBlockedStacks(symbolizer.Stack))
+	}
+	pipeline, err := otelbridge.NewPipeline(sink, infos, otelbridge.ResourceProto(res), otelbridge.NewWallClock(otelbridge.SystemClocks()), pipelineOptions...)
 	if err != nil {
 		return nil, err
 	}
@@ -230,6 +236,9 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 		}
 		_ = pipeline.Close(context.Background())
 		return nil, err
+	}
+	if symbolizer != nil {
+		symbolizer.SetSource(tracer.Stack)
 	}
 	t := &trace{settings: s, targets: targets, tracer: tracer, pipeline: pipeline, metrics: metrics}
 

@@ -27,7 +27,7 @@ var Programs = []Program{
 	{Name: "nested", Source: "cmd/kretspan/testdata/nested.c"},
 	{Name: "driver", Source: "cmd/kretspan/testdata/driver.c", CFlags: []string{"-pthread"}},
 	{Name: "bindc", Source: "cmd/kretspan/testdata/bindc.c"},
-	{Name: "sched", Source: "cmd/kretspan/testdata/sched.c", CFlags: []string{"-pthread"}},
+	{Name: "sched", Source: "cmd/kretspan/testdata/sched.c", CFlags: []string{"-pthread", "-fno-omit-frame-pointer"}},
 }
 
 // BuildPrograms builds the named programs (all of them when none is named) into dir. Static
