@@ -47,7 +47,7 @@ func TestBuildMetrics(t *testing.T) {
 			t.Errorf("point for %q", target.AsString())
 		}
 	}
-	if got["entered"] != 10 || got["submitted"] != 6 || got["filtered_duration"] != 3 || got["sampled_out"] != 1 || len(got) != 11 {
+	if got["entered"] != 10 || got["submitted"] != 6 || got["filtered_duration"] != 3 || got["sampled_out"] != 1 || len(got) != 12 {
 		t.Errorf("kretspan.calls %v", got)
 	}
 	if !calls.IsMonotonic || calls.Temporality != metricdata.CumulativeTemporality {
