@@ -1,7 +1,8 @@
 // A workload whose calls spend known times on the CPU, waiting for it and blocked, for the tests
 // of the scheduler split. Its thread is pinned to one CPU. It prints "ready PID TID", then answers
-// each command with "did WALL_NS CPU_NS", the call's own wall-clock (CLOCK_MONOTONIC) and CPU
-// (CLOCK_THREAD_CPUTIME_ID) time, read inside the call:
+// each command with "did WALL_NS CPU_NS OUTER_WALL_NS OUTER_CPU_NS": the call's wall-clock
+// (CLOCK_MONOTONIC) and CPU (CLOCK_THREAD_CPUTIME_ID) time read inside the call, then read around
+// it, which includes the probes' own work on the thread:
 //   sleep MS    sleep_call sleeps MS
 //   burn MS     burn_call runs until its thread has used MS of CPU time
 //   contend MS  contended_call does the same while a second thread spins on the same CPU
@@ -109,7 +110,7 @@ static void *spin(void *arg)
 int main(void)
 {
 	char command[16];
-	struct timing t;
+	struct timing t, around;
 	pthread_t spinner;
 	int ms;
 
@@ -119,24 +120,32 @@ int main(void)
 	fflush(stdout);
 	while (scanf("%15s %d", command, &ms) == 2) {
 		if (!strcmp(command, "sleep")) {
+			start(&around);
 			sleep_call(ms, &t);
+			stop(&around);
 		} else if (!strcmp(command, "burn")) {
+			start(&around);
 			burn_call(ms, &t);
+			stop(&around);
 		} else if (!strcmp(command, "contend")) {
 			spinning = stop_spinning = 0;
 			pthread_create(&spinner, NULL, spin, NULL);
 			while (!spinning)
 				sched_yield();
+			start(&around);
 			contended_call(ms, &t);
+			stop(&around);
 			stop_spinning = 1;
 			pthread_join(spinner, NULL);
 		} else if (!strcmp(command, "nested")) {
+			start(&around);
 			outer_call(ms, &t);
+			stop(&around);
 		} else {
 			fprintf(stderr, "unknown command %s\n", command);
 			return 1;
 		}
-		printf("did %lld %lld\n", t.wall, t.cpu);
+		printf("did %lld %lld %lld %lld\n", t.wall, t.cpu, around.wall, around.cpu);
 		fflush(stdout);
 	}
 	return 0;
