@@ -329,6 +329,7 @@ func (t *trace) shutDownAndReport(interrupted context.Context, readErr error, st
 	if countErr == nil {
 		stats := t.pipeline.Stats()
 		summary.WriteHistograms(stderr, t.targets, counters)
+		summary.WriteSchedSplit(stderr, t.targets, counters)
 		fmt.Fprintln(stderr)
 		summary.Write(stderr, t.targets, counters, t.tracer.Misses(), summary.UserSpace{
 			Received: stats.Received, Exported: stats.Exported, DroppedQueue: stats.DroppedQueue, ExportFailed: stats.ExportFailed,

@@ -112,3 +112,27 @@ func writeHistogram(w io.Writer, buckets []uint64) {
 		fmt.Fprintf(w, "%10d -> %-10d : %-10d |%-*s|\n", low, high, buckets[i], width, bar)
 	}
 }
+
+// WriteSchedSplit prints, for each probe with the scheduler split (--sched), how the time of its
+// calls divides: on a CPU, runnable and waiting for one, and blocked.
+func WriteSchedSplit(w io.Writer, targets []probe.Target, counters []bpf.ProbeCounts) {
+	var rows []probe.Target
+	for _, t := range targets {
+		if c := counters[t.ID]; c.OnCpuSumNs+c.RunqueueSumNs+c.BlockedSumNs > 0 {
+			rows = append(rows, t)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nhow the calls' time divides (--sched):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "probe\ton CPU\trunnable\tblocked\t")
+	for _, t := range rows {
+		c := counters[t.ID]
+		total := float64(c.OnCpuSumNs + c.RunqueueSumNs + c.BlockedSumNs)
+		fmt.Fprintf(tw, "%s\t%.1f%%\t%.1f%%\t%.1f%%\t\n", t.Label(),
+			100*float64(c.OnCpuSumNs)/total, 100*float64(c.RunqueueSumNs)/total, 100*float64(c.BlockedSumNs)/total)
+	}
+	tw.Flush()
+}
