@@ -30,6 +30,9 @@ const (
 	MetricInFlight = "kretspan.calls.in_flight"
 	MetricSpans    = "kretspan.spans"         // per outcome: user space's ledger
 	MetricDuration = "kretspan.call.duration" // per probe, every call, in ns
+	// MetricSchedTime is the time the calls of each --sched probe spent in each state, in ns.
+	MetricSchedTime = "kretspan.call.sched.time"
+	AttrSchedState  = "kretspan.sched.state" // on_cpu, runqueue, blocked
 	AttrOutcome    = "kretspan.outcome"
 )
 
@@ -309,6 +312,7 @@ func BuildMetrics(res *resource.Resource, targets []probe.Target, counters []bpf
 	calls := metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true}
 	inFlight := metricdata.Gauge[int64]{}
 	durations := metricdata.ExponentialHistogram[int64]{Temporality: metricdata.CumulativeTemporality}
+	schedTime := metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true}
 	for _, t := range targets {
 		c := counters[t.ID]
 		probeAttrs := []attribute.KeyValue{attribute.String(otelbridge.AttrProbeTarget, t.Label()), attribute.String(otelbridge.AttrProbeKind, string(t.Kind))}
@@ -318,6 +322,16 @@ func BuildMetrics(res *resource.Resource, targets []probe.Target, counters []bpf
 		}
 		inFlight.DataPoints = append(inFlight.DataPoints, metricdata.DataPoint[int64]{Attributes: attribute.NewSet(probeAttrs...), Time: now, Value: int64(c.InFlight())})
 		durations.DataPoints = append(durations.DataPoints, durationPoint(attribute.NewSet(probeAttrs...), &c, exemplarOf(exemplars, t.ID), start, now))
+		if c.OnCpuSumNs+c.RunqueueSumNs+c.BlockedSumNs == 0 {
+			continue // no split: not a --sched probe, or no call returned yet
+		}
+		for _, state := range []struct {
+			name string
+			ns   uint64
+		}{{"on_cpu", c.OnCpuSumNs}, {"runqueue", c.RunqueueSumNs}, {"blocked", c.BlockedSumNs}} {
+			attrs := attribute.NewSet(append(probeAttrs, attribute.String(AttrSchedState, state.name))...)
+			schedTime.DataPoints = append(schedTime.DataPoints, metricdata.DataPoint[int64]{Attributes: attrs, StartTime: start, Time: now, Value: int64(state.ns)})
+		}
 	}
 	spans := metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true}
 	for _, outcome := range []struct {
@@ -327,16 +341,21 @@ func BuildMetrics(res *resource.Resource, targets []probe.Target, counters []bpf
 		spans.DataPoints = append(spans.DataPoints, metricdata.DataPoint[int64]{
 			Attributes: attribute.NewSet(attribute.String(AttrOutcome, outcome.name)), StartTime: start, Time: now, Value: int64(outcome.count)})
 	}
+	metrics := []metricdata.Metrics{
+		{Name: MetricCalls, Description: "Calls of each probe by what became of them; entered = submitted + filtered + sampled out + dropped + missed + in flight.", Unit: "{call}", Data: calls},
+		{Name: MetricInFlight, Description: "Calls entered whose return has not come yet.", Unit: "{call}", Data: inFlight},
+		{Name: MetricSpans, Description: "Events read from the kernel by what became of them in user space.", Unit: "{span}", Data: spans},
+		{Name: MetricDuration, Description: "Duration of every call that returned, filtered and sampled out ones included.", Unit: "ns", Data: durations},
+	}
+	if len(schedTime.DataPoints) > 0 {
+		metrics = append(metrics, metricdata.Metrics{Name: MetricSchedTime, Unit: "ns", Data: schedTime,
+			Description: "Time the calls of each --sched probe that returned spent on a CPU, runnable and blocked, filtered and sampled out ones included."})
+	}
 	return metricdata.ResourceMetrics{
 		Resource: res,
 		ScopeMetrics: []metricdata.ScopeMetrics{{
-			Scope: instrumentation.Scope{Name: otelbridge.ScopeName, Version: otelbridge.Version},
-			Metrics: []metricdata.Metrics{
-				{Name: MetricCalls, Description: "Calls of each probe by what became of them; entered = submitted + filtered + sampled out + dropped + missed + in flight.", Unit: "{call}", Data: calls},
-				{Name: MetricInFlight, Description: "Calls entered whose return has not come yet.", Unit: "{call}", Data: inFlight},
-				{Name: MetricSpans, Description: "Events read from the kernel by what became of them in user space.", Unit: "{span}", Data: spans},
-				{Name: MetricDuration, Description: "Duration of every call that returned, filtered and sampled out ones included.", Unit: "ns", Data: durations},
-			},
+			Scope:   instrumentation.Scope{Name: otelbridge.ScopeName, Version: otelbridge.Version},
+			Metrics: metrics,
 		}},
 	}
 }

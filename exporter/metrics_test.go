@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
+	"reflect"
 	"testing"
 	"time"
 
@@ -205,5 +206,28 @@ func TestMetricsExporters(t *testing.T) {
 	}
 	if _, err := NewMetrics(context.Background(), "statsd", MetricsDestination{}, nil, nil); err == nil {
 		t.Error("an unknown metrics exporter was started")
+	}
+}
+
+// A --sched probe's time per state is a counter; a probe without the split has none.
+func TestBuildMetricsSchedTime(t *testing.T) {
+	targets := []probe.Target{{ID: 1, Kind: probe.KindSyscall, Name: "read"}, {ID: 2, Kind: probe.KindSyscall, Name: "write"}}
+	counters := make([]bpf.ProbeCounts, 3)
+	counters[1].OnCpuSumNs, counters[1].RunqueueSumNs, counters[1].BlockedSumNs = 200, 100, 11800
+	rm := BuildMetrics(resource.Empty(), targets, counters, otelbridge.Stats{}, nil, time.Unix(100, 0), time.Unix(101, 0))
+	got := map[string]int64{}
+	for _, m := range rm.ScopeMetrics[0].Metrics {
+		if m.Name != MetricSchedTime {
+			continue
+		}
+		for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
+			target, _ := p.Attributes.Value(otelbridge.AttrProbeTarget)
+			state, _ := p.Attributes.Value(AttrSchedState)
+			got[target.AsString()+" "+state.AsString()] = p.Value
+		}
+	}
+	want := map[string]int64{"syscall:read on_cpu": 200, "syscall:read runqueue": 100, "syscall:read blocked": 11800}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s points %v, want %v", MetricSchedTime, got, want)
 	}
 }

@@ -145,8 +145,9 @@ func TestKernelSchedSplit(t *testing.T) {
 	if !slept.onCPU(sleep.onCPU, cpuClockTolerance(sleep)) {
 		t.Errorf("sleep_call: %v on CPU, the workload's CPU clock says %v inside the call, %v around it", sleep.onCPU, slept.cpu, slept.outerCPU)
 	}
-	if inner, outer := slept.waiting(); sleep.blocked < step-time.Millisecond || sleep.blocked+sleep.runqueue > outer+time.Millisecond ||
-		!within(sleep.blocked+sleep.runqueue, inner, time.Millisecond) && sleep.blocked+sleep.runqueue < inner {
+	tolerance := cpuClockTolerance(sleep)
+	if inner, outer := slept.waiting(); sleep.blocked < step-time.Millisecond || sleep.blocked+sleep.runqueue > outer+tolerance ||
+		!within(sleep.blocked+sleep.runqueue, inner, tolerance) && sleep.blocked+sleep.runqueue < inner {
 		t.Errorf("sleep_call: blocked %v and runnable %v, want at least the sleep's %v, and together the call's wall time less its CPU time (%v inside, %v around)",
 			sleep.blocked, sleep.runqueue, step, inner, outer)
 	}
