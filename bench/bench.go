@@ -93,6 +93,7 @@ func Run(cfg Config) (*Results, error) {
 	for _, h := range []hook{{name: "tracepoint", call: "getppid"}, {name: "uprobe", call: "func", binary: workload}} {
 		r.Overhead = append(r.Overhead, runOverhead(cfg, h, workload, receiver))
 	}
+	r.Sched = runSched(cfg, workload)
 	r.LoadAfter = loadAvg()
 	r.Elapsed = time.Since(start)
 	return r, nil
@@ -104,7 +105,7 @@ func buildWorkload(dir string) (string, error) {
 	if err := os.WriteFile(src, loopSource, 0o644); err != nil {
 		return "", err
 	}
-	if out, err := exec.Command("cc", "-O2", "-Wall", "-o", bin, src).CombinedOutput(); err != nil {
+	if out, err := exec.Command("cc", "-O2", "-Wall", "-pthread", "-o", bin, src).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build the workload (cc): %v: %s", err, out)
 	}
 	return bin, nil

@@ -147,6 +147,7 @@ uretprobe:%[1]s:%[2]s /@start[tid]/ { printf("%%d %%d\n", tid, nsecs - @start[ti
 			}
 			return err
 		}},
+		{VSched, false, kretspan("--exporter", "none", "--sched")},
 		{VMinDur, false, kretspan("--exporter", "none", "--min-duration", "1ms")},
 		{VSample, false, kretspan("--exporter", "none", "--sample", "0.01")},
 	}...)

@@ -19,6 +19,7 @@ type Results struct {
 	Encoder    EncoderResult
 	InProcess  InProcessResult
 	Overhead   []OverheadResult
+	Sched      SchedResult
 }
 
 // The performance targets kretspan holds itself to; the table says which are met. Absolute
@@ -52,6 +53,7 @@ func (r *Results) Print(w io.Writer) {
 	for _, o := range r.Overhead {
 		rows = append(rows, overheadRows(o)...)
 	}
+	rows = append(rows, schedRows(r.Sched)...)
 	printTable(w, []string{"PART", "ROW", "RESULT", "DETAIL", "TARGET", "MEETS"}, rows)
 }
 
@@ -166,6 +168,11 @@ func overheadRows(o OverheadResult) []tableRow {
 				targets, meets = append(targets, t), append(meets, "minimal "+mm)
 			}
 			row.target, row.meets = strings.Join(targets, "; "), strings.Join(meets, ", ")
+		case r.Variant == VSched:
+			if k, ok := own(kret); ok {
+				w, _ := own(&r)
+				row.target, row.meets = ratio(fmt.Sprintf("own ≤ 1.3× without --sched (%.0f ns)", k), w, k, TargetSchedOwnWork)
+			}
 		case r.Variant == VMinDur || r.Variant == VSample:
 			if k, ok := own(kret); ok {
 				w, _ := own(&r)

@@ -5,7 +5,12 @@
 //   loop overhead getppid|func CALLS REPS   one line per repetition: "ns_per_call X"
 //   loop rate getppid|func RATE MILLIS      paced at RATE calls/s (0: flat out) for MILLIS ms:
 //                                           "calls N elapsed_ns E"
+//   loop pingpong - ROUNDS REPS             two threads on one CPU pass a byte back and forth
+//                                           through pipes, two context switches per round: one
+//                                           line per repetition, "ns_per_call X" per round
 #define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,12 +43,63 @@ static inline void call(int func)
 		sink += syscall(SYS_getppid); // the raw syscall: glibc does not cache getppid, but be sure
 }
 
+static int ping[2], pong[2];
+
+static void pin_cpu0(void)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+static void *ponger(void *arg)
+{
+	char c;
+
+	pin_cpu0();
+	while (read(ping[0], &c, 1) == 1 && c)
+		if (write(pong[1], &c, 1) != 1)
+			break;
+	return NULL;
+}
+
+static int pingpong(long long rounds, long long reps)
+{
+	pthread_t thread;
+	char c = 1, zero = 0;
+
+	if (pipe(ping) || pipe(pong) || pthread_create(&thread, NULL, ponger, NULL)) {
+		perror("pingpong");
+		return 1;
+	}
+	pin_cpu0();
+	for (long long rep = -1; rep < reps; rep++) { // the first repetition warms up
+		long long start = now_ns();
+		for (long long i = 0; i < rounds; i++)
+			if (write(ping[1], &c, 1) != 1 || read(pong[0], &c, 1) != 1)
+				return 1;
+		long long elapsed = now_ns() - start;
+		if (rep >= 0) {
+			printf("ns_per_call %.2f\n", (double)elapsed / (double)rounds);
+			fflush(stdout);
+		}
+	}
+	if (write(ping[1], &zero, 1) != 1)
+		return 1;
+	pthread_join(thread, NULL);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 5) {
 		fprintf(stderr, "usage: %s overhead|rate getppid|func CALLS|RATE REPS|MILLIS\n", argv[0]);
 		return 2;
 	}
+	if (strcmp(argv[1], "pingpong") == 0)
+		return pingpong(atoll(argv[3]), atoll(argv[4]));
 	int func = strcmp(argv[2], "func") == 0;
 	if (!func && strcmp(argv[2], "getppid") != 0) {
 		fprintf(stderr, "unknown call %s\n", argv[2]);
