@@ -33,7 +33,7 @@ const (
 	// MetricSchedTime is the time the calls of each --sched probe spent in each state, in ns.
 	MetricSchedTime = "kretspan.call.sched.time"
 	AttrSchedState  = "kretspan.sched.state" // on_cpu, runqueue, blocked
-	AttrOutcome    = "kretspan.outcome"
+	AttrOutcome     = "kretspan.outcome"
 )
 
 // Where the ledger's metrics may go (--metrics-exporter, OTEL_METRICS_EXPORTER).

@@ -47,7 +47,9 @@ func cpuClockTolerance(s schedSplit) time.Duration {
 }
 
 // waiting is the call's wall time less its CPU time, inside and around it.
-func (c schedTiming) waiting() (inner, outer time.Duration) { return c.wall - c.cpu, c.outerWall - c.outerCPU }
+func (c schedTiming) waiting() (inner, outer time.Duration) {
+	return c.wall - c.cpu, c.outerWall - c.outerCPU
+}
 
 // schedSplit is the scheduler split a span carries.
 type schedSplit struct {
