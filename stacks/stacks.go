@@ -6,6 +6,7 @@ package stacks
 import (
 	"bufio"
 	"debug/elf"
+	"debug/gosym"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -210,6 +211,18 @@ func readELFSymbols(path string) *symbols {
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_LOAD {
 			s.loads = append(s.loads, p.ProgHeader)
+		}
+	}
+	// Go binaries name their functions in .gopclntab too, which stripping (-s, and go test's
+	// default) leaves in place.
+	if pclntab, text := f.Section(".gopclntab"), f.Section(".text"); pclntab != nil && text != nil {
+		if data, err := pclntab.Data(); err == nil {
+			if table, err := gosym.NewTable(nil, gosym.NewLineTable(data, text.Addr)); err == nil {
+				for _, fn := range table.Funcs {
+					s.addrs = append(s.addrs, fn.Entry)
+					s.names = append(s.names, fn.Name)
+				}
+			}
 		}
 	}
 	static, _ := f.Symbols()
