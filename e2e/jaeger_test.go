@@ -201,6 +201,7 @@ type jaegerSpan struct {
 	StartTime     int64       `json:"startTime"`
 	Duration      int64       `json:"duration"`
 	Tags          []jaegerTag `json:"tags"`
+	Logs          []jaegerLog `json:"logs"` // span events
 	ProcessID     string      `json:"processID"`
 	Warnings      []string    `json:"warnings"`
 }
@@ -217,6 +218,12 @@ type jaegerTag struct {
 	Key   string          `json:"key"`
 	Type  string          `json:"type"`
 	Value json.RawMessage `json:"value"`
+}
+
+// jaegerLog is a span event: its name is the field "event".
+type jaegerLog struct {
+	Timestamp int64       `json:"timestamp"`
+	Fields    []jaegerTag `json:"fields"`
 }
 
 type jaegerProcess struct {
