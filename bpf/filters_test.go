@@ -31,6 +31,12 @@ func traceSyscalls(t *testing.T, cfg Config, filter Filter, workload func(), nam
 // traceProbes is traceSyscalls for any probe specs this kernel can attach.
 func traceProbes(t *testing.T, cfg Config, filter Filter, workload func(), raw ...string) ([]Event, []ProbeCounts, []probe.Target) {
 	t.Helper()
+	return traceProbesWith(t, cfg, filter, workload, func(*Event) {}, raw...)
+}
+
+// traceProbesWith is traceProbes that also hands each event, tails and all, to onEvent.
+func traceProbesWith(t *testing.T, cfg Config, filter Filter, workload func(), onEvent func(*Event), raw ...string) ([]Event, []ProbeCounts, []probe.Target) {
+	t.Helper()
 	requireRoot(t)
 	var specs []probe.Spec
 	for _, r := range raw {
@@ -59,7 +65,7 @@ func traceProbes(t *testing.T, cfg Config, filter Filter, workload func(), raw .
 		tracer.Stop()
 	}()
 	var events []Event
-	if err := tracer.Read(func(e *Event) { events = append(events, *e) }, func() {}); err != nil {
+	if err := tracer.Read(func(e *Event) { events = append(events, *e); onEvent(e) }, func() {}); err != nil {
 		t.Fatal(err)
 	}
 	counters, err := tracer.Counts()

@@ -82,6 +82,9 @@ type schedHook struct {
 	supportedError func() error
 }
 
+// schedHookChoices are the hooks Start may pick from: every one, but for tests of one.
+var schedHookChoices = schedHooks
+
 // schedHooks are the ways to attach, best first.
 var schedHooks = []schedHook{
 	{
@@ -100,10 +103,10 @@ var schedHooks = []schedHook{
 	},
 }
 
-// pickSchedHook is the best way this kernel offers to attach the scheduler hooks.
-func pickSchedHook() (schedHook, error) {
+// pickSchedHook is the best way this kernel offers to attach the scheduler hooks, among hooks.
+func pickSchedHook(hooks []schedHook) (schedHook, error) {
 	var errs []error
-	for _, h := range schedHooks {
+	for _, h := range hooks {
 		err := h.supportedError()
 		if err == nil {
 			return h, nil
@@ -139,7 +142,7 @@ func configureSched(s *kretspanSpecs, cfg Config, probes []Probe) (schedHook, er
 	taskStorage := false
 	if enabled {
 		var err error
-		if hook, err = pickSchedHook(); err != nil {
+		if hook, err = pickSchedHook(schedHookChoices); err != nil {
 			return hook, err
 		}
 		taskStorage = hook.taskStorage && haveTaskStorage() == nil

@@ -2,7 +2,9 @@ package bpf
 
 import (
 	"reflect"
+	"runtime"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf/btf"
@@ -50,5 +52,45 @@ func TestSchedEventRoundTrip(t *testing.T) {
 	}
 	if (&Event{}).Sched() != nil {
 		t.Error("an event without EventSched has a tail")
+	}
+}
+
+// Each way of hooking the scheduler this kernel has gives sleeps their blocked time: tp_btf
+// (with task storage where the kernel has it) and raw tracepoints (by thread id).
+func TestKernelSchedHooks(t *testing.T) {
+	requireRoot(t)
+	defer func(saved []schedHook) { schedHookChoices = saved }(schedHookChoices)
+	for _, hook := range schedHooks {
+		t.Run(hook.name, func(t *testing.T) {
+			if err := hook.supportedError(); err != nil {
+				t.Skipf("%s: %v", hook.name, err)
+			}
+			schedHookChoices = []schedHook{hook}
+			const calls, sleep = 10, 5 * time.Millisecond
+			var splits []SchedTail
+			var durations []time.Duration
+			events, _, _ := traceProbesWith(t, thisProcess(), Filter{Sched: true}, func() {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				for range calls {
+					nanosleep(sleep)
+				}
+			}, func(e *Event) {
+				if s := e.Sched(); s != nil {
+					splits = append(splits, *s)
+					durations = append(durations, time.Duration(e.EndNs-e.StartNs))
+				}
+			}, "syscall:clock_nanosleep")
+			if len(splits) != calls || len(events) != calls {
+				t.Fatalf("%d events, %d with a split; want %d each", len(events), len(splits), calls)
+			}
+			for i, s := range splits {
+				d := durations[i]
+				sum := time.Duration(s.OnCPUNs + s.RunqueueNs + s.BlockedNs)
+				if time.Duration(s.BlockedNs) < sleep-sleep/10 || sum < d-d/100 || sum > d+d/100 || s.VoluntarySwitches < 1 {
+					t.Errorf("sleep of %v lasting %v: split %+v", sleep, d, s)
+				}
+			}
+		})
 	}
 }
