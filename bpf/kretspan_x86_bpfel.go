@@ -112,18 +112,16 @@ type kretspanProbeCounters struct {
 
 type kretspanSchedThread struct {
 	_                structs.HostLayout
-	RunqueueNs       uint64
 	BlockedNs        uint64
 	OffCpuNs         uint64
 	WokenNs          uint64
 	OffKernelStackId int32
 	OffUserStackId   int32
 	Depth            uint32
-	Blocked          uint8
-	Pad              [3]uint8
+	Pad              uint32
 	Frames           [8]struct {
 		_             structs.HostLayout
-		RunqueueNs    uint64
+		RunDelay      uint64
 		BlockedNs     uint64
 		Nvcsw         uint64
 		Nivcsw        uint64

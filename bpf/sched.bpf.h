@@ -2,14 +2,14 @@
 /* --sched: how each call's time divides into on-CPU, run-queue and blocked time, and, with
  * --blocked-stacks, the stacks where its longest block began.
  *
- * The scheduler hooks account each thread's time off the CPU, in the same clock as the span
- * (bpf_ktime_get_ns): at sched_switch out, the time it left and whether it stayed runnable
- * (preempted) or blocked; at sched_wakeup, when a blocked thread became runnable; at sched_switch
- * in, the blocked and run-queue parts of the interval. Each frame snapshots the thread's totals
- * at entry, so a call's split is the difference at its return, children included; on-CPU time is
- * what is left of the duration. The task's own counters are not exact enough: se.sum_exec_runtime
- * lags the running slice by up to a tick and is in the scheduler's clock, not the span's. The
- * hooks cost a thread with no call in flight one lookup each. */
+ * Run-queue time is the kernel's own: sched_info.run_delay, which it brings up to date whenever
+ * the thread gets a CPU, so it is exact at entry and at return, where the thread runs. Blocked
+ * time the scheduler hooks account, in the span's clock (bpf_ktime_get_ns): sched_switch stamps a
+ * thread that leaves the CPU not runnable, sched_wakeup stamps its wakeup, and the sched_switch
+ * that brings it back adds the block. On-CPU time is what is left of the duration. Each frame
+ * snapshots its thread's totals at entry, so a call's split is the difference at its return,
+ * children included. se.sum_exec_runtime would not do for on-CPU time: it lags the running slice
+ * by up to a tick. The hooks cost a thread with no call in flight a lookup each. */
 #ifndef KRETSPAN_SCHED_BPF_H
 #define KRETSPAN_SCHED_BPF_H
 
@@ -35,7 +35,7 @@ struct sched_tail {
 
 /* A call's snapshot of its thread's totals at entry, and its longest block so far. */
 struct sched_frame {
-	__u64 runqueue_ns;
+	__u64 run_delay; /* the task's sched_info.run_delay */
 	__u64 blocked_ns;
 	__u64 nvcsw;
 	__u64 nivcsw;
@@ -47,15 +47,13 @@ struct sched_frame {
 
 /* A thread's scheduler state while it has calls in flight. */
 struct sched_thread {
-	__u64 runqueue_ns; /* totals while calls were in flight */
-	__u64 blocked_ns;
-	__u64 off_cpu_ns; /* when it left the CPU; 0 while on it */
+	__u64 blocked_ns; /* total while calls were in flight */
+	__u64 off_cpu_ns; /* when it left the CPU blocked; 0 while not blocked */
 	__u64 woken_ns;   /* when it was woken from its block; 0 while not */
 	__s32 off_kernel_stack_id;
 	__s32 off_user_stack_id;
 	__u32 depth;   /* the frames in flight; the hooks skip threads with none */
-	__u8 blocked;  /* left the CPU not runnable */
-	__u8 _pad[3];
+	__u32 _pad;
 	struct sched_frame frames[MAX_DEPTH];
 };
 
@@ -93,12 +91,17 @@ struct {
 
 const struct sched_tail *unused_sched_tail __attribute__((unused));
 
-/* The task fields the split reads; ___sched is a CO-RE flavour of the kernel's task_struct. */
+/* The task fields the split reads; ___sched is a CO-RE flavour of the kernel's types. */
+struct sched_info___sched {
+	unsigned long long run_delay;
+} __attribute__((preserve_access_index));
+
 struct task_struct___sched {
 	int pid;
 	unsigned int __state; /* 5.14+ */
 	unsigned long nvcsw;
 	unsigned long nivcsw;
+	struct sched_info___sched sched_info;
 } __attribute__((preserve_access_index));
 
 struct task_struct___sched_old {
@@ -149,13 +152,12 @@ static __always_inline void sched_switch(void *ctx, bool preempt, struct task_st
 	struct sched_thread *out = sched_thread_of(prev, btf);
 	struct sched_thread *in = sched_thread_of(next, btf);
 	struct sched_frame *frame;
-	__u64 now, block = 0;
+	__u64 woken, block = 0;
 
-	if (out && out->depth) {
+	if (out && out->depth && !preempt && !sched_task_running(prev)) {
 		out->off_cpu_ns = bpf_ktime_get_ns();
 		out->woken_ns = 0;
-		out->blocked = !preempt && !sched_task_running(prev);
-		if (blocked_stacks && out->blocked) {
+		if (blocked_stacks) {
 			// prev is the current task here: the stacks are where it goes off the CPU.
 			out->off_kernel_stack_id = bpf_get_stackid(ctx, &blocked_stack_traces, 0);
 			out->off_user_stack_id = bpf_get_stackid(ctx, &blocked_stack_traces, BPF_F_USER_STACK);
@@ -163,17 +165,10 @@ static __always_inline void sched_switch(void *ctx, bool preempt, struct task_st
 	}
 	if (!in || !in->depth || !in->off_cpu_ns)
 		return;
-	now = bpf_ktime_get_ns();
-	if (in->blocked) {
-		// A wakeup the hook did not see (woken before it attached) leaves the whole interval blocked.
-		__u64 woken = in->woken_ns ? in->woken_ns : now;
-
-		block = woken - in->off_cpu_ns;
-		in->blocked_ns += block;
-		in->runqueue_ns += now - woken;
-	} else {
-		in->runqueue_ns += now - in->off_cpu_ns;
-	}
+	// A wakeup the hook did not see leaves the whole interval blocked.
+	woken = in->woken_ns ? in->woken_ns : bpf_ktime_get_ns();
+	block = woken - in->off_cpu_ns;
+	in->blocked_ns += block;
 	if (blocked_stacks && block >= blocked_stack_min_ns) {
 		frame = &in->frames[(in->depth - 1) & (MAX_DEPTH - 1)];
 		if (block > frame->block_ns) {
@@ -191,7 +186,7 @@ static __always_inline void sched_wakeup(struct task_struct *task, bool btf)
 {
 	struct sched_thread *thread = sched_thread_of(task, btf);
 
-	if (thread && thread->depth && thread->off_cpu_ns && thread->blocked && !thread->woken_ns)
+	if (thread && thread->depth && thread->off_cpu_ns && !thread->woken_ns)
 		thread->woken_ns = bpf_ktime_get_ns();
 }
 
@@ -237,7 +232,7 @@ static __always_inline void sched_enter(__u32 tid, __u32 depth)
 		return; // the call's record goes without its split
 	task = (void *)bpf_get_current_task();
 	frame = &thread->frames[depth & (MAX_DEPTH - 1)];
-	frame->runqueue_ns = thread->runqueue_ns;
+	frame->run_delay = BPF_CORE_READ(task, sched_info.run_delay);
 	frame->blocked_ns = thread->blocked_ns;
 	frame->nvcsw = BPF_CORE_READ(task, nvcsw);
 	frame->nivcsw = BPF_CORE_READ(task, nivcsw);
@@ -265,7 +260,7 @@ static __always_inline bool sched_return(__u32 tid, int index, __u64 duration, s
 		return false;
 	task = (void *)bpf_get_current_task();
 	frame = &thread->frames[index & (MAX_DEPTH - 1)];
-	tail->runqueue_ns = thread->runqueue_ns - frame->runqueue_ns;
+	tail->runqueue_ns = BPF_CORE_READ(task, sched_info.run_delay) - frame->run_delay;
 	tail->blocked_ns = thread->blocked_ns - frame->blocked_ns;
 	off = tail->runqueue_ns + tail->blocked_ns;
 	tail->on_cpu_ns = duration > off ? duration - off : 0;

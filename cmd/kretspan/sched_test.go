@@ -110,6 +110,11 @@ func TestKernelSchedSplit(t *testing.T) {
 	if len(spans) != 12 {
 		t.Fatalf("received %d spans, want 12:\n%s", len(spans), k.Stderr())
 	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("kretspan:\n%s", k.Stderr())
+		}
+	}()
 	spans = spans[6:] // the first round's are in the first batches: the calls are 50 ms apart at least
 	for _, s := range spans {
 		if spanDuration(s) < step {
