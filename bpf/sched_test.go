@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"os"
 	"reflect"
 	"runtime"
 	"testing"
@@ -66,7 +67,14 @@ func TestKernelSchedHooks(t *testing.T) {
 				t.Skipf("%s: %v", hook.name, err)
 			}
 			schedHookChoices = []schedHook{hook}
-			const calls, sleep = 10, 5 * time.Millisecond
+			const calls, sleep = 10, 20 * time.Millisecond
+			// A sleep's blocked time is the sleep less the time the thread ran before it left the
+			// CPU: microseconds, but in the emulated kernel matrix, where a vCPU that is not being
+			// emulated looks busy to the guest, up to a few ticks.
+			slack := sleep / 10
+			if os.Getenv("KRETSPAN_VMTEST") != "" {
+				slack = 8 * time.Millisecond
+			}
 			var splits []SchedTail
 			var durations []time.Duration
 			events, _, _ := traceProbesWith(t, thisProcess(), Filter{Sched: true}, func() {
@@ -87,7 +95,7 @@ func TestKernelSchedHooks(t *testing.T) {
 			for i, s := range splits {
 				d := durations[i]
 				sum := time.Duration(s.OnCPUNs + s.RunqueueNs + s.BlockedNs)
-				if time.Duration(s.BlockedNs) < sleep-sleep/10 || sum < d-d/100 || sum > d+d/100 || s.VoluntarySwitches < 1 {
+				if time.Duration(s.BlockedNs) < sleep-slack || sum < d-d/100 || sum > d+d/100 || s.VoluntarySwitches < 1 {
 					t.Errorf("sleep of %v lasting %v: split %+v", sleep, d, s)
 				}
 			}
