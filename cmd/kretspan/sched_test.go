@@ -36,15 +36,14 @@ func (c schedTiming) onCPU(got, floor time.Duration) bool {
 	return within(got, c.cpu, floor) || within(got, c.outerCPU, floor) || got >= c.cpu && got <= c.outerCPU
 }
 
-// cpuClockTolerance is how far the thread's CPU clock may be from the split: 1 ms; in the
-// emulated kernel matrix, where the guests' CPU accounting advances by scheduler ticks, a tick
-// (4 ms at Debian's HZ=250) for each context switch and each end of the call.
-func cpuClockTolerance(s schedSplit) time.Duration {
-	if os.Getenv("KRETSPAN_VMTEST") == "" {
-		return time.Millisecond
-	}
-	return time.Duration(s.voluntary+s.involuntary+2) * 4 * time.Millisecond
-}
+// emulated is the kernel matrix under QEMU's emulation. There a guest's clocks disagree: its
+// scheduler clock, which the thread's CPU clock and run-queue time are counted in, and its
+// timekeeping clock (hpet), which spans are timed in, drift apart while the emulator runs another
+// guest's vCPU (a 100 ms burn seen as 258 ms with 0.7 ms runnable on 5.10). So the matrix checks
+// what does not compare the two clocks: blocked times, switches, nesting, stacks.
+var emulated = os.Getenv("KRETSPAN_VMTEST") != ""
+
+const cpuClockTolerance = time.Millisecond
 
 // waiting is the call's wall time less its CPU time, inside and around it.
 func (c schedTiming) waiting() (inner, outer time.Duration) {
@@ -140,7 +139,11 @@ func TestKernelSchedSplit(t *testing.T) {
 		splits[name] = split
 		// The three times add up to the span's duration, within 1%.
 		d := spanDuration(s)
-		if sum := split.onCPU + split.runqueue + split.blocked; sum < d-d/100 || sum > d+d/100 {
+		slack := d / 100
+		if emulated {
+			slack += 2 * time.Millisecond // run-queue time is in the guest's other clock
+		}
+		if sum := split.onCPU + split.runqueue + split.blocked; sum < d-slack || sum > d+slack {
 			t.Errorf("%s: %v on CPU + %v runnable + %v blocked = %v, want the span's %v within 1%%", name, split.onCPU, split.runqueue, split.blocked, sum, d)
 		}
 		t.Logf("%s: took %v: %v on CPU, %v runnable, %v blocked, %d voluntary and %d involuntary switches",
@@ -149,12 +152,12 @@ func TestKernelSchedSplit(t *testing.T) {
 
 	// (a) A sleep: blocked for the sleep, next to no CPU.
 	sleep := splits["sleep_call"]
-	if !slept.onCPU(sleep.onCPU, cpuClockTolerance(sleep)) {
+	if !emulated && !slept.onCPU(sleep.onCPU, cpuClockTolerance) {
 		t.Errorf("sleep_call: %v on CPU, the workload's CPU clock says %v inside the call, %v around it", sleep.onCPU, slept.cpu, slept.outerCPU)
 	}
-	tolerance := cpuClockTolerance(sleep)
-	if inner, outer := slept.waiting(); sleep.blocked < step-time.Millisecond || sleep.blocked+sleep.runqueue > outer+tolerance ||
-		!within(sleep.blocked+sleep.runqueue, inner, tolerance) && sleep.blocked+sleep.runqueue < inner {
+	tolerance := cpuClockTolerance
+	if inner, outer := slept.waiting(); sleep.blocked < step-time.Millisecond || !emulated && (sleep.blocked+sleep.runqueue > outer+tolerance ||
+		!within(sleep.blocked+sleep.runqueue, inner, tolerance) && sleep.blocked+sleep.runqueue < inner) {
 		t.Errorf("sleep_call: blocked %v and runnable %v, want at least the sleep's %v, and together the call's wall time less its CPU time (%v inside, %v around)",
 			sleep.blocked, sleep.runqueue, step, inner, outer)
 	}
@@ -163,16 +166,16 @@ func TestKernelSchedSplit(t *testing.T) {
 	}
 	// (b) A CPU burn: on the CPU as long as the workload's CPU clock says.
 	burn := splits["burn_call"]
-	if !burnt.onCPU(burn.onCPU, cpuClockTolerance(burn)) {
+	if !emulated && !burnt.onCPU(burn.onCPU, cpuClockTolerance) {
 		t.Errorf("burn_call: %v on CPU, the workload's CPU clock says %v inside the call, %v around it", burn.onCPU, burnt.cpu, burnt.outerCPU)
 	}
 	// (c) A burn sharing its CPU: runnable for the wall time the CPU clock did not count.
 	contend := splits["contended_call"]
-	if !contended.onCPU(contend.onCPU, cpuClockTolerance(contend)) {
+	if !emulated && !contended.onCPU(contend.onCPU, cpuClockTolerance) {
 		t.Errorf("contended_call: %v on CPU, the workload's CPU clock says %v inside the call, %v around it", contend.onCPU, contended.cpu, contended.outerCPU)
 	}
-	if inner, outer := contended.waiting(); inner < step/4 || !within(contend.runqueue, inner, cpuClockTolerance(contend)) && !within(contend.runqueue, outer, cpuClockTolerance(contend)) &&
-		(contend.runqueue < inner || contend.runqueue > outer) {
+	if inner, outer := contended.waiting(); inner < step/4 || contend.runqueue < step/4 || !emulated && !within(contend.runqueue, inner, cpuClockTolerance) &&
+		!within(contend.runqueue, outer, cpuClockTolerance) && (contend.runqueue < inner || contend.runqueue > outer) {
 		t.Errorf("contended_call: %v runnable, want the call's wall time less its CPU time, %v inside the call and %v around it (at least a quarter of %v, or the spinner did not compete)",
 			contend.runqueue, inner, outer, step)
 	}
@@ -181,10 +184,10 @@ func TestKernelSchedSplit(t *testing.T) {
 	}
 	// Nested: each call gets its own interval, children included.
 	outer, childBurn, childSleep := splits["outer_call"], splits["child burn_call"], splits["child sleep_call"]
-	if !nested.onCPU(outer.onCPU, cpuClockTolerance(outer)) {
+	if !emulated && !nested.onCPU(outer.onCPU, cpuClockTolerance) {
 		t.Errorf("outer_call: %v on CPU, the workload's CPU clock says %v inside the call, %v around it", outer.onCPU, nested.cpu, nested.outerCPU)
 	}
-	if !within(childBurn.onCPU, step, cpuClockTolerance(childBurn)) || childBurn.blocked > time.Millisecond {
+	if !emulated && !within(childBurn.onCPU, step, cpuClockTolerance) || childBurn.blocked > time.Millisecond {
 		t.Errorf("outer_call's burn_call: %v on CPU and %v blocked, want %v and none", childBurn.onCPU, childBurn.blocked, step)
 	}
 	if childSleep.blocked < step-time.Millisecond || outer.blocked < childSleep.blocked {
