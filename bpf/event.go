@@ -23,5 +23,9 @@ func DecodeEvent(raw []byte) (*Event, error) {
 	if uintptr(unsafe.Pointer(&raw[0]))%unsafe.Alignof(Event{}) != 0 {
 		return nil, fmt.Errorf("ring-buffer record not %d-byte aligned", unsafe.Alignof(Event{}))
 	}
-	return (*Event)(unsafe.Pointer(&raw[0])), nil
+	event := (*Event)(unsafe.Pointer(&raw[0]))
+	if err := checkArgsTail(raw, event.Flags); err != nil {
+		return nil, err
+	}
+	return event, nil
 }

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -41,7 +42,7 @@ func TestParseForms(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse(%q): %v", tc.raw, err)
 			}
-			if got != tc.want {
+			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("Parse(%q) = %+v, want %+v", tc.raw, got, tc.want)
 			}
 			if got.IsGlob() != tc.glob {
@@ -107,7 +108,7 @@ func TestParseErrors(t *testing.T) {
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("error %q is not one line", err)
 			}
-			if spec != (Spec{}) {
+			if !reflect.DeepEqual(spec, Spec{}) {
 				t.Errorf("Parse(%q) returned %+v with its error, want the zero Spec", tc.raw, spec)
 			}
 		})
@@ -189,7 +190,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		spec, err := Parse(raw)
 		if err != nil {
-			if spec != (Spec{}) {
+			if !reflect.DeepEqual(spec, Spec{}) {
 				t.Fatalf("Parse(%q) returned %+v with error %v", raw, spec, err)
 			}
 			return
