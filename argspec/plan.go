@@ -196,7 +196,10 @@ func (p *Plan) finish() error {
 		}
 		seen[a.Name] = true
 		a.Key = AttributePrefix + a.Name
-		if a.Read.IsPath() && !filePath {
+		if a.Read.IsPath() {
+			if filePath {
+				return fmt.Errorf("a probe captures one file path, and '%s' would be a second", a.Name)
+			}
 			a.Key, filePath = FilePathKey, true
 		}
 		if len(a.Hops) > MaxHops {

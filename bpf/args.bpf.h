@@ -98,10 +98,19 @@ struct {
 #define PATH_BUF 4096 /* a path is assembled within its first half; a name may run past it */
 #define PATH_NAME_MAX 256
 
+/* A dentry walk's state: where it is, and how far it got. */
+struct path_walk {
+	__u64 dentry, vfsmnt, mnt; /* struct dentry *, struct vfsmount *, struct mount * */
+	__u32 depth, pos, complete, _pad;
+};
+
 struct path_scratch {
+	struct path_walk walk;
 	__u64 names[MAX_PATH_DEPTH]; /* const unsigned char * */
 	char buf[PATH_BUF];
 };
+
+#define ARGS_ONCE(x) (*(volatile typeof(x) *)&(x))
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -148,18 +157,12 @@ static __always_inline __u64 arg_register(void *ctx, enum arg_context context, c
 		return value;
 	}
 	switch (context) {
-	case ARG_CONTEXT_SYSCALL: {
-		struct syscall_enter_ctx *enter = ctx;
-
-		switch (spec->index) {
-		case 0: return enter->args[0];
-		case 1: return enter->args[1];
-		case 2: return enter->args[2];
-		case 3: return enter->args[3];
-		case 4: return enter->args[4];
-		default: return enter->args[5];
-		}
-	}
+	case ARG_CONTEXT_SYSCALL:
+		/* struct syscall_enter_ctx. Read through the helper: the one program serves every
+		 * syscall, and the kernel refuses to attach a tracepoint program that loads past the
+		 * smallest record it serves (sys_enter_getpid has no arguments). */
+		bpf_probe_read_kernel(&value, sizeof(value), (char *)ctx + 16 + 8 * (spec->index & 7));
+		return value;
 	case ARG_CONTEXT_REGS: {
 		struct pt_regs *regs = ctx;
 
@@ -237,10 +240,9 @@ static __noinline void arg_read_path(struct arg_value *value, char *data, struct
 {
 	__u32 zero = 0;
 	struct path_scratch *scratch = bpf_map_lookup_elem(&path_scratch, &zero);
-	struct mount *mnt = vfsmnt ? (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt) : NULL;
+	struct path_walk *walk;
 	struct inode *inode;
-	__u32 depth = 0, pos = 0;
-	bool complete = false;
+	__u64 size;
 	int i;
 
 	if (!scratch || !dentry) {
@@ -264,57 +266,76 @@ static __noinline void arg_read_path(struct arg_value *value, char *data, struct
 		arg_read_string(value, data, (__u64)BPF_CORE_READ(dentry, d_name.name), ARG_READ_STRING_KERNEL);
 		return;
 	}
+	/* The walk's state lives in the map, through volatile accesses: the verifier then sees the
+	 * same state at each iteration's start, whichever way the one before went, and prunes. */
+	walk = (struct path_walk *)&scratch->walk;
+	walk->dentry = (__u64)dentry;
+	walk->vfsmnt = (__u64)vfsmnt;
+	walk->mnt = vfsmnt ? (__u64)vfsmnt - bpf_core_field_offset(struct mount, mnt) : 0;
+	walk->depth = 0;
+	walk->complete = 0;
 	for (i = 0; i < MAX_PATH_DEPTH + 8; i++) {
-		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-		struct dentry *root = vfsmnt ? BPF_CORE_READ(vfsmnt, mnt_root) : NULL;
+		struct dentry *d = (struct dentry *)ARGS_ONCE(walk->dentry);
+		struct vfsmount *vm = (struct vfsmount *)ARGS_ONCE(walk->vfsmnt);
+		struct mount *m = (struct mount *)ARGS_ONCE(walk->mnt);
+		struct dentry *parent = BPF_CORE_READ(d, d_parent);
+		__u32 depth = ARGS_ONCE(walk->depth);
 
-		if (dentry == root || dentry == parent) {
-			struct mount *up = mnt ? BPF_CORE_READ(mnt, mnt_parent) : NULL;
+		if (d == BPF_CORE_READ(vm, mnt_root) || d == parent) {
+			struct mount *up = BPF_CORE_READ(m, mnt_parent);
 
-			if (!up || up == mnt) {
-				complete = true;
+			if (!m || !up || up == m) {
+				walk->complete = 1;
 				break;
 			}
 			/* Cross into the mount this one is mounted on. */
-			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-			mnt = up;
-			vfsmnt = &up->mnt;
+			walk->dentry = (__u64)BPF_CORE_READ(m, mnt_mountpoint);
+			walk->mnt = (__u64)up;
+			walk->vfsmnt = (__u64)up + bpf_core_field_offset(struct mount, mnt);
 			continue;
 		}
 		if (depth >= MAX_PATH_DEPTH)
 			break;
-		scratch->names[depth & (MAX_PATH_DEPTH - 1)] = (__u64)BPF_CORE_READ(dentry, d_name.name);
-		depth++;
-		dentry = parent;
+		scratch->names[depth & (MAX_PATH_DEPTH - 1)] = (__u64)BPF_CORE_READ(d, d_name.name);
+		walk->depth = depth + 1;
+		walk->dentry = (__u64)parent;
 	}
-	if (!complete)
+	if (!walk->complete)
 		value->status = ARG_STATUS_TRUNCATED;
-	if (depth == 0)
-		scratch->buf[pos++] = '/';
+	walk->pos = 0;
+	if (walk->depth == 0)
+		scratch->buf[walk->pos++] = '/';
 	for (i = MAX_PATH_DEPTH - 1; i >= 0; i--) {
+		__u32 pos = ARGS_ONCE(walk->pos);
 		long n;
 
-		if (i >= depth)
+		if (i >= ARGS_ONCE(walk->depth) || pos > arg_string_max)
 			continue;
-		if (pos > arg_string_max)
-			break;
 		scratch->buf[pos & (PATH_BUF / 2 - 1)] = '/';
 		pos++;
 		n = bpf_probe_read_kernel_str(&scratch->buf[pos & (PATH_BUF / 2 - 1)], PATH_NAME_MAX, (void *)scratch->names[i]);
 		if (n > 1)
 			pos += n - 1;
+		walk->pos = pos;
 	}
-	if (pos > arg_string_max) {
-		pos = arg_string_max;
+	size = ARGS_ONCE(walk->pos);
+	if (size > arg_string_max) {
+		size = arg_string_max;
 		value->status = ARG_STATUS_TRUNCATED;
 	}
-	value->length = pos;
-	bpf_probe_read_kernel(data, pos & (PATH_BUF / 2 - 1), scratch->buf);
+	value->length = size;
+	/* Opaque to the compiler, which would otherwise fold the bound below into the one above
+	 * and leave the verifier a size it cannot bound. */
+	asm volatile("" : "+r"(size));
+	if (size <= (__u64)arg_string_max)
+		bpf_probe_read_kernel(data, size, scratch->buf);
 }
 
-/* Reads one argument by its plan into value and data (arg_string_max + 2 bytes). */
+/* Reads one argument by its plan into value and data (arg_string_max + 2 bytes). A path is only
+ * located here, into *path_from: it is read once the loop is done, for the one path argument a
+ * plan may have, which keeps the verifier's work to one dentry walk. */
 static __always_inline void arg_capture_one(void *ctx, enum arg_context context, const struct arg_spec *spec,
-					    struct arg_value *value, char *data)
+					    struct arg_value *value, char *data, __u64 *path_from)
 {
 	bool user = spec->user_memory;
 	__u64 v = arg_register(ctx, context, spec);
@@ -357,38 +378,44 @@ static __always_inline void arg_capture_one(void *ctx, enum arg_context context,
 	case ARG_READ_STRING_ANY:
 		arg_read_string(value, data, v, spec->read);
 		return;
-	case ARG_READ_FD_PATH: {
-		struct file *file = arg_fd_file(v);
+	default:
+		*path_from = v;
+	}
+}
 
+/* Reads the path a plan's path argument names, from v as arg_capture_one left it. */
+static __always_inline void arg_capture_path(__u8 read, __u64 v, struct arg_value *value, char *data)
+{
+	struct dentry *dentry = NULL;
+	struct vfsmount *mnt = NULL;
+	struct file *file = NULL;
+
+	switch (read) {
+	case ARG_READ_FD_PATH:
+		file = arg_fd_file(v);
 		if (!file) {
 			value->status = ARG_STATUS_READ_FAILED;
 			value->number = -9; /* EBADF: no such descriptor */
 			return;
 		}
-		arg_read_path(value, data, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt));
-		return;
-	}
+		break;
 	case ARG_READ_FILE_PATH:
-		if (!v) {
-			value->status = ARG_STATUS_READ_FAILED;
-			return;
-		}
-		arg_read_path(value, data, BPF_CORE_READ((struct file *)v, f_path.dentry),
-			      BPF_CORE_READ((struct file *)v, f_path.mnt));
-		return;
+		file = (struct file *)v;
+		break;
 	case ARG_READ_PATH_PATH:
-		if (!v) {
-			value->status = ARG_STATUS_READ_FAILED;
-			return;
+		if (v) {
+			dentry = BPF_CORE_READ((struct path *)v, dentry);
+			mnt = BPF_CORE_READ((struct path *)v, mnt);
 		}
-		arg_read_path(value, data, BPF_CORE_READ((struct path *)v, dentry), BPF_CORE_READ((struct path *)v, mnt));
-		return;
-	case ARG_READ_DENTRY_PATH:
-		arg_read_path(value, data, (struct dentry *)v, NULL);
-		return;
+		break;
 	default:
-		value->status = ARG_STATUS_READ_FAILED;
+		dentry = (struct dentry *)v;
 	}
+	if (file) {
+		dentry = BPF_CORE_READ(file, f_path.dentry);
+		mnt = BPF_CORE_READ(file, f_path.mnt);
+	}
+	arg_read_path(value, data, dentry, mnt);
 }
 
 static __always_inline __u64 arg_frame_key(__u32 tid, __u32 depth)
@@ -403,6 +430,7 @@ static __always_inline void args_capture(void *ctx, enum arg_context context, __
 	__u32 zero = 0;
 	__u64 key = arg_frame_key(tid, depth);
 	struct arg_values_header *header;
+	__u64 path_from = 0;
 	char *values;
 	__u32 i;
 
@@ -424,8 +452,16 @@ static __always_inline void args_capture(void *ctx, enum arg_context context, __
 		if (offset + arg_stride > args_value_size)
 			break;
 		arg_capture_one(ctx, context, &plan->args[i], (void *)(values + offset),
-				values + offset + sizeof(struct arg_value));
+				values + offset + sizeof(struct arg_value), &path_from);
 		header->count = i + 1;
+	}
+	i = plan->path_index;
+	if (i < MAX_ARGS && i < header->count) {
+		__u32 offset = sizeof(*header) + i * arg_stride;
+
+		if (offset + arg_stride <= args_value_size && ((struct arg_value *)(values + offset))->status == ARG_STATUS_OK)
+			arg_capture_path(plan->args[i].read, path_from, (void *)(values + offset),
+					 values + offset + sizeof(struct arg_value));
 	}
 	bpf_map_update_elem(&arg_frames, &key, values, BPF_ANY);
 }

@@ -84,7 +84,14 @@ func argPlan(plan *argspec.Plan) (kretspanArgPlan, error) {
 		return k, fmt.Errorf("%d arguments, at most %d", len(plan.Args), len(k.Args))
 	}
 	k.Count = uint32(len(plan.Args))
+	k.PathIndex = uint32(len(k.Args))
 	for i, a := range plan.Args {
+		if a.Read.IsPath() {
+			if k.PathIndex != uint32(len(k.Args)) {
+				return k, fmt.Errorf("arguments %s and %s are both file paths, and a probe captures one", plan.Args[k.PathIndex].Name, a.Name)
+			}
+			k.PathIndex = uint32(i)
+		}
 		s := &k.Args[i]
 		if len(a.Hops) > len(s.Hops) {
 			return k, fmt.Errorf("argument %s follows %d pointers, at most %d", a.Name, len(a.Hops), len(s.Hops))

@@ -162,7 +162,7 @@ struct arg_spec {
 
 struct arg_plan {
 	__u32 count;
-	__u32 _pad;
+	__u32 path_index; /* the one argument that is a file's path; MAX_ARGS: none */
 	struct arg_spec args[MAX_ARGS];
 };
 

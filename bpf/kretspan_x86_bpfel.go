@@ -14,10 +14,10 @@ import (
 )
 
 type kretspanArgPlan struct {
-	_     structs.HostLayout
-	Count uint32
-	Pad   uint32
-	Args  [8]struct {
+	_         structs.HostLayout
+	Count     uint32
+	PathIndex uint32
+	Args      [8]struct {
 		_           structs.HostLayout
 		Source      uint8
 		Index       uint8
@@ -109,7 +109,17 @@ const (
 )
 
 type kretspanPathScratch struct {
-	_     structs.HostLayout
+	_    structs.HostLayout
+	Walk struct {
+		_        structs.HostLayout
+		Dentry   uint64
+		Vfsmnt   uint64
+		Mnt      uint64
+		Depth    uint32
+		Pos      uint32
+		Complete uint32
+		Pad      uint32
+	}
 	Names [32]uint64
 	Buf   [4096]int8
 }

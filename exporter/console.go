@@ -51,7 +51,7 @@ func (s *Console) write(span *tracepb.Span) {
 			errno = kv.Value.GetStringValue()
 		}
 	}
-	fmt.Fprintf(s.w, "%s returned %d", span.Name, ret)
+	fmt.Fprintf(s.w, "%s%s returned %d", span.Name, formatArgs(span.Name, span.Attributes), ret)
 	if errno != "" {
 		fmt.Fprintf(s.w, " (%s)", errno)
 	}
