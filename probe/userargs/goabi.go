@@ -2,7 +2,6 @@ package userargs
 
 import (
 	"debug/dwarf"
-	"fmt"
 	"strings"
 )
 
@@ -16,12 +15,9 @@ func goArguments(machine arch, parameters []parameter, types []dwarf.Type) []Arg
 	arguments := make([]Argument, len(parameters))
 	for i, p := range parameters {
 		typ, reason := describe(types[i], true)
-		parts, inRegisters := place.assign(types[i])
-		switch {
-		case strings.HasPrefix(p.name, "~") || strings.HasPrefix(p.name, ".") || p.name == "_" || p.name == "":
+		parts := place.assign(types[i])
+		if strings.HasPrefix(p.name, "~") || strings.HasPrefix(p.name, ".") || p.name == "_" || p.name == "" {
 			reason = "the parameter has no name"
-		case reason == "" && !inRegisters:
-			reason = fmt.Sprintf("%s is passed on the stack (the registers were used up by the arguments before it): not read", typ.Name)
 		}
 		argument := Argument{Name: p.name, Type: typ, Unsupported: reason}
 		if reason == "" {
@@ -42,11 +38,12 @@ type goPlacer struct {
 }
 
 // assign register-assigns one argument, or stack-assigns it when it does not fit. The parts are
-// its integer registers in order, or its 8-byte words on the stack.
-func (g *goPlacer) assign(t dwarf.Type) (parts []Location, inRegisters bool) {
+// its integer registers in order, or its 8-byte words on the stack: stack-assigned arguments are
+// laid out in order from goStackStart, each aligned to its type.
+func (g *goPlacer) assign(t dwarf.Type) (parts []Location) {
 	integers, floats := g.integers, g.floats
 	if g.registers(t, &parts) {
-		return parts, true
+		return parts
 	}
 	g.integers, g.floats = integers, floats
 	g.stack = alignUp(g.stack, goAlignment(t))
@@ -55,7 +52,7 @@ func (g *goPlacer) assign(t dwarf.Type) (parts []Location, inRegisters bool) {
 		parts = append(parts, Location{Offset: g.machine.goStackStart + g.stack + word})
 	}
 	g.stack += int(t.Size())
-	return parts, false
+	return parts
 }
 
 // registers follows the ABI's register assignment of a value of type t, recursively.
