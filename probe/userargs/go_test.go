@@ -35,7 +35,7 @@ var goFunctions = []struct {
 }
 
 // buildGo builds the Go workload for an architecture, with extra flags.
-func buildGo(t *testing.T, goarch string, flags ...string) string {
+func buildGo(t testing.TB, goarch string, flags ...string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "goworkload")
 	args := append([]string{"build", "-o", out}, flags...)

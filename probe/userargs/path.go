@@ -109,7 +109,7 @@ func (f *Function) Resolve(expr string) (Read, error) {
 		if argument.Type.Kind == Unsupported {
 			return Read{}, fmt.Errorf("%s: argument %s cannot be read: %s", f.Symbol, argument.Name, argument.Unsupported)
 		}
-		return Read{}, fmt.Errorf("%s: argument %s is a %s, not a pointer to a struct: it has no fields", f.Symbol, argument.Name, argument.Type.Name)
+		return Read{}, fmt.Errorf("%s: argument %s (%s) has no fields: it is not a pointer to a struct", f.Symbol, argument.Name, argument.Type.Name)
 	}
 	goLanguage := f.Language == "Go"
 	current := f.types[argument.Name]

@@ -71,7 +71,7 @@ var compilers = [2]struct{ arch, cc, cxx string }{
 }
 
 // buildC compiles a test workload, or skips when the compiler is not installed.
-func buildC(t *testing.T, compiler, source, optimization string) string {
+func buildC(t testing.TB, compiler, source, optimization string) string {
 	t.Helper()
 	if _, err := exec.LookPath(compiler); err != nil {
 		t.Skipf("%s is not installed (Debian: gcc, g++, gcc-aarch64-linux-gnu, g++-aarch64-linux-gnu): %v", compiler, err)

@@ -7,7 +7,7 @@
 
 enum color { RED, GREEN = 5, BLUE = -1 };
 struct header { int kind; int len; };
-struct request { long id; char *name; struct header hdr; struct request *next; };
+struct request { long id; char *name; struct header hdr; struct request *next; union { int flags; unsigned int mask; }; };
 struct pair { long a, b; };
 struct big { long a, b, c, d; };
 typedef const char *label_t;
@@ -17,6 +17,7 @@ const unsigned long offset_hdr_len = offsetof(struct request, hdr) + offsetof(st
 const unsigned long offset_next = offsetof(struct request, next);
 const unsigned long offset_name = offsetof(struct request, name);
 const unsigned long offset_id = offsetof(struct request, id);
+const unsigned long offset_flags = offsetof(struct request, flags);
 
 __attribute__((noinline)) int handle(int n, const char *tag, unsigned long size, struct request *req) {
 	return n + (int)strlen(tag) + (int)size + req->hdr.len;
@@ -58,8 +59,8 @@ __attribute__((noinline)) int small(unsigned short u16, signed char s8, _Bool ok
 }
 
 int main(int argc, char **argv) {
-	struct request second = { 7, "second", { 1, 2 }, NULL };
-	struct request first = { argc, argv[0], { 3, argc }, &second };
+	struct request second = { 7, "second", { 1, 2 }, NULL, { 0 } };
+	struct request first = { argc, argv[0], { 3, argc }, &second, { argc } };
 	struct pair p = { argc, 2 };
 	struct big b = { argc, 2, 3, 4 };
 	int counter = 0;
