@@ -14,8 +14,9 @@ import (
 )
 
 // This file reads what the compiler itself says about a function: where each parameter is at the
-// function's first instruction (its DWARF location there, through location lists), and the
-// offsets it compiled into a binary's data. The package under test reads neither: it applies the
+// function's first instruction (its DWARF location there, through location lists, or at -O0 the
+// register its prologue stores into the parameter's frame slot), and the offsets it compiled into
+// a binary's data. The package under test reads neither: it applies the
 // calling convention.
 
 // ptRegsNames are struct pt_regs's 8-byte slots in order, from the kernel's
@@ -78,6 +79,13 @@ func compilerEntryLocations(t *testing.T, binary, symbol string) map[string]stri
 		t.Fatal(err)
 	}
 	cfa := cfaAtEntry(t, binary, address)
+	var slots map[int]string // read from the prologue only when a location needs it
+	frameSlots := func() map[int]string {
+		if slots == nil && !isGoBinary(file) {
+			slots = frameSlotSources(t, binary, symbol)
+		}
+		return slots
+	}
 	loclists := sectionData(t, file, ".debug_loclists")
 	addrs := sectionData(t, file, ".debug_addr")
 	reader := data.Reader()
@@ -120,7 +128,7 @@ func compilerEntryLocations(t *testing.T, binary, symbol string) map[string]stri
 			case dwarf.ClassLocList, dwarf.ClassLocListPtr:
 				expression = locationListAt(t, unit, loclists, addrs, child.Val(dwarf.AttrLocation).(int64), address)
 			}
-			if where, ok := describeExpression(arch, expression, cfa); ok {
+			if where, ok := describeExpression(arch, expression, cfa, frameSlots); ok {
 				locations[p.name] = where
 			}
 		}
@@ -203,8 +211,9 @@ func locationListAt(t *testing.T, unit *dwarf.Entry, loclists, addrs []byte, off
 }
 
 // describeExpression spells a location expression made of DW_OP_regN, DW_OP_regx, DW_OP_fbreg
-// (the frame base being the CFA), DW_OP_call_frame_cfa and DW_OP_piece.
-func describeExpression(arch string, e []byte, cfa int) (string, bool) {
+// (the frame base being the CFA), DW_OP_call_frame_cfa and DW_OP_piece. A slot in the function's
+// own frame is spelled as the register the prologue stored there, if frameSlots knows it.
+func describeExpression(arch string, e []byte, cfa int, frameSlots func() map[int]string) (string, bool) {
 	if len(e) == 0 {
 		return "", false
 	}
@@ -259,12 +268,17 @@ func describeExpression(arch string, e []byte, cfa int) (string, bool) {
 			}
 		case op == 0x91: // DW_OP_fbreg
 			// Below the entry stack pointer is the function's own frame, where an unoptimized
-			// function copies its register arguments after the prologue: not their place at entry.
-			offset := cfa + int(sleb())
-			if offset < 0 {
+			// function's prologue stores its register arguments.
+			slot := int(sleb())
+			if cfa+slot >= 0 {
+				parts = append(parts, fmt.Sprintf("sp+%d", cfa+slot))
+				continue
+			}
+			register, ok := frameSlots()[slot]
+			if !ok {
 				return "", false
 			}
-			parts = append(parts, fmt.Sprintf("sp+%d", offset))
+			parts = append(parts, register)
 		case op == 0x9c: // DW_OP_call_frame_cfa
 			parts = append(parts, fmt.Sprintf("sp+%d", cfa))
 		case op == 0x93: // DW_OP_piece: each piece here is a whole 8-byte part

@@ -1,8 +1,6 @@
 package userargs
 
 import (
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,11 +9,7 @@ import (
 // goFunctions are testdata/goworkload's functions, placed by Go's register ABI
 // (src/cmd/compile/abi-internal.md). Index 0 is amd64 (RAX, RBX, RCX, RDI, RSI, R8–R11), 1 is
 // arm64 (R0–R15).
-var goFunctions = []struct {
-	symbol    string
-	arguments []expected
-	where     [2][]string
-}{
+var goFunctions = []placedFunction{
 	{"main.handle", []expected{{"n", "int", Signed, ""}, {"ok", "bool", Bool, ""}, {"name", "string", GoString, ""}, {"req", "*main.request", Pointer, ""}},
 		[2][]string{{"ax", "bx", "cx,di", "si"}, {"x0", "x1", "x2,x3", "x4"}}},
 	// amd64 runs out of integer registers at a10: a10–a15, s and t go to the stack in order. On
@@ -37,14 +31,8 @@ var goFunctions = []struct {
 // buildGo builds the Go workload for an architecture, with extra flags.
 func buildGo(t testing.TB, goarch string, flags ...string) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "goworkload")
-	args := append([]string{"build", "-o", out}, flags...)
-	cmd := exec.Command("go", append(args, filepath.Join("testdata", "goworkload", "main.go"))...)
-	cmd.Env = append(os.Environ(), "GOARCH="+goarch, "GOOS=linux", "CGO_ENABLED=0")
-	if output, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, output)
-	}
-	return out
+	args := append(append([]string{"build", "-o", "out"}, flags...), filepath.Join("testdata", "goworkload", "main.go"))
+	return build(t, []string{"GOARCH=" + goarch, "GOOS=linux", "CGO_ENABLED=0"}, "go", args...)
 }
 
 // goDWARFWrong lists the arguments whose DWARF location Go 1.26 gets wrong at entry. A string
@@ -58,14 +46,7 @@ func TestGoFunctionArguments(t *testing.T) {
 	for archIndex, goarch := range []string{"amd64", "arm64"} {
 		t.Run(goarch, func(t *testing.T) {
 			binary := buildGo(t, goarch)
-			located := 0
-			for _, f := range goFunctions {
-				located += checkFunction(t, binary, goarch, "Go", f.symbol, f.arguments, f.where[archIndex], goDWARFWrong...)
-			}
-			t.Logf("the compiler's DWARF located %d of the arguments at entry, and agreed", located)
-			if located == 0 {
-				t.Error("the compiler's DWARF located no argument at entry: nothing was cross-checked")
-			}
+			checkFunctions(t, binary, goarch, "Go", archIndex, goFunctions, goDWARFWrong...)
 		})
 	}
 }
