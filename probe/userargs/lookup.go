@@ -3,8 +3,10 @@ package userargs
 import (
 	"debug/dwarf"
 	"debug/elf"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 )
 
@@ -43,12 +45,12 @@ func Lookup(binaryPath, symbol string) (*Function, error) {
 	if err != nil {
 		return nil, fmt.Errorf("arguments of %s in %s: %w", symbol, binaryPath, err)
 	}
-	data, err := file.DWARF()
+	data, err := debugData(file)
 	if err != nil {
 		if isGoBinary(file) {
 			return nil, fmt.Errorf("arguments of %s: %s is a Go binary without DWARF (built with -ldflags=-w, or stripped); rebuild it without -w to capture arguments", symbol, binaryPath)
 		}
-		return nil, fmt.Errorf("arguments of %s: %s has no DWARF debug information; build it with -g to capture arguments", symbol, binaryPath)
+		return nil, fmt.Errorf("arguments of %s: %s has no DWARF debug information, nor a debug file in %s; build it with -g, or install its debug symbols, to capture arguments", symbol, binaryPath, filepath.Join(debugDirectory, ".build-id"))
 	}
 	found, err := findSubprogram(data, address, symbol)
 	if err != nil {
@@ -81,6 +83,46 @@ func Lookup(binaryPath, symbol string) (*Function, error) {
 		function.types[argument.Name] = types[i]
 	}
 	return function, nil
+}
+
+// debugDirectory is where separate debug files are installed (Debian's -dbg and -dbgsym packages,
+// Fedora's debuginfo), under .build-id/ by the binary's build ID, as GDB looks them up.
+var debugDirectory = "/usr/lib/debug"
+
+// debugData returns the binary's DWARF, or that of its separate debug file.
+func debugData(file *elf.File) (*dwarf.Data, error) {
+	data, err := file.DWARF()
+	if err == nil {
+		return data, nil
+	}
+	id := buildID(file)
+	if len(id) < 2 {
+		return nil, err
+	}
+	debug, openErr := elf.Open(filepath.Join(debugDirectory, ".build-id", id[:2], id[2:]+".debug"))
+	if openErr != nil {
+		return nil, err
+	}
+	defer debug.Close()
+	return debug.DWARF()
+}
+
+// buildID reads the GNU build ID note, in hex.
+func buildID(file *elf.File) string {
+	section := file.Section(".note.gnu.build-id")
+	if section == nil {
+		return ""
+	}
+	note, err := section.Data()
+	if err != nil || len(note) < 16 {
+		return ""
+	}
+	nameSize, descriptionSize := file.ByteOrder.Uint32(note[0:]), file.ByteOrder.Uint32(note[4:])
+	start := 12 + (uint64(nameSize)+3)/4*4
+	if file.ByteOrder.Uint32(note[8:]) != 3 || start+uint64(descriptionSize) > uint64(len(note)) { // NT_GNU_BUILD_ID
+		return ""
+	}
+	return hex.EncodeToString(note[start : start+uint64(descriptionSize)])
 }
 
 func symbolAddress(file *elf.File, symbol string) (uint64, error) {

@@ -1,10 +1,12 @@
 package userargs
 
 import (
+	"debug/elf"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -202,13 +204,52 @@ func TestCxxFunctionArguments(t *testing.T) {
 	}
 }
 
+// TestSeparateDebugFile finds the DWARF of a stripped binary in its debug file, installed under
+// the build ID the way Debian's -dbgsym packages install them.
+func TestSeparateDebugFile(t *testing.T) {
+	binary := buildC(t, "gcc", "workload.c", "-O2")
+	file, err := elf.Open(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := buildID(file)
+	file.Close()
+	if id == "" {
+		t.Fatal("the workload has no build ID (gcc on Debian links with --build-id)")
+	}
+	root := t.TempDir()
+	debugFile := filepath.Join(root, ".build-id", id[:2], id[2:]+".debug")
+	stripped := filepath.Join(root, "stripped")
+	if err := os.MkdirAll(filepath.Dir(debugFile), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"--only-keep-debug", binary, debugFile}, {"--strip-debug", binary, stripped}} {
+		if output, err := exec.Command("objcopy", args...).CombinedOutput(); err != nil {
+			t.Fatalf("objcopy %v: %v\n%s", args, err, output)
+		}
+	}
+	defer func(saved string) { debugDirectory = saved }(debugDirectory)
+	debugDirectory = root
+	want, err := Lookup(binary, "handle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Lookup(stripped, "handle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Arguments, want.Arguments) {
+		t.Errorf("from the debug file: %v; from the binary: %v", got.Arguments, want.Arguments)
+	}
+}
+
 func TestMissingDebugInformation(t *testing.T) {
 	binary := buildC(t, "gcc", "workload.c", "-O2")
 	stripped := filepath.Join(t.TempDir(), "stripped")
 	if output, err := exec.Command("objcopy", "--strip-debug", binary, stripped).CombinedOutput(); err != nil {
 		t.Fatalf("objcopy: %v\n%s", err, output)
 	}
-	if _, err := Lookup(stripped, "handle"); err == nil || !strings.Contains(err.Error(), "no DWARF debug information; build it with -g") {
+	if _, err := Lookup(stripped, "handle"); err == nil || !strings.Contains(err.Error(), "has no DWARF debug information, nor a debug file in /usr/lib/debug/.build-id; build it with -g, or install its debug symbols") {
 		t.Errorf("Lookup in a binary without DWARF: %v", err)
 	}
 	if _, err := Lookup(binary, "nosuch"); err == nil || !strings.Contains(err.Error(), `no function symbol "nosuch"`) {
