@@ -63,7 +63,7 @@ func Lookup(binaryPath, symbol string) (*Function, error) {
 	function := &Function{Binary: binaryPath, Symbol: symbol, Language: language, Arch: machine.name}
 	types := make([]dwarf.Type, len(found.parameters))
 	for i, p := range found.parameters {
-		if types[i], err = data.Type(p.typeOffset); err != nil {
+		if types[i], err = parameterType(data, p.typeOffset); err != nil {
 			return nil, fmt.Errorf("arguments of %s in %s: type of %s: %w", symbol, binaryPath, p.name, err)
 		}
 	}
@@ -347,6 +347,30 @@ func readParameter(data *dwarf.Data, entry *dwarf.Entry) (parameter, error) {
 		return p, fmt.Errorf("parameter %q has no type in DWARF", p.name)
 	}
 	return p, nil
+}
+
+// parameterType reads a parameter's type, modelling the C++ references that debug/dwarf leaves
+// unsupported.
+func parameterType(data *dwarf.Data, offset dwarf.Offset) (dwarf.Type, error) {
+	t, err := data.Type(offset)
+	if err != nil {
+		return nil, err
+	}
+	unsupported, ok := t.(*dwarf.UnsupportedType)
+	if !ok || unsupported.Tag != dwarf.TagReferenceType && unsupported.Tag != dwarf.TagRvalueReferenceType {
+		return t, nil
+	}
+	entry, err := entryAt(data, offset)
+	if err != nil {
+		return nil, err
+	}
+	reference := &referenceType{rvalue: unsupported.Tag == dwarf.TagRvalueReferenceType, Type: &dwarf.VoidType{}}
+	if target, ok := entry.Val(dwarf.AttrType).(dwarf.Offset); ok {
+		if reference.Type, err = data.Type(target); err != nil {
+			return nil, err
+		}
+	}
+	return reference, nil
 }
 
 // spellArguments lists names for an error message: "n, tag, req".

@@ -6,6 +6,16 @@ import (
 	"strings"
 )
 
+// referenceType is a C++ lvalue or rvalue reference, which the ABI passes as a pointer.
+type referenceType struct {
+	dwarf.CommonType
+	Type   dwarf.Type
+	rvalue bool
+}
+
+func (r *referenceType) String() string { return typeName(r, false) }
+func (r *referenceType) Size() int64    { return 8 }
+
 // underlying strips typedefs and const/volatile/restrict qualifiers.
 func underlying(t dwarf.Type) dwarf.Type {
 	for i := 0; i < 64; i++ {
@@ -61,6 +71,8 @@ func describe(t dwarf.Type, goLanguage bool) (typ Type, reason string) {
 		return typ, fmt.Sprintf("%s is passed by value: only integers, bools, enums, strings and pointers to structs are read", typ.Name)
 	case *dwarf.FloatType, *dwarf.ComplexType:
 		return typ, fmt.Sprintf("%s is floating-point: not read", typ.Name)
+	case *referenceType:
+		return typ, fmt.Sprintf("%s is a C++ reference: not read", typ.Name)
 	default:
 		return typ, fmt.Sprintf("%s is not read: only integers, bools, enums, strings and pointers to structs are", typ.Name)
 	}
@@ -114,6 +126,11 @@ func typeName(t dwarf.Type, goLanguage bool) string {
 			return "anonymous " + u.Kind
 		}
 		return u.Kind + " " + u.StructName
+	case *referenceType:
+		if u.rvalue {
+			return typeName(u.Type, false) + " &&"
+		}
+		return typeName(u.Type, false) + " &"
 	case *dwarf.EnumType:
 		if u.EnumName == "" {
 			return "anonymous enum"

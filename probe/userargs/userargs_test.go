@@ -66,6 +66,9 @@ var cxxFunctions = []placedFunction{
 		[2][]string{{"", "si"}, {"", "x1"}}},
 	{"_ZN4shop6lookupEiPKc", []expected{{"key", "int", Signed, ""}, {"name", "const char *", CString, ""}},
 		[2][]string{{"di", "si"}, {"x0", "x1"}}},
+	// A reference is passed as a pointer.
+	{"_ZN4shop5referERKNS_4ItemERli", []expected{{"item", "const struct Item &", Unsupported, ""}, {"total", "long int &", Unsupported, ""}, {"after", "int", Signed, ""}},
+		[2][]string{{"", "", "dx"}, {"", "", "x2"}}},
 }
 
 var compilers = [2]struct{ arch, cc, cxx string }{

@@ -1,5 +1,6 @@
 // C++ functions for probe/userargs's tests: a member function (its 'this'), a class passed by
-// value that has a copy constructor (so by invisible reference), and a namespaced free function.
+// value that has a copy constructor (so by invisible reference), references, and a namespaced
+// free function.
 #include <cstdio>
 #include <cstring>
 
@@ -27,6 +28,8 @@ __attribute__((noinline)) long Cart::total(int count, const char *label, Item *i
 __attribute__((noinline)) long take(Tracked tracked, int after) { return tracked.value + after; }
 
 __attribute__((noinline)) long lookup(int key, const char *name) { return key + (long)std::strlen(name); }
+
+__attribute__((noinline)) long refer(const Item &item, long &total, int after) { return total += item.id + after; }
 } // namespace shop
 
 int main(int argc, char **argv) {
@@ -34,6 +37,7 @@ int main(int argc, char **argv) {
 	shop::Item item{argc, argv[0]};
 	shop::Tracked tracked(argc);
 	long sum = cart.total(argc, argv[0], &item) + shop::take(tracked, argc) + shop::lookup(argc, argv[0]);
+	shop::refer(item, sum, argc);
 	std::printf("%ld\n", sum);
 	return 0;
 }
