@@ -1,7 +1,6 @@
 package argspec
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -60,7 +59,7 @@ func finalRead(a Arg, what string, typ btf.Type, atAddress, user bool) (Arg, err
 		a.Size, a.Show = uint8(t.Size), ShowEnum
 		a.Enum = make(map[uint64]string, len(t.Values))
 		for _, v := range t.Values {
-			a.Enum[v.Value] = v.Name
+			a.Enum[maskTo(v.Value, a.Size)] = v.Name
 		}
 	case *btf.Pointer:
 		if atAddress {
@@ -259,6 +258,3 @@ func typeName(typ btf.Type) string {
 		return typ.TypeName()
 	}
 }
-
-// ErrNoArguments says a target's argument descriptions are not available.
-var ErrNoArguments = errors.New("no description of its arguments")

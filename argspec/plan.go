@@ -42,13 +42,11 @@ const (
 	ReadFilePath
 	ReadPathPath
 	ReadDentryPath
+	ReadGoString // a Go string in user memory: pointer, then length (at LengthOffset)
 )
 
 // IsPath says the value read is a file's path.
-func (r Read) IsPath() bool { return r >= ReadFDPath }
-
-// IsString says the value read is a string.
-func (r Read) IsString() bool { return r >= ReadStringUser && r <= ReadStringAny }
+func (r Read) IsPath() bool { return r >= ReadFDPath && r <= ReadDentryPath }
 
 // Show is how an integer value is shown.
 type Show uint8
@@ -69,6 +67,8 @@ type Arg struct {
 	Source Source
 	Index  uint8 // SourceParameter: 0-based
 	Offset int32 // SourceRegsOffset, SourceStack
+	// LengthOffset is where a Go string argument's length is, from the same source as Offset.
+	LengthOffset int32
 	Hops   []int32
 	// Field: the value is at the address the hops reach plus FieldOffset.
 	Field       bool

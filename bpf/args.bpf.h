@@ -140,22 +140,28 @@ enum arg_context {
 	value;                                                                     \
 })
 
+/* A user function's argument word: on its stack at offset from the stack pointer, or in the
+ * register at offset in pt_regs. */
+static __always_inline __u64 arg_user_word(void *ctx, __u8 source, __s32 offset)
+{
+	__u64 value = 0;
+
+	if (source == ARG_SOURCE_STACK) {
+		__u64 sp = PT_REGS_SP_CORE((struct pt_regs *)ctx);
+
+		bpf_probe_read_user(&value, sizeof(value), (void *)(sp + offset));
+	} else {
+		bpf_probe_read_kernel(&value, sizeof(value), (char *)ctx + (offset & 0x3f8));
+	}
+	return value;
+}
+
 static __always_inline __u64 arg_register(void *ctx, enum arg_context context, const struct arg_spec *spec)
 {
 	__u64 value = 0;
 
-	if (spec->source == ARG_SOURCE_STACK) {
-		/* A user function's argument on its stack, above the return address. */
-		__u64 sp = PT_REGS_SP_CORE((struct pt_regs *)ctx);
-
-		bpf_probe_read_user(&value, sizeof(value), (void *)(sp + spec->offset));
-		return value;
-	}
-	if (spec->source == ARG_SOURCE_REGS_OFFSET) {
-		/* A user function's argument in a register the plan names by its offset in pt_regs. */
-		bpf_probe_read_kernel(&value, sizeof(value), (char *)ctx + (spec->offset & 0x3f8));
-		return value;
-	}
+	if (spec->source != ARG_SOURCE_PARAMETER)
+		return arg_user_word(ctx, spec->source, spec->offset);
 	switch (context) {
 	case ARG_CONTEXT_SYSCALL:
 		/* struct syscall_enter_ctx. Read through the helper: the one program serves every
@@ -215,6 +221,28 @@ static __always_inline void arg_read_string(struct arg_value *value, char *data,
 		value->status = ARG_STATUS_TRUNCATED;
 	}
 	value->length = n;
+}
+
+/* Reads a Go string of length bytes at address in user memory into value's data. */
+static __always_inline void arg_read_go_string(struct arg_value *value, char *data, __u64 address, __u64 length)
+{
+	__u64 size = length;
+
+	if (size > arg_string_max) {
+		size = arg_string_max;
+		value->status = ARG_STATUS_TRUNCATED;
+	}
+	value->length = size;
+	asm volatile("" : "+r"(size)); /* keep the bound the verifier needs, as in arg_read_path */
+	if (size <= (__u64)arg_string_max && size > 0) {
+		long err = bpf_probe_read_user(data, size, (void *)address);
+
+		if (err) {
+			value->status = ARG_STATUS_READ_FAILED;
+			value->number = err;
+			value->length = 0;
+		}
+	}
 }
 
 /* The file open as descriptor fd in the current task, or NULL. */
@@ -368,6 +396,16 @@ static __always_inline void arg_capture_one(void *ctx, enum arg_context context,
 			}
 			v = field;
 		}
+		if (spec->read == ARG_READ_GO_STRING) {
+			__u64 parts[2];
+
+			if (bpf_probe_read_user(parts, sizeof(parts), (void *)v)) {
+				value->status = ARG_STATUS_READ_FAILED;
+				return;
+			}
+			arg_read_go_string(value, data, parts[0], parts[1]);
+			return;
+		}
 	}
 	switch (spec->read) {
 	case ARG_READ_INTEGER:
@@ -377,6 +415,9 @@ static __always_inline void arg_capture_one(void *ctx, enum arg_context context,
 	case ARG_READ_STRING_KERNEL:
 	case ARG_READ_STRING_ANY:
 		arg_read_string(value, data, v, spec->read);
+		return;
+	case ARG_READ_GO_STRING:
+		arg_read_go_string(value, data, v, arg_user_word(ctx, spec->source, spec->length_offset));
 		return;
 	default:
 		*path_from = v;

@@ -98,7 +98,7 @@ func argPlan(plan *argspec.Plan) (kretspanArgPlan, error) {
 		}
 		s.Source, s.Index, s.Read, s.Size = uint8(a.Source), a.Index, uint8(a.Read), a.Size
 		s.HopCount, s.Field, s.UserMemory = uint8(len(a.Hops)), boolByte(a.Field), boolByte(a.UserMemory)
-		s.Offset, s.FieldOffset = a.Offset, a.FieldOffset
+		s.Offset, s.FieldOffset, s.LengthOffset = a.Offset, a.FieldOffset, a.LengthOffset
 		copy(s.Hops[:], a.Hops)
 	}
 	return k, nil

@@ -141,6 +141,8 @@ enum arg_read {
 	ARG_READ_FILE_PATH = 5,     /* the path of a struct file * */
 	ARG_READ_PATH_PATH = 6,     /* the path of a struct path * */
 	ARG_READ_DENTRY_PATH = 7,   /* the path of a struct dentry * within its file system */
+	ARG_READ_GO_STRING = 8,     /* a Go string in user memory: its pointer, then its length (at
+				     * length_offset for an argument, in the 8 bytes after it in a field) */
 };
 
 /* One argument's compiled read: the source's value v, then v = *(u64 *)(v + hop) for each hop,
@@ -157,6 +159,7 @@ struct arg_spec {
 	__u8 _pad;
 	__s32 offset;     /* ARG_SOURCE_REGS_OFFSET, ARG_SOURCE_STACK */
 	__s32 field_offset;
+	__s32 length_offset; /* ARG_READ_GO_STRING argument: where its length is, as offset */
 	__s32 hops[MAX_ARG_HOPS];
 };
 

@@ -18,18 +18,19 @@ type kretspanArgPlan struct {
 	Count     uint32
 	PathIndex uint32
 	Args      [8]struct {
-		_           structs.HostLayout
-		Source      uint8
-		Index       uint8
-		Read        uint8
-		Size        uint8
-		HopCount    uint8
-		Field       uint8
-		UserMemory  uint8
-		Pad         uint8
-		Offset      int32
-		FieldOffset int32
-		Hops        [4]int32
+		_            structs.HostLayout
+		Source       uint8
+		Index        uint8
+		Read         uint8
+		Size         uint8
+		HopCount     uint8
+		Field        uint8
+		UserMemory   uint8
+		Pad          uint8
+		Offset       int32
+		FieldOffset  int32
+		LengthOffset int32
+		Hops         [4]int32
 	}
 }
 

@@ -82,11 +82,19 @@ func (a *argAttributes) appendInteger(dst []byte, i int, n int64) []byte {
 	case argspec.ShowBool:
 		return otlpwire.AppendBoolAttribute(dst, otlpwire.SpanAttribute, a.keys[i], n != 0)
 	case argspec.ShowEnum:
-		if name, ok := arg.Enum[uint64(n)]; ok {
+		if name, ok := arg.Enum[uint64(n)&sizeMask(arg.Size)]; ok {
 			return otlpwire.AppendStringAttribute(dst, otlpwire.SpanAttribute, a.keys[i], name)
 		}
 	}
 	return a.ints[i].Append(dst, n)
+}
+
+// sizeMask keeps an integer's low size bytes.
+func sizeMask(size uint8) uint64 {
+	if size == 0 || size >= 8 {
+		return ^uint64(0)
+	}
+	return 1<<(8*uint(size)) - 1
 }
 
 // readError says why a read failed: the kernel's errno, where it gave one.

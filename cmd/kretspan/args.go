@@ -39,7 +39,7 @@ func (s *argSources) params(t probe.Target) ([]argspec.Param, error) {
 		}
 		return argspec.KernelParams(spec, t.Name)
 	case probe.KindUprobe:
-		return userParams(t.Binary, t.Name)
+		return argspec.UserParams(t.Binary, t.Name)
 	}
 	return nil, fmt.Errorf("%s: no description of its arguments", t.Label())
 }
