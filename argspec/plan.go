@@ -69,7 +69,7 @@ type Arg struct {
 	Offset int32 // SourceRegsOffset, SourceStack
 	// LengthOffset is where a Go string argument's length is, from the same source as Offset.
 	LengthOffset int32
-	Hops   []int32
+	Hops         []int32
 	// Field: the value is at the address the hops reach plus FieldOffset.
 	Field       bool
 	FieldOffset int32
