@@ -30,16 +30,30 @@ func kernelParam(name string, typ btf.Type, index int) Param {
 	p := Param{Name: name, Type: typeName(typ), Index: index}
 	base := Arg{Type: p.Type, Source: SourceParameter, Index: uint8(index)}
 	p.arg = func(attr string) (Arg, error) {
+		if index >= maxKernelParams {
+			return Arg{}, errBeyondKernelParams(name)
+		}
 		a := base
 		a.Name = attr
 		return finalRead(a, name, typ, false, false)
 	}
 	p.field = func(attr string, path []PathStep) (Arg, error) {
+		if index >= maxKernelParams {
+			return Arg{}, errBeyondKernelParams(name)
+		}
 		a := base
 		a.Name = attr
 		return fieldRead(a, name, typ, path, false)
 	}
 	return p
+}
+
+// maxKernelParams is how many of a kernel function's parameters are read: the registers libbpf's
+// PT_REGS_PARMn_CORE names on every architecture.
+const maxKernelParams = 5
+
+func errBeyondKernelParams(name string) error {
+	return fmt.Errorf("argument '%s' is past a kernel function's first %d, which are all kretspan reads", name, maxKernelParams)
 }
 
 // finalRead completes a's read of a value of type typ: the value itself, or (atAddress) the

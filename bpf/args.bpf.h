@@ -134,12 +134,6 @@ enum arg_context {
 	ARG_CONTEXT_FENTRY,  /* fentry's array of arguments */
 };
 
-#define ARG_CTX_SLOT(ctx, n) ({                                                    \
-	__u64 value;                                                               \
-	asm volatile("%0 = *(u64 *)(%1 + %2)" : "=r"(value) : "r"(ctx), "i"((n) * 8)); \
-	value;                                                                     \
-})
-
 /* A user function's argument word: on its stack at offset from the stack pointer, or in the
  * register at offset in pt_regs. */
 static __always_inline __u64 arg_user_word(void *ctx, __u8 source, __s32 offset)
@@ -181,16 +175,10 @@ static __always_inline __u64 arg_register(void *ctx, enum arg_context context, c
 		}
 	}
 	default:
-		switch (spec->index) {
-		case 0: return ARG_CTX_SLOT(ctx, 0);
-		case 1: return ARG_CTX_SLOT(ctx, 1);
-		case 2: return ARG_CTX_SLOT(ctx, 2);
-		case 3: return ARG_CTX_SLOT(ctx, 3);
-		case 4: return ARG_CTX_SLOT(ctx, 4);
-		case 5: return ARG_CTX_SLOT(ctx, 5);
-		case 6: return ARG_CTX_SLOT(ctx, 6);
-		default: return ARG_CTX_SLOT(ctx, 7);
-		}
+		/* fentry's array of arguments. Through the helper, not a load: the verifier types a
+		 * loaded argument as a kernel pointer, on which a plan's offsets are not allowed. */
+		bpf_probe_read_kernel(&value, sizeof(value), (char *)ctx + 8 * (spec->index & 7));
+		return value;
 	}
 }
 

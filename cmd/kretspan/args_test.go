@@ -191,3 +191,81 @@ func TestKernelBadArgumentNamesExit2(t *testing.T) {
 		})
 	}
 }
+
+func TestKernelKernelFunctionArguments(t *testing.T) {
+	requireRoot(t)
+	dir := buildTools(t)
+	for _, tc := range []struct{ prefix, feature string }{
+		{"kprobe:", "kprobes"},
+		{"fentry:", "fentry/fexit"},
+	} {
+		t.Run(tc.prefix+"vfs_read", func(t *testing.T) {
+			requireMechanism(t, dir, tc.feature)
+			file := knownFile(t)
+			d := startDriver(t, dir)
+			receiver, k := traceProcess(t, dir, d.PID, "--args", tc.prefix+"vfs_read", tc.prefix+"do_sys_openat2")
+			if got := d.Do(t, "read "+file); got != "read 15" {
+				t.Fatalf("driver: %s", got)
+			}
+			isRead := func(s otlpreceiver.Span) bool { return s.Attr("kretspan.return_value") == int64(15) }
+			spans := receiver.WaitFor(10*time.Second, func(s []otlpreceiver.Span) bool {
+				for _, r := range spansNamed(s, "vfs_read") {
+					if isRead(r) {
+						return len(spansNamed(s, "do_sys_openat2")) >= 1
+					}
+				}
+				return false
+			})
+			k.Stop(t)
+			var opened bool
+			for _, o := range spansNamed(spans, "do_sys_openat2") {
+				opened = opened || o.Attr("kretspan.arg.filename") == file && o.Attr("kretspan.arg.dfd") == int64(unix.AT_FDCWD)
+			}
+			if !opened {
+				t.Errorf("no do_sys_openat2 span with filename %s and dfd AT_FDCWD among %d", file, len(spansNamed(spans, "do_sys_openat2")))
+			}
+			var read bool
+			for _, r := range spansNamed(spans, "vfs_read") {
+				if isRead(r) {
+					read = true
+					if r.Attr("kretspan.arg.count") != int64(4096) || r.Attr("file.path") != file || r.Attr("kretspan.arg.file") != nil {
+						t.Errorf("vfs_read count %v file.path %v; want 4096 (the driver's buffer) and %s, and no address", r.Attr("kretspan.arg.count"), r.Attr("file.path"), file)
+					}
+				}
+			}
+			if !read {
+				t.Errorf("no vfs_read span of the driver's 15-byte read")
+			}
+		})
+		t.Run(tc.prefix+"vfs_read field path", func(t *testing.T) {
+			requireMechanism(t, dir, tc.feature)
+			file := knownFile(t)
+			d := startDriver(t, dir)
+			receiver, k := traceProcess(t, dir, d.PID, tc.prefix+"vfs_read(name=file->f_path.dentry->d_name.name, count)")
+			if got := d.Do(t, "read "+file); got != "read 15" {
+				t.Fatalf("driver: %s", got)
+			}
+			spans := receiver.WaitFor(10*time.Second, func(s []otlpreceiver.Span) bool {
+				for _, r := range s {
+					if r.Attr("kretspan.arg.name") == filepath.Base(file) {
+						return true
+					}
+				}
+				return false
+			})
+			k.Stop(t)
+			var found bool
+			for _, r := range spans {
+				if r.Attr("kretspan.arg.name") == filepath.Base(file) {
+					found = true
+					if r.Attr("kretspan.arg.count") != int64(4096) || r.Attr("kretspan.return_value") != int64(15) {
+						t.Errorf("vfs_read of %s: count %v ret %v, want 4096 15", file, r.Attr("kretspan.arg.count"), r.Attr("kretspan.return_value"))
+					}
+				}
+			}
+			if !found {
+				t.Errorf("no vfs_read span whose file->f_path.dentry->d_name.name is %s among %d", filepath.Base(file), len(spans))
+			}
+		})
+	}
+}
