@@ -45,6 +45,9 @@ const (
 	ReadGoString // a Go string in user memory: pointer, then length (at LengthOffset)
 )
 
+// IsString says the value read is a string.
+func (r Read) IsString() bool { return r >= ReadStringUser && r <= ReadStringAny || r == ReadGoString }
+
 // IsPath says the value read is a file's path.
 func (r Read) IsPath() bool { return r >= ReadFDPath && r <= ReadDentryPath }
 
@@ -108,10 +111,23 @@ type Param struct {
 	field func(name string, path []PathStep) (Arg, error)
 }
 
-// Readable says whether the parameter's value can be captured as a whole.
-func (p Param) Readable() bool {
-	_, err := p.arg(p.Name)
-	return err == nil
+// NotCaptured says why --args does not capture the parameter (a pointer, an unreadable type),
+// or "" when it does.
+func (p Param) NotCaptured() string {
+	if _, err := p.wholeArg(); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// wholeArg is the parameter's read when every argument is captured: a char * that is not const
+// is a buffer the call fills (read's), whose bytes at entry mean nothing; naming it reads it.
+func (p Param) wholeArg() (Arg, error) {
+	a, err := p.arg(p.Name)
+	if err == nil && a.Read.IsString() && !strings.HasPrefix(p.Type, "const ") && strings.HasSuffix(p.Type, "*") {
+		return Arg{}, fmt.Errorf("a buffer (%s) the call may fill; name it to read it as a string", p.Type)
+	}
+	return a, err
 }
 
 // Selector is one argument named in a probe spec: NAME=EXPR, or EXPR.
@@ -130,9 +146,9 @@ func Compile(function string, params []Param, selected []Selector) (*Plan, error
 	}
 	if len(selected) == 0 {
 		for _, p := range params {
-			a, err := p.arg(p.Name)
+			a, err := p.wholeArg()
 			if err != nil {
-				continue // a pointer: never captured as an address
+				continue // a pointer: never captured as an address; a buffer the call fills
 			}
 			plan.Args = append(plan.Args, a)
 		}
