@@ -452,6 +452,16 @@ static __always_inline __u64 arg_frame_key(__u32 tid, __u32 depth)
 	return ((__u64)tid << 32) | depth;
 }
 
+/* Where argument i's slot begins in the values. The bound that follows each use compares this
+ * register itself, which is what older verifiers (5.10, 6.1) need to bound the access. */
+static __always_inline __u64 arg_slot_offset(__u32 i)
+{
+	__u64 offset = sizeof(struct arg_values_header) + (__u64)i * arg_stride;
+
+	asm volatile("" : "+r"(offset));
+	return offset;
+}
+
 /* At entry of a probe with arguments: reads them by its plan and keeps them until the return. */
 static __always_inline void args_capture(void *ctx, enum arg_context context, __u32 probe_id, __u32 tid, __u32 depth)
 {
@@ -474,11 +484,11 @@ static __always_inline void args_capture(void *ctx, enum arg_context context, __
 	header->stride = arg_stride;
 	header->count = 0;
 	for (i = 0; i < MAX_ARGS; i++) {
-		__u32 offset = sizeof(*header) + i * arg_stride;
+		__u64 offset = arg_slot_offset(i);
 
 		if (i >= plan->count || i >= arg_slots)
 			break;
-		if (offset + arg_stride > args_value_size)
+		if (offset > args_value_size - arg_stride)
 			break;
 		arg_capture_one(ctx, context, &plan->args[i], (void *)(values + offset),
 				values + offset + sizeof(struct arg_value), &path_from);
@@ -486,28 +496,41 @@ static __always_inline void args_capture(void *ctx, enum arg_context context, __
 	}
 	i = plan->path_index;
 	if (i < MAX_ARGS && i < header->count) {
-		__u32 offset = sizeof(*header) + i * arg_stride;
+		__u64 offset = arg_slot_offset(i);
 
-		if (offset + arg_stride <= args_value_size && ((struct arg_value *)(values + offset))->status == ARG_STATUS_OK)
+		if (offset <= args_value_size - arg_stride && ((struct arg_value *)(values + offset))->status == ARG_STATUS_OK)
 			arg_capture_path(plan->args[i].read, path_from, (void *)(values + offset),
 					 values + offset + sizeof(struct arg_value));
 	}
 	bpf_map_update_elem(&arg_frames, &key, values, BPF_ANY);
 }
 
-/* The args tail of the record at the return: copies the values kept at entry. */
-static __always_inline void args_emit(void *tail, __u32 tid, __u32 depth)
+/* Reserves a record with room for the args tail after the fixed part, and fills the tail with
+ * the values kept at entry. One function, so that the verifier sees the tail written only where
+ * the room for it was reserved. */
+static __always_inline struct event *args_reserve_event(__u32 tid, __u32 depth)
 {
 	__u64 key = arg_frame_key(tid, depth);
+	struct arg_values_header *tail;
+	struct event *event;
 	void *values;
 
 	if (!arg_slots)
-		return;
+		return NULL;
+	event = bpf_ringbuf_reserve(&events, sizeof(*event) + args_value_size, 0);
+	if (!event)
+		return NULL;
+	tail = (void *)(event + 1);
 	values = bpf_map_lookup_elem(&arg_frames, &key);
-	if (values)
+	if (values) {
 		bpf_probe_read_kernel(tail, args_value_size, values);
-	else
-		__builtin_memset(tail, 0, sizeof(struct arg_values_header));
+	} else {
+		tail->size = sizeof(*tail);
+		tail->stride = 0;
+		tail->count = 0;
+		tail->_pad = 0;
+	}
+	return event;
 }
 
 static __always_inline void args_release(__u32 tid, __u32 depth)

@@ -378,7 +378,7 @@ static __always_inline void emit(struct call_stack *stack, int index, __u64 end_
 	__u64 flags;
 
 	if (args)
-		event = bpf_ringbuf_reserve(&events, sizeof(*event) + args_value_size, 0);
+		event = args_reserve_event((__u32)pid_tgid, index);
 	else
 		event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
 	if (!event) {
@@ -409,10 +409,8 @@ static __always_inline void emit(struct call_stack *stack, int index, __u64 end_
 	event->probe_id = frame->probe_id;
 	event->cpu = bpf_get_smp_processor_id();
 	bpf_get_current_comm(event->comm, sizeof(event->comm));
-	if (args) {
+	if (args)
 		event->flags |= EVENT_ARGS;
-		args_emit(event + 1, (__u32)pid_tgid, index);
-	}
 
 	flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
 										 : BPF_RB_NO_WAKEUP;
