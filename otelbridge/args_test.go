@@ -53,7 +53,7 @@ func TestArgumentAttributes(t *testing.T) {
 		argspec.Value{Status: argspec.StatusTruncated, Bytes: []byte("/etc/shad")},
 		argspec.Value{FileKind: argspec.FilePipe, Number: 777},
 		argspec.Value{Status: argspec.StatusReadFailed, Number: uint64(1<<64 - 14)}, // -EFAULT
-		argspec.Value{Number: 0x100},                                              // bool of 1 byte: the upper bytes are not its own
+		argspec.Value{Number: 0x100},                                                // bool of 1 byte: the upper bytes are not its own
 		argspec.Value{Number: 2},
 	)
 	span := buildSpan(t, event, &info, fixedClock(0), "cat")
