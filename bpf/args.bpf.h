@@ -505,22 +505,15 @@ static __always_inline void args_capture(void *ctx, enum arg_context context, __
 	bpf_map_update_elem(&arg_frames, &key, values, BPF_ANY);
 }
 
-/* Reserves a record with room for the args tail after the fixed part, and fills the tail with
- * the values kept at entry. One function, so that the verifier sees the tail written only where
- * the room for it was reserved. */
-static __always_inline struct event *args_reserve_event(__u32 tid, __u32 depth)
+/* Fills a record's args tail with the values kept at entry. The record must have been reserved
+ * with room for it: sizeof(struct event) + args_value_size. */
+static __always_inline void args_fill_tail(struct arg_values_header *tail, __u32 tid, __u32 depth)
 {
 	__u64 key = arg_frame_key(tid, depth);
-	struct arg_values_header *tail;
-	struct event *event;
 	void *values;
 
 	if (!arg_slots)
-		return NULL;
-	event = bpf_ringbuf_reserve(&events, sizeof(*event) + args_value_size, 0);
-	if (!event)
-		return NULL;
-	tail = (void *)(event + 1);
+		return;
 	values = bpf_map_lookup_elem(&arg_frames, &key);
 	if (values) {
 		bpf_probe_read_kernel(tail, args_value_size, values);
@@ -530,7 +523,6 @@ static __always_inline struct event *args_reserve_event(__u32 tid, __u32 depth)
 		tail->count = 0;
 		tail->_pad = 0;
 	}
-	return event;
 }
 
 static __always_inline void args_release(__u32 tid, __u32 depth)

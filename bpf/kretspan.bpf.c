@@ -377,13 +377,17 @@ static __always_inline void emit(struct call_stack *stack, int index, __u64 end_
 	struct event *event;
 	__u64 flags;
 
-	if (args)
-		event = args_reserve_event((__u32)pid_tgid, index);
-	else
+	// Each reservation is checked and its args tail written in its own branch: verifiers before
+	// 6.x tie neither a later test of args nor a second null check to the reservation.
+	if (args) {
+		event = bpf_ringbuf_reserve(&events, sizeof(*event) + args_value_size, 0);
+		if (!event)
+			goto full;
+		args_fill_tail((void *)(event + 1), (__u32)pid_tgid, index);
+	} else {
 		event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
-	if (!event) {
-		count->counts[COUNTER_DROP_RINGBUF_FULL]++;
-		return;
+		if (!event)
+			goto full;
 	}
 	if (!trace_id[0] && !trace_id[1]) {
 		trace_id[0] = random_id();
@@ -416,6 +420,9 @@ static __always_inline void emit(struct call_stack *stack, int index, __u64 end_
 										 : BPF_RB_NO_WAKEUP;
 	bpf_ringbuf_submit(event, flags);
 	count->counts[COUNTER_SUBMITTED]++;
+	return;
+full:
+	count->counts[COUNTER_DROP_RINGBUF_FULL]++;
 }
 
 static __always_inline int on_return(__u32 probe_id, __u64 raw_ret)
