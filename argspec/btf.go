@@ -147,7 +147,7 @@ func fieldRead(a Arg, name string, typ btf.Type, path []PathStep, user bool) (Ar
 				a.Hops = append(a.Hops, a.FieldOffset)
 			}
 			a.Field, a.FieldOffset = false, 0
-			typ, current = ptr.Target, btf.UnderlyingType(ptr.Target)
+			current = btf.UnderlyingType(ptr.Target)
 		} else if !atAddress {
 			return Arg{}, fmt.Errorf("'%s' is %s; use -> for the fields it points to", what, typeName(typ))
 		}

@@ -30,7 +30,7 @@ func ParsePath(expr string) (Path, error) {
 	for {
 		n := identifierLength(rest)
 		if n == 0 {
-			return nil, fmt.Errorf("bad argument expression %q: want NAME or NAME->FIELD.FIELD...", expr)
+			return nil, fmt.Errorf("bad argument expression %q: want NAME or NAME->FIELD.FIELD", expr)
 		}
 		path = append(path, PathStep{Name: rest[:n], Pointer: pointer})
 		if len(path) > maxPathSteps {

@@ -11,7 +11,7 @@ import (
 func UserParams(binary, symbol string) ([]Param, error) {
 	fn, err := userargs.Lookup(binary, symbol)
 	if err != nil {
-		return nil, fmt.Errorf("%s's arguments: %w", symbol, err)
+		return nil, err // it names the function and what is missing
 	}
 	params := make([]Param, len(fn.Arguments))
 	for i, argument := range fn.Arguments {

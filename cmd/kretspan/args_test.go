@@ -103,8 +103,8 @@ func TestKernelSyscallArguments(t *testing.T) {
 		t.Errorf("read fd %v count %v file.path %v ret %v; want %d 4096 (the driver's buffer) %s 15",
 			r.Attr("kretspan.arg.fd"), r.Attr("kretspan.arg.count"), r.Attr("file.path"), r.Attr("kretspan.return_value"), fd, file)
 	}
-	if _, ok := r.Attr("kretspan.arg.buf").(any); ok {
-		t.Errorf("read's output buffer exported as %v; pointers are never exported", r.Attr("kretspan.arg.buf"))
+	if v := r.Attr("kretspan.arg.buf"); v != nil {
+		t.Errorf("read's output buffer exported as %v; pointers are never exported", v)
 	}
 }
 
