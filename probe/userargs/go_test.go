@@ -26,6 +26,16 @@ var goFunctions = []placedFunction{
 	// an array of two goes to the stack.
 	{"main.mixed", []expected{{"x", "float64", Unsupported, ""}, {"n", "int", Signed, ""}, {"y", "float32", Unsupported, ""}, {"s", "string", GoString, ""}, {"p", "main.point", Unsupported, ""}, {"a", "[2]int", Unsupported, ""}, {"last", "uint32", Unsigned, ""}},
 		[2][]string{{"", "ax", "", "bx,cx", "", "", "r8"}, {"", "x0", "", "x1,x2", "", "", "x5"}}},
+	{"main.ignore", []expected{{"~p0", "int", Unsupported, ""}, {"unused", "string", GoString, ""}, {"n", "int", Signed, ""}},
+		[2][]string{{"", "bx,cx", "di"}, {"", "x1,x2", "x3"}}},
+	// The dictionary of a generic instantiation comes first, in a register that DWARF does not
+	// list; a method's comes after its receiver.
+	{"main.pick[go.shape.string]", []expected{{"x", "go.shape.string", GoString, ""}, {"n", "int", Signed, ""}},
+		[2][]string{{"bx,cx", "di"}, {"x1,x2", "x3"}}},
+	{"main.pick[go.shape.int]", []expected{{"x", "go.shape.int", Signed, ""}, {"n", "int", Signed, ""}},
+		[2][]string{{"bx", "cx"}, {"x1", "x2"}}},
+	{"main.(*stack[go.shape.string]).push", []expected{{"s", "*main.stack[go.shape.string]", Pointer, ""}, {"v", "go.shape.string", GoString, ""}, {"n", "int", Signed, ""}},
+		[2][]string{{"ax", "cx,di", "si"}, {"x0", "x2,x3", "x4"}}},
 }
 
 // buildGo builds the Go workload for an architecture, with extra flags.

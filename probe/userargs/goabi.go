@@ -2,6 +2,7 @@ package userargs
 
 import (
 	"debug/dwarf"
+	"regexp"
 	"strings"
 )
 
@@ -10,10 +11,18 @@ import (
 // words of strings, slices and interfaces take integer registers in order, floats take
 // floating-point registers; an argument that does not fit in what is left goes whole to the
 // stack, and later arguments may still take registers.
-func goArguments(machine arch, parameters []parameter, types []dwarf.Type) []Argument {
+//
+// An instantiation of a generic function or method (its symbol names a go.shape type) takes a
+// dictionary pointer that DWARF does not list: first, or after a method's receiver. A closure
+// inside one reaches the dictionary through its context instead.
+func goArguments(machine arch, symbol string, parameters []parameter, types []dwarf.Type) []Argument {
 	place := goPlacer{machine: machine}
+	dictionary := goDictionaryPosition(symbol)
 	arguments := make([]Argument, len(parameters))
 	for i, p := range parameters {
+		if i == dictionary {
+			place.assign(&dwarf.PtrType{CommonType: dwarf.CommonType{ByteSize: 8}, Type: &dwarf.VoidType{}})
+		}
 		typ, reason := describe(types[i], true)
 		parts := place.assign(types[i])
 		if strings.HasPrefix(p.name, "~") || strings.HasPrefix(p.name, ".") || p.name == "_" || p.name == "" {
@@ -28,6 +37,20 @@ func goArguments(machine arch, parameters []parameter, types []dwarf.Type) []Arg
 		arguments[i] = argument
 	}
 	return arguments
+}
+
+var goClosureSuffix = regexp.MustCompile(`\.func\d+(\.\d+)*$`)
+
+// goDictionaryPosition is the index among the DWARF parameters before which a generic
+// instantiation's dictionary goes, or -1 when the function takes none.
+func goDictionaryPosition(symbol string) int {
+	switch {
+	case !strings.Contains(symbol, "[go.shape."), goClosureSuffix.MatchString(symbol):
+		return -1
+	case strings.HasSuffix(symbol, "]"): // a function: pkg.F[go.shape.int]
+		return 0
+	}
+	return 1 // a method: pkg.(*T[go.shape.int]).M, after the receiver
 }
 
 type goPlacer struct {

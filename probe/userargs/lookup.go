@@ -68,7 +68,7 @@ func Lookup(binaryPath, symbol string) (*Function, error) {
 		}
 	}
 	if language == "Go" {
-		function.Arguments = goArguments(machine, found.parameters, types)
+		function.Arguments = goArguments(machine, symbol, found.parameters, types)
 	} else {
 		var returnType dwarf.Type
 		if found.hasReturnType {

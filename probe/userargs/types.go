@@ -82,8 +82,9 @@ func describe(t dwarf.Type, goLanguage bool) (typ Type, reason string) {
 	return typ, ""
 }
 
+// isGoString recognises a Go string, or the shape of one in a generic instantiation.
 func isGoString(t *dwarf.StructType) bool {
-	return t.StructName == "string" && len(t.Field) == 2 && t.Size() == 16
+	return (t.StructName == "string" || t.StructName == "go.shape.string") && len(t.Field) == 2 && t.Size() == 16
 }
 
 func signExtend(value int64, size int) int64 {
@@ -97,6 +98,9 @@ func signExtend(value int64, size int) int64 {
 // typeName spells a type as its language does: "const char *", "struct request *", "*main.request".
 func typeName(t dwarf.Type, goLanguage bool) string {
 	if goLanguage {
+		if typedef, ok := t.(*dwarf.TypedefType); ok && strings.HasPrefix(typedef.Name, ".") {
+			return typeName(typedef.Type, true) // a type parameter (".param0"): spell its shape
+		}
 		if s, ok := t.(*dwarf.StructType); ok && s.StructName != "" {
 			return s.StructName
 		}

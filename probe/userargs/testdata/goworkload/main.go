@@ -59,6 +59,31 @@ func mixed(x float64, n int, y float32, s string, p point, a [2]int, last uint32
 	return int(x) + n + int(y) + len(s) + p.x*p.y + a[0]*a[1] + int(last)
 }
 
+// ignore has a blank and an unused parameter, which still take their registers.
+//
+//go:noinline
+func ignore(_ int, unused string, n int) int { return n }
+
+// pick's instantiations take a dictionary before their arguments.
+//
+//go:noinline
+func pick[T any](x T, n int) int {
+	if n > 100 {
+		fmt.Println(x)
+	}
+	return n
+}
+
+type stack[T any] struct{ items []T }
+
+//go:noinline
+func (s *stack[T]) push(v T, n int) int {
+	if n > 100 {
+		s.items = append(s.items, v)
+	}
+	return n + len(s.items)
+}
+
 func main() {
 	second := &request{id: 2, name: "second"}
 	first := &request{id: 1, name: os.Args[0], hdr: header{kind: 1, len: int32(len(os.Args))}, next: second}
@@ -67,6 +92,7 @@ func main() {
 	sum += spill(n, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, os.Args[0], n+16)
 	sum += len(first.describe(os.Args[0], int8(n), n > 1, uint16(n)))
 	sum += mixed(float64(n), n, 2.5, os.Args[0], point{n, 2}, [2]int{n, 3}, uint32(n))
+	sum += ignore(n, os.Args[0], n) + pick(n, n) + pick(os.Args[0], n) + (&stack[string]{}).push(os.Args[0], n)
 	if n > 5 {
 		fmt.Println(offsets)
 	}
