@@ -70,9 +70,13 @@ func compilerEntryLocations(t *testing.T, binary, symbol string) map[string]stri
 	}
 	defer file.Close()
 	arch := map[elf.Machine]string{elf.EM_X86_64: "amd64", elf.EM_AARCH64: "arm64"}[file.Machine]
-	address, err := symbolAddress(file, symbol)
+	addresses, err := functionSymbols(file)
 	if err != nil {
 		t.Fatal(err)
+	}
+	address, ok := addresses[symbol]
+	if !ok {
+		t.Fatalf("%s has no function %s", binary, symbol)
 	}
 	data, err := file.DWARF()
 	if err != nil {
@@ -133,6 +137,26 @@ func compilerEntryLocations(t *testing.T, binary, symbol string) map[string]stri
 			}
 		}
 	}
+}
+
+// startsAt says whether a subprogram's code starts at address.
+func startsAt(data *dwarf.Data, entry *dwarf.Entry, address uint64) bool {
+	if low, ok := entry.Val(dwarf.AttrLowpc).(uint64); ok {
+		return low == address
+	}
+	if entry.Val(dwarf.AttrRanges) == nil {
+		return false
+	}
+	ranges, err := data.Ranges(entry)
+	if err != nil {
+		return false
+	}
+	for _, r := range ranges {
+		if r[0] == address {
+			return true
+		}
+	}
+	return false
 }
 
 func sectionData(t *testing.T, file *elf.File, name string) []byte {

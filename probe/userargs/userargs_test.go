@@ -246,6 +246,27 @@ func TestSeparateDebugFile(t *testing.T) {
 	}
 }
 
+// TestOpenedBinary looks up several functions of one opened binary, as a glob's matches are.
+func TestOpenedBinary(t *testing.T) {
+	binary, err := Open(buildC(t, "gcc", "workload.c", "-O2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer binary.Close()
+	for _, f := range cFunctions {
+		function, err := binary.Lookup(f.symbol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(function.Arguments) != len(f.arguments) {
+			t.Errorf("%s: %v", f.symbol, function.Arguments)
+		}
+	}
+	if _, err := binary.Lookup("main"); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestMissingDebugInformation(t *testing.T) {
 	binary := buildC(t, "gcc", "workload.c", "-O2")
 	stripped := filepath.Join(t.TempDir(), "stripped")
