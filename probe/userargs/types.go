@@ -35,6 +35,14 @@ func underlying(t dwarf.Type) dwarf.Type {
 // Go one. A non-empty reason means it cannot be.
 func describe(t dwarf.Type, goLanguage bool) (typ Type, reason string) {
 	typ = Type{Name: typeName(t, goLanguage), Size: int(t.Size())}
+	if goLanguage {
+		// Go's maps, channels and funcs are pointers to runtime structures.
+		for _, prefix := range []struct{ name, kind string }{{"map[", "a map"}, {"chan ", "a channel"}, {"<-chan ", "a channel"}, {"chan<- ", "a channel"}, {"func(", "a func"}} {
+			if strings.HasPrefix(typ.Name, prefix.name) {
+				return typ, fmt.Sprintf("%s is %s: not read", typ.Name, prefix.kind)
+			}
+		}
+	}
 	switch u := underlying(t).(type) {
 	case *dwarf.IntType, *dwarf.CharType:
 		typ.Kind = Signed
@@ -64,9 +72,14 @@ func describe(t dwarf.Type, goLanguage bool) (typ Type, reason string) {
 		}
 		return typ, fmt.Sprintf("%s is a pointer: kretspan does not export addresses; it reads strings and the fields of structs", typ.Name)
 	case *dwarf.StructType:
-		if goLanguage && isGoString(u) {
+		switch {
+		case goLanguage && isGoString(u):
 			typ.Kind = GoString
 			return typ, ""
+		case goLanguage && strings.HasPrefix(u.StructName, "[]"):
+			return typ, fmt.Sprintf("%s is a slice: not read", typ.Name)
+		case goLanguage && (u.StructName == "runtime.iface" || u.StructName == "runtime.eface"):
+			return typ, fmt.Sprintf("%s is an interface: not read", typ.Name)
 		}
 		return typ, fmt.Sprintf("%s is passed by value: only integers, bools, enums, strings and pointers to structs are read", typ.Name)
 	case *dwarf.FloatType, *dwarf.ComplexType:

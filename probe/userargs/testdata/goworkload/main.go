@@ -59,6 +59,16 @@ func mixed(x float64, n int, y float32, s string, p point, a [2]int, last uint32
 	return int(x) + n + int(y) + len(s) + p.x*p.y + a[0]*a[1] + int(last)
 }
 
+// kinds has arguments that are not read, each for its own reason, between ones that are.
+//
+//go:noinline
+func kinds(b []byte, err error, m map[string]int, p *int, n int) int {
+	if err != nil {
+		return len(b) + len(m) + *p + n
+	}
+	return n
+}
+
 // ignore has a blank and an unused parameter, which still take their registers.
 //
 //go:noinline
@@ -92,6 +102,7 @@ func main() {
 	sum += spill(n, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, os.Args[0], n+16)
 	sum += len(first.describe(os.Args[0], int8(n), n > 1, uint16(n)))
 	sum += mixed(float64(n), n, 2.5, os.Args[0], point{n, 2}, [2]int{n, 3}, uint32(n))
+	sum += kinds([]byte(os.Args[0]), os.ErrNotExist, map[string]int{"a": n}, &n, n)
 	sum += ignore(n, os.Args[0], n) + pick(n, n) + pick(os.Args[0], n) + (&stack[string]{}).push(os.Args[0], n)
 	if n > 5 {
 		fmt.Println(offsets)
