@@ -29,6 +29,8 @@ func cArguments(machine arch, data *dwarf.Data, found *subprogram, types []dwarf
 			reason = typ.Name + " is passed by value (as a hidden reference): only integers, bools, enums, strings and pointers to structs are read"
 		case p.name == "":
 			reason = "the parameter has no name"
+		case reason == "" && len(parts) == 0:
+			reason = typ.Name + " is passed where it is not read"
 		}
 		argument := Argument{Name: p.name, Type: typ, Unsupported: reason}
 		if reason == "" {
@@ -104,10 +106,7 @@ func (c *cPlacer) amd64Classes(t dwarf.Type, classes []eightbyteClass) []Locatio
 		}
 	}
 	c.floats += floats
-	if len(parts) == 0 {
-		parts = []Location{{Register: true, Offset: -1}} // in a vector register, never read
-	}
-	return parts
+	return parts // none for a value in vector registers only
 }
 
 // classifyAMD64 classifies each eightbyte of a value; nil means it is passed in memory.
@@ -244,7 +243,7 @@ func (c *cPlacer) arm64(t dwarf.Type, byReference bool) []Location {
 	if members := floatMembers(t); members > 0 {
 		if c.floats+members <= c.machine.cFloatRegisters {
 			c.floats += members
-			return []Location{{Register: true, Offset: -1}} // in vector registers, never read
+			return nil // in vector registers, which are not read
 		}
 		c.floats = c.machine.cFloatRegisters
 		return c.onStack(size, alignment(t))

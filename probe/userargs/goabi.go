@@ -25,8 +25,11 @@ func goArguments(machine arch, symbol string, parameters []parameter, types []dw
 		}
 		typ, reason := describe(types[i], true)
 		parts := place.assign(types[i])
-		if strings.HasPrefix(p.name, "~") || strings.HasPrefix(p.name, ".") || p.name == "_" || p.name == "" {
+		switch {
+		case strings.HasPrefix(p.name, "~") || strings.HasPrefix(p.name, ".") || p.name == "_" || p.name == "":
 			reason = "the parameter has no name"
+		case reason == "" && len(parts) == 0:
+			reason = typ.Name + " is passed where it is not read"
 		}
 		argument := Argument{Name: p.name, Type: typ, Unsupported: reason}
 		if reason == "" {
