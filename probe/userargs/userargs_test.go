@@ -61,6 +61,12 @@ var cFunctions = []placedFunction{
 var cxxFunctions = []placedFunction{
 	{"_ZN4shop4Cart5totalEiPKcPNS_4ItemE", []expected{{"this", "class Cart * const", Pointer, ""}, {"count", "int", Signed, ""}, {"label", "const char *", CString, ""}, {"item", "struct Item *", Pointer, ""}},
 		[2][]string{{"di", "si", "dx", "cx"}, {"x0", "x1", "x2", "x3"}}},
+	{"_ZN4shop4Cart6totalsEi", []expected{{"this", "class Cart * const", Pointer, ""}, {"count", "int", Signed, ""}},
+		[2][]string{{"si", "dx"}, {"x0", "x1"}}},
+	{"_ZN4shop4makeEli", []expected{{"value", "long int", Signed, ""}, {"extra", "int", Signed, ""}},
+		[2][]string{{"si", "dx"}, {"x0", "x1"}}},
+	{"_ZN4shop5plainENS_5PlainEi", []expected{{"p", "struct Plain", Unsupported, ""}, {"after", "int", Signed, ""}},
+		[2][]string{{"", "dx"}, {"", "x2"}}},
 	// Tracked has a copy constructor: it is passed as a pointer to a copy.
 	{"_ZN4shop4takeENS_7TrackedEi", []expected{{"tracked", "struct Tracked", Unsupported, ""}, {"after", "int", Signed, ""}},
 		[2][]string{{"", "si"}, {"", "x1"}}},
