@@ -43,6 +43,10 @@ func cArguments(machine arch, data *dwarf.Data, found *subprogram, types []dwarf
 	return arguments
 }
 
+// cLargestAlignment is the largest alignment of a C type passed in general-purpose registers or
+// on the stack (__int128, long double).
+const cLargestAlignment = 16
+
 // cPlacer hands out argument registers and stack slots in order.
 type cPlacer struct {
 	machine  arch
@@ -92,11 +96,11 @@ func (c *cPlacer) amd64Classes(t dwarf.Type, classes []eightbyteClass) []Locatio
 		case classSSE:
 			floats++
 		case classMemory:
-			return c.onStack(int(t.Size()), alignment(t))
+			return c.onStack(int(t.Size()), alignment(t, cLargestAlignment))
 		}
 	}
 	if classes == nil || c.integers+integers > len(c.machine.cIntegerRegisters) || c.floats+floats > c.machine.cFloatRegisters {
-		return c.onStack(int(t.Size()), alignment(t))
+		return c.onStack(int(t.Size()), alignment(t, cLargestAlignment))
 	}
 	var parts []Location
 	for _, class := range classes {
@@ -333,9 +337,9 @@ func (c *cPlacer) arm64(t dwarf.Type, byReference bool) []Location {
 			return nil // in vector registers, which are not read
 		}
 		c.floats = c.machine.cFloatRegisters
-		return c.onStack(size, alignment(t))
+		return c.onStack(size, alignment(t, cLargestAlignment))
 	}
-	align := alignment(t)
+	align := alignment(t, cLargestAlignment)
 	if align == 16 {
 		c.integers = alignUp(c.integers, 2)
 	}

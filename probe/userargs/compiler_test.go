@@ -110,17 +110,11 @@ func compilerEntryLocations(t *testing.T, binary, symbol string) map[string]stri
 			t.Fatalf("%s: frame base %x is not DW_OP_call_frame_cfa", symbol, base)
 		}
 		locations := map[string]string{}
-		for {
-			child, err := reader.Next()
-			if err != nil || child == nil || child.Tag == 0 {
-				return locations
-			}
-			if child.Children {
-				reader.SkipChildren()
-			}
-			if child.Tag != dwarf.TagFormalParameter {
-				continue
-			}
+		children, err := formalParameterEntries(data, entry.Offset)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, child := range children {
 			p, err := readParameter(data, child)
 			if err != nil {
 				t.Fatal(err)
@@ -136,6 +130,7 @@ func compilerEntryLocations(t *testing.T, binary, symbol string) map[string]stri
 				locations[p.name] = where
 			}
 		}
+		return locations
 	}
 }
 

@@ -56,6 +56,9 @@ func goDictionaryPosition(symbol string) int {
 	return 1 // a method: pkg.(*T[go.shape.int]).M, after the receiver
 }
 
+// goLargestAlignment is the largest alignment of a Go type on a 64-bit platform.
+const goLargestAlignment = 8
+
 type goPlacer struct {
 	machine  arch
 	integers int // integer registers used
@@ -72,7 +75,7 @@ func (g *goPlacer) assign(t dwarf.Type) (parts []Location) {
 		return parts
 	}
 	g.integers, g.floats = integers, floats
-	g.stack = alignUp(g.stack, goAlignment(t))
+	g.stack = alignUp(g.stack, alignment(t, goLargestAlignment))
 	parts = nil
 	for word := 0; word < int(t.Size()); word += 8 {
 		parts = append(parts, Location{Offset: g.machine.goStackStart + g.stack + word})
@@ -121,21 +124,4 @@ func (g *goPlacer) takeFloats(n int) bool {
 	}
 	g.floats += n
 	return true
-}
-
-// goAlignment is a Go type's alignment on a 64-bit platform.
-func goAlignment(t dwarf.Type) int {
-	switch u := underlying(t).(type) {
-	case *dwarf.StructType:
-		align := 1
-		for _, f := range u.Field {
-			align = max(align, goAlignment(f.Type))
-		}
-		return align
-	case *dwarf.ArrayType:
-		return goAlignment(u.Type)
-	case *dwarf.ComplexType:
-		return max(1, int(u.Size()/2))
-	}
-	return max(1, min(int(t.Size()), 8))
 }

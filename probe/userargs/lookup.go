@@ -374,32 +374,41 @@ func entryAt(data *dwarf.Data, offset dwarf.Offset) (*dwarf.Entry, error) {
 
 // formalParameters lists the DW_TAG_formal_parameter children of the DIE at offset.
 func formalParameters(data *dwarf.Data, offset dwarf.Offset) ([]parameter, error) {
+	entries, err := formalParameterEntries(data, offset)
+	if err != nil {
+		return nil, err
+	}
+	parameters := make([]parameter, len(entries))
+	for i, entry := range entries {
+		if parameters[i], err = readParameter(data, entry); err != nil {
+			return nil, err
+		}
+	}
+	return parameters, nil
+}
+
+func formalParameterEntries(data *dwarf.Data, offset dwarf.Offset) ([]*dwarf.Entry, error) {
 	reader := data.Reader()
 	reader.Seek(offset)
 	entry, err := reader.Next()
 	if err != nil || entry == nil || !entry.Children {
 		return nil, err
 	}
-	var parameters []parameter
+	var entries []*dwarf.Entry
 	for {
 		child, err := reader.Next()
 		if err != nil {
 			return nil, fmt.Errorf("read DWARF at %#x: %w", offset, err)
 		}
 		if child == nil || child.Tag == 0 {
-			return parameters, nil
+			return entries, nil
 		}
 		if child.Children {
 			reader.SkipChildren()
 		}
-		if child.Tag != dwarf.TagFormalParameter {
-			continue
+		if child.Tag == dwarf.TagFormalParameter {
+			entries = append(entries, child)
 		}
-		p, err := readParameter(data, child)
-		if err != nil {
-			return nil, err
-		}
-		parameters = append(parameters, p)
 	}
 }
 

@@ -164,32 +164,26 @@ func typeName(t dwarf.Type, goLanguage bool) string {
 	return t.String()
 }
 
-// alignment is the type's natural alignment, which places it on the stack.
-func alignment(t dwarf.Type) int {
+// alignment is the type's natural alignment, which places it on the stack: a scalar's size up to
+// largest, a composite's largest member's.
+func alignment(t dwarf.Type, largest int) int {
 	switch u := underlying(t).(type) {
 	case *dwarf.StructType:
 		align := 1
 		for _, f := range u.Field {
-			align = max(align, alignment(f.Type))
+			align = max(align, alignment(f.Type, largest))
 		}
 		return align
 	case *dwarf.ArrayType:
-		return alignment(u.Type)
+		return alignment(u.Type, largest)
 	case *dwarf.ComplexType:
-		return max(1, int(u.Size()/2))
+		return max(1, min(int(u.Size()/2), largest))
 	}
-	size := int(t.Size())
-	switch {
-	case size >= 16:
-		return 16
-	case size >= 8:
-		return 8
-	case size >= 4:
-		return 4
-	case size >= 2:
-		return 2
+	align := 1
+	for align*2 <= min(int(t.Size()), largest) {
+		align *= 2
 	}
-	return 1
+	return align
 }
 
 func alignUp(n, align int) int {

@@ -191,24 +191,22 @@ func checkFunctions(t *testing.T, binary, arch, language string, archIndex int, 
 	}
 }
 
-func TestCFunctionArguments(t *testing.T) {
-	for archIndex, c := range compilers {
-		for _, optimization := range []string{"-O0", "-O2"} {
-			t.Run(c.arch+optimization, func(t *testing.T) {
-				binary := buildC(t, c.cc, "workload.c", optimization)
-				checkFunctions(t, binary, c.arch, "C", archIndex, cFunctions)
-			})
-		}
-	}
-}
-
-func TestCxxFunctionArguments(t *testing.T) {
-	for archIndex, c := range compilers {
-		for _, optimization := range []string{"-O0", "-O2"} {
-			t.Run(c.arch+optimization, func(t *testing.T) {
-				binary := buildC(t, c.cxx, "workload.cc", optimization)
-				checkFunctions(t, binary, c.arch, "C++", archIndex, cxxFunctions)
-			})
+func TestCAndCxxFunctionArguments(t *testing.T) {
+	for _, workload := range []struct {
+		source, language string
+		functions        []placedFunction
+	}{
+		{"workload.c", "C", cFunctions},
+		{"workload.cc", "C++", cxxFunctions},
+	} {
+		for archIndex, c := range compilers {
+			compiler := map[string]string{"C": c.cc, "C++": c.cxx}[workload.language]
+			for _, optimization := range []string{"-O0", "-O2"} {
+				t.Run(workload.language+"/"+c.arch+optimization, func(t *testing.T) {
+					binary := buildC(t, compiler, workload.source, optimization)
+					checkFunctions(t, binary, c.arch, workload.language, archIndex, workload.functions)
+				})
+			}
 		}
 	}
 }
