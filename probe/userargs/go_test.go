@@ -37,6 +37,8 @@ var goFunctions = []placedFunction{
 		[2][]string{{"bx,cx", "di"}, {"x1,x2", "x3"}}},
 	{"main.pick[go.shape.int]", []expected{{"x", "go.shape.int", Signed, ""}, {"n", "int", Signed, ""}},
 		[2][]string{{"bx", "cx"}, {"x1", "x2"}}},
+	{"main.wrap[go.shape.int].func1", []expected{{"a", "int", Signed, ""}, {"s", "string", GoString, ""}},
+		[2][]string{{"ax", "bx,cx"}, {"x0", "x1,x2"}}},
 	{"main.(*stack[go.shape.string]).push", []expected{{"s", "*main.stack[go.shape.string]", Pointer, ""}, {"v", "go.shape.string", GoString, ""}, {"n", "int", Signed, ""}},
 		[2][]string{{"ax", "cx,di", "si"}, {"x0", "x2,x3", "x4"}}},
 }

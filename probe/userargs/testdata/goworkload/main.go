@@ -84,6 +84,22 @@ func pick[T any](x T, n int) int {
 	return n
 }
 
+// describer holds wrap's closure, which is not inlined so that it is called as a function.
+var describer func(int, string) int
+
+// wrap's closure reaches the dictionary through its context, not as an argument.
+//
+//go:noinline
+func wrap[T any](x T, n int) int {
+	describer = func(a int, s string) int {
+		if a > 100 {
+			fmt.Println(x, s)
+		}
+		return a + len(s)
+	}
+	return describer(n, os.Args[0])
+}
+
 type stack[T any] struct{ items []T }
 
 //go:noinline
@@ -103,7 +119,7 @@ func main() {
 	sum += len(first.describe(os.Args[0], int8(n), n > 1, uint16(n)))
 	sum += mixed(float64(n), n, 2.5, os.Args[0], point{n, 2}, [2]int{n, 3}, uint32(n))
 	sum += kinds([]byte(os.Args[0]), os.ErrNotExist, map[string]int{"a": n}, &n, n)
-	sum += ignore(n, os.Args[0], n) + pick(n, n) + pick(os.Args[0], n) + (&stack[string]{}).push(os.Args[0], n)
+	sum += ignore(n, os.Args[0], n) + pick(n, n) + pick(os.Args[0], n) + (&stack[string]{}).push(os.Args[0], n) + wrap(n, n)
 	if n > 5 {
 		fmt.Println(offsets)
 	}
