@@ -20,7 +20,10 @@ const unsigned long offset_id = offsetof(struct request, id);
 const unsigned long offset_flags = offsetof(struct request, flags);
 
 __attribute__((noinline)) int handle(int n, const char *tag, unsigned long size, struct request *req) {
-	return n + (int)strlen(tag) + (int)size + req->hdr.len;
+	int sum = n + (int)strlen(tag) + (int)size + req->hdr.len + req->hdr.kind + (int)req->id + (int)strlen(req->name) + req->flags;
+	if (req->next)
+		sum += (int)strlen(req->next->name) + (int)req->next->id + req->next->hdr.len;
+	return sum;
 }
 
 __attribute__((noinline)) long many(int a, bool b, enum color c, double d, struct pair p, long f,

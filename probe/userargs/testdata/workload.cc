@@ -33,7 +33,7 @@ struct Plain {
 
 __attribute__((noinline)) long Cart::total(int count, const char *label, Item *item) {
 	items += count;
-	return items + (long)std::strlen(label) + item->id;
+	return items + (long)std::strlen(label) + item->id + (long)std::strlen(item->name);
 }
 
 // Returned in memory: the caller passes the address before 'this' (amd64) or in x8 (arm64).
