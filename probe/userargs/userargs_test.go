@@ -266,8 +266,31 @@ func TestOpenedBinary(t *testing.T) {
 			t.Errorf("%s: %v", f.symbol, function.Arguments)
 		}
 	}
-	if _, err := binary.Lookup("main"); err != nil {
-		t.Error(err)
+	main, err := binary.Lookup("main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := main.Resolve("x"); err == nil || err.Error() != "main has no argument 'x'; it has argc, argv" {
+		t.Errorf("Resolve in main: %v", err)
+	}
+}
+
+// TestSharedLibrary places the arguments of a shared library's functions as those of an executable.
+func TestSharedLibrary(t *testing.T) {
+	executable := buildC(t, "gcc", "workload.c", "-O2")
+	library := build(t, nil, "gcc", "-g", "-O2", "-shared", "-fPIC", "-Wall", "-Werror", "-o", "out", filepath.Join("testdata", "workload.c"))
+	for _, f := range cFunctions {
+		want, err := Lookup(executable, f.symbol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Lookup(library, f.symbol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got.Arguments, want.Arguments) {
+			t.Errorf("%s in the library: %v; in the executable: %v", f.symbol, got.Arguments, want.Arguments)
+		}
 	}
 }
 
