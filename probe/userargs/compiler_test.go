@@ -70,14 +70,7 @@ func compilerEntryLocations(t *testing.T, binary, symbol string) map[string]stri
 	}
 	defer file.Close()
 	arch := map[elf.Machine]string{elf.EM_X86_64: "amd64", elf.EM_AARCH64: "arm64"}[file.Machine]
-	addresses, err := functionSymbols(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	address, ok := addresses[symbol]
-	if !ok {
-		t.Fatalf("%s has no function %s", binary, symbol)
-	}
+	address := functionAddress(t, file, symbol)
 	data, err := file.DWARF()
 	if err != nil {
 		t.Fatal(err)
@@ -132,6 +125,20 @@ func compilerEntryLocations(t *testing.T, binary, symbol string) map[string]stri
 		}
 		return locations
 	}
+}
+
+// functionAddress is the address of a function symbol in the file.
+func functionAddress(t *testing.T, file *elf.File, symbol string) uint64 {
+	t.Helper()
+	addresses, err := functionSymbols(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	address, ok := addresses[symbol]
+	if !ok {
+		t.Fatalf("no function %s", symbol)
+	}
+	return address
 }
 
 // startsAt says whether a subprogram's code starts at address.

@@ -175,14 +175,7 @@ func runtimeAddress(t *testing.T, workload string, pid int, symbol string) uint6
 		t.Fatal(err)
 	}
 	defer file.Close()
-	symbols, err := functionSymbols(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	address, ok := symbols[symbol]
-	if !ok {
-		t.Fatalf("%s has no function %s", workload, symbol)
-	}
+	address := functionAddress(t, file, symbol)
 	if file.Type != elf.ET_DYN {
 		return address
 	}
