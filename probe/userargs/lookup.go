@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -40,6 +41,10 @@ func Lookup(binaryPath, symbol string) (*Function, error) {
 	defer binary.Close()
 	return binary.Lookup(symbol)
 }
+
+// gccClone matches the suffix GCC gives a copy of a function whose parameters it changed: with
+// some removed or replaced by constants (isra, constprop), or a split-off part.
+var gccClone = regexp.MustCompile(`(\.(isra|constprop|part|cold|lto_priv)(\.\d+)?)+$`)
 
 // Binary is an ELF file whose functions are looked up. Its symbols and functions are indexed
 // once, on the first Lookup.
@@ -95,6 +100,9 @@ func (b *Binary) Lookup(symbol string) (*Function, error) {
 		if b.functions, err = indexFunctions(b.data); err != nil {
 			return nil, fmt.Errorf("arguments of %s in %s: %w", symbol, b.path, err)
 		}
+	}
+	if clone := gccClone.FindString(symbol); clone != "" && !isGoBinary(b.file) {
+		return nil, fmt.Errorf("arguments of %s in %s: it is a copy of %s that GCC specialised (%s), so its arguments are not where the ABI puts them", symbol, b.path, strings.TrimSuffix(symbol, clone), clone)
 	}
 	found, err := b.functions.find(b.data, address, symbol)
 	if err != nil {

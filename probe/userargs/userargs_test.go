@@ -294,6 +294,15 @@ func TestSharedLibrary(t *testing.T) {
 	}
 }
 
+// TestGCCClone refuses a copy GCC made with fewer parameters than DWARF's abstract origin lists.
+func TestGCCClone(t *testing.T) {
+	_, err := Lookup(buildC(t, "gcc", "workload.c", "-O2"), "scaled.constprop.0")
+	want := "it is a copy of scaled that GCC specialised (.constprop.0), so its arguments are not where the ABI puts them"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Lookup of a GCC clone: %v; want %q", err, want)
+	}
+}
+
 func TestMissingDebugInformation(t *testing.T) {
 	binary := buildC(t, "gcc", "workload.c", "-O2")
 	stripped := filepath.Join(t.TempDir(), "stripped")
