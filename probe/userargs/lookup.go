@@ -1,11 +1,14 @@
 package userargs
 
 import (
+	"bytes"
 	"debug/dwarf"
 	"debug/elf"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -70,7 +73,7 @@ func Open(binaryPath string) (*Binary, error) {
 		return nil, fmt.Errorf("%s: %w", binaryPath, err)
 	}
 	b := &Binary{path: binaryPath, file: file, machine: machine}
-	b.data, b.dataErr = debugData(file)
+	b.data, b.dataErr = debugData(file, binaryPath)
 	return b, nil
 }
 
@@ -93,7 +96,7 @@ func (b *Binary) Lookup(symbol string) (*Function, error) {
 		if isGoBinary(b.file) {
 			return nil, fmt.Errorf("arguments of %s: %s is a Go binary without DWARF (built with -ldflags=-w, or stripped); rebuild it without -w to capture arguments", symbol, b.path)
 		}
-		return nil, fmt.Errorf("arguments of %s: %s has no DWARF debug information, nor a debug file in %s; build it with -g, or install its debug symbols, to capture arguments", symbol, b.path, filepath.Join(debugDirectory, ".build-id"))
+		return nil, fmt.Errorf("arguments of %s: %s has no DWARF debug information, nor a debug file in %s or named by .gnu_debuglink; build it with -g, or install its debug symbols, to capture arguments", symbol, b.path, filepath.Join(debugDirectory, ".build-id"))
 	}
 	if b.functions == nil {
 		var err error
@@ -145,25 +148,67 @@ func (b *Binary) function(symbol string, found *subprogram) (*Function, error) {
 }
 
 // debugDirectory is where separate debug files are installed (Debian's -dbg and -dbgsym packages,
-// Fedora's debuginfo), under .build-id/ by the binary's build ID, as GDB looks them up.
+// Fedora's debuginfo): under .build-id/ by the binary's build ID, or under the binary's own
+// directory by its .gnu_debuglink name, as GDB looks them up.
 var debugDirectory = "/usr/lib/debug"
 
 // debugData returns the binary's DWARF, or that of its separate debug file.
-func debugData(file *elf.File) (*dwarf.Data, error) {
+func debugData(file *elf.File, binaryPath string) (*dwarf.Data, error) {
 	data, err := file.DWARF()
 	if err == nil {
 		return data, nil
 	}
-	id := buildID(file)
-	if len(id) < 2 {
-		return nil, err
+	type candidate struct {
+		path     string
+		checksum uint32 // of the whole file, for one found by its .gnu_debuglink name
+		linked   bool
 	}
-	debug, openErr := elf.Open(filepath.Join(debugDirectory, ".build-id", id[:2], id[2:]+".debug"))
-	if openErr != nil {
-		return nil, err
+	var candidates []candidate
+	if id := buildID(file); len(id) > 2 {
+		candidates = append(candidates, candidate{path: filepath.Join(debugDirectory, ".build-id", id[:2], id[2:]+".debug")})
 	}
-	defer debug.Close()
-	return debug.DWARF()
+	if name, checksum, ok := debugLink(file); ok {
+		dir, _ := filepath.Abs(filepath.Dir(binaryPath))
+		for _, path := range []string{filepath.Join(dir, name), filepath.Join(dir, ".debug", name), filepath.Join(debugDirectory, dir, name)} {
+			candidates = append(candidates, candidate{path: path, checksum: checksum, linked: true})
+		}
+	}
+	for _, c := range candidates {
+		if c.linked {
+			// The file must be the one the binary was linked with, not an older build's.
+			if content, readErr := os.ReadFile(c.path); readErr != nil || crc32.ChecksumIEEE(content) != c.checksum {
+				continue
+			}
+		}
+		debug, openErr := elf.Open(c.path)
+		if openErr != nil {
+			continue
+		}
+		data, dataErr := debug.DWARF()
+		debug.Close()
+		if dataErr == nil {
+			return data, nil
+		}
+	}
+	return nil, err
+}
+
+// debugLink reads the .gnu_debuglink section: a debug file's name and the CRC-32 of its contents.
+func debugLink(file *elf.File) (name string, checksum uint32, ok bool) {
+	section := file.Section(".gnu_debuglink")
+	if section == nil {
+		return "", 0, false
+	}
+	link, err := section.Data()
+	end := bytes.IndexByte(link, 0)
+	if err != nil || end <= 0 {
+		return "", 0, false
+	}
+	at := (end + 4) / 4 * 4 // the name's NUL, padded to 4 bytes
+	if at+4 > len(link) || strings.ContainsRune(string(link[:end]), '/') {
+		return "", 0, false
+	}
+	return string(link[:end]), file.ByteOrder.Uint32(link[at:]), true
 }
 
 // buildID reads the GNU build ID note, in hex.

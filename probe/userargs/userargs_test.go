@@ -303,13 +303,35 @@ func TestGCCClone(t *testing.T) {
 	}
 }
 
+// TestDebugLink finds the DWARF of a stripped binary in the debug file its .gnu_debuglink names,
+// next to it, and refuses one whose checksum differs.
+func TestDebugLink(t *testing.T) {
+	binary := buildC(t, "gcc", "workload.c", "-O2")
+	dir := t.TempDir()
+	debugFile, stripped := filepath.Join(dir, "workload.debug"), filepath.Join(dir, "stripped")
+	for _, args := range [][]string{{"--only-keep-debug", binary, debugFile}, {"--strip-debug", "--remove-section=.note.gnu.build-id", "--add-gnu-debuglink=" + debugFile, binary, stripped}} {
+		if output, err := exec.Command("objcopy", args...).CombinedOutput(); err != nil {
+			t.Fatalf("objcopy %v: %v\n%s", args, err, output)
+		}
+	}
+	if _, err := Lookup(stripped, "handle"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(debugFile, []byte("another build"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Lookup(stripped, "handle"); err == nil || !strings.Contains(err.Error(), "no DWARF debug information") {
+		t.Errorf("Lookup with a debug file of another build: %v", err)
+	}
+}
+
 func TestMissingDebugInformation(t *testing.T) {
 	binary := buildC(t, "gcc", "workload.c", "-O2")
 	stripped := filepath.Join(t.TempDir(), "stripped")
 	if output, err := exec.Command("objcopy", "--strip-debug", binary, stripped).CombinedOutput(); err != nil {
 		t.Fatalf("objcopy: %v\n%s", err, output)
 	}
-	if _, err := Lookup(stripped, "handle"); err == nil || !strings.Contains(err.Error(), "has no DWARF debug information, nor a debug file in /usr/lib/debug/.build-id; build it with -g, or install its debug symbols") {
+	if _, err := Lookup(stripped, "handle"); err == nil || !strings.Contains(err.Error(), "has no DWARF debug information, nor a debug file in /usr/lib/debug/.build-id or named by .gnu_debuglink; build it with -g, or install its debug symbols") {
 		t.Errorf("Lookup in a binary without DWARF: %v", err)
 	}
 	if _, err := Lookup(binary, "nosuch"); err == nil || !strings.Contains(err.Error(), `no function symbol "nosuch"`) {
