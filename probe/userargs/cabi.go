@@ -29,6 +29,8 @@ func cArguments(machine arch, data *dwarf.Data, found *subprogram, types []dwarf
 			reason = typ.Name + " is passed by value (as a hidden reference): only integers, bools, enums, strings and pointers to structs are read"
 		case p.name == "":
 			reason = "the parameter has no name"
+		case reason == "" && len(parts) == 0:
+			reason = typ.Name + " is passed where it is not read"
 		}
 		argument := Argument{Name: p.name, Type: typ, Unsupported: reason}
 		if reason == "" {
@@ -40,6 +42,10 @@ func cArguments(machine arch, data *dwarf.Data, found *subprogram, types []dwarf
 	}
 	return arguments
 }
+
+// cLargestAlignment is the largest alignment of a C type passed in general-purpose registers or
+// on the stack (__int128, long double).
+const cLargestAlignment = 16
 
 // cPlacer hands out argument registers and stack slots in order.
 type cPlacer struct {
@@ -90,11 +96,11 @@ func (c *cPlacer) amd64Classes(t dwarf.Type, classes []eightbyteClass) []Locatio
 		case classSSE:
 			floats++
 		case classMemory:
-			return c.onStack(int(t.Size()), alignment(t))
+			return c.onStack(int(t.Size()), alignment(t, cLargestAlignment))
 		}
 	}
 	if classes == nil || c.integers+integers > len(c.machine.cIntegerRegisters) || c.floats+floats > c.machine.cFloatRegisters {
-		return c.onStack(int(t.Size()), alignment(t))
+		return c.onStack(int(t.Size()), alignment(t, cLargestAlignment))
 	}
 	var parts []Location
 	for _, class := range classes {
@@ -104,10 +110,7 @@ func (c *cPlacer) amd64Classes(t dwarf.Type, classes []eightbyteClass) []Locatio
 		}
 	}
 	c.floats += floats
-	if len(parts) == 0 {
-		parts = []Location{{Register: true, Offset: -1}} // in a vector register, never read
-	}
-	return parts
+	return parts // none for a value in vector registers only
 }
 
 // classifyAMD64 classifies each eightbyte of a value; nil means it is passed in memory.
@@ -205,27 +208,114 @@ func returnsInMemory(data *dwarf.Data, offset dwarf.Offset, t dwarf.Type) bool {
 	return false
 }
 
-// passedByReference says whether a C++ class has DW_AT_calling_convention DW_CC_pass_by_reference:
-// a class with a non-trivial copy constructor or destructor goes by invisible reference.
+// passedByReference says whether a C++ class is non-trivial for the purposes of calls (Itanium C++
+// ABI, section 3.1.2), so that it is passed and returned by invisible reference. Clang says so
+// with DW_AT_calling_convention; GCC does not, so the class's members tell: a user-provided copy
+// or move constructor or destructor, a virtual function or base, or a base or member that is
+// itself non-trivial.
 func passedByReference(data *dwarf.Data, offset dwarf.Offset) bool {
-	for i := 0; i < 16; i++ {
-		entry, err := entryAt(data, offset)
+	return nonTrivialForCalls(data, offset, 0)
+}
+
+// DWARF 5 attributes that debug/dwarf does not name.
+const (
+	attrDeleted    = dwarf.Attr(0x8a)
+	attrDefaulted  = dwarf.Attr(0x8b) // DW_DEFAULTED_in_class (1): trivial where the members are
+	attrVirtuality = dwarf.Attr(0x4c)
+
+	callingConventionPassByValue = 0x05
+)
+
+func nonTrivialForCalls(data *dwarf.Data, offset dwarf.Offset, depth int) bool {
+	if depth > 16 {
+		return false
+	}
+	entry, err := entryAt(data, offset)
+	if err != nil {
+		return false
+	}
+	switch entry.Tag {
+	case dwarf.TagTypedef, dwarf.TagConstType, dwarf.TagVolatileType, dwarf.TagArrayType:
+		next, ok := entry.Val(dwarf.AttrType).(dwarf.Offset)
+		return ok && nonTrivialForCalls(data, next, depth+1)
+	case dwarf.TagStructType, dwarf.TagClassType, dwarf.TagUnionType:
+	default:
+		return false
+	}
+	switch convention, _ := entry.Val(dwarf.AttrCalling).(int64); convention {
+	case callingConventionPassByReference:
+		return true
+	case callingConventionPassByValue:
+		return false
+	}
+	name := stringValue(entry, dwarf.AttrName)
+	reader := data.Reader()
+	reader.Seek(offset)
+	if _, err := reader.Next(); err != nil || !entry.Children {
+		return false
+	}
+	for {
+		child, err := reader.Next()
+		if err != nil || child == nil || child.Tag == 0 {
+			return false
+		}
+		if child.Children {
+			reader.SkipChildren()
+		}
+		switch child.Tag {
+		case dwarf.TagInheritance:
+			if child.Val(attrVirtuality) != nil {
+				return true
+			}
+			fallthrough
+		case dwarf.TagMember:
+			if static, _ := child.Val(dwarf.AttrExternal).(bool); static {
+				continue
+			}
+			if base, ok := child.Val(dwarf.AttrType).(dwarf.Offset); ok && nonTrivialForCalls(data, base, depth+1) {
+				return true
+			}
+		case dwarf.TagSubprogram:
+			if virtuality, _ := child.Val(attrVirtuality).(int64); virtuality != 0 {
+				return true
+			}
+			artificial, _ := child.Val(dwarf.AttrArtificial).(bool)
+			defaulted, _ := child.Val(attrDefaulted).(int64)
+			if artificial || defaulted == 1 {
+				continue
+			}
+			member := stringValue(child, dwarf.AttrName)
+			if member == "~"+name || member == name && copiesOrMoves(data, child, offset) {
+				return true
+			}
+		}
+	}
+}
+
+// copiesOrMoves says whether a constructor's first declared parameter is a reference to its own
+// class: a copy or move constructor.
+func copiesOrMoves(data *dwarf.Data, constructor *dwarf.Entry, class dwarf.Offset) bool {
+	parameters, err := formalParameters(data, constructor.Offset)
+	if err != nil {
+		return false
+	}
+	for _, p := range parameters {
+		entry, err := entryAt(data, p.typeOffset)
 		if err != nil {
 			return false
 		}
-		switch entry.Tag {
-		case dwarf.TagTypedef, dwarf.TagConstType, dwarf.TagVolatileType:
-			next, ok := entry.Val(dwarf.AttrType).(dwarf.Offset)
-			if !ok {
-				return false
-			}
-			offset = next
-		case dwarf.TagStructType, dwarf.TagClassType, dwarf.TagUnionType:
-			convention, _ := entry.Val(dwarf.AttrCalling).(int64)
-			return convention == callingConventionPassByReference
-		default:
-			return false
+		if entry.Tag != dwarf.TagReferenceType && entry.Tag != dwarf.TagRvalueReferenceType {
+			continue // 'this', which points to the class
 		}
+		target, _ := entry.Val(dwarf.AttrType).(dwarf.Offset)
+		for i := 0; i < 4 && target != class; i++ {
+			qualified, err := entryAt(data, target)
+			if err != nil || qualified.Tag != dwarf.TagConstType && qualified.Tag != dwarf.TagVolatileType {
+				break
+			}
+			target, _ = qualified.Val(dwarf.AttrType).(dwarf.Offset)
+		}
+		return target == class
 	}
 	return false
 }
@@ -244,12 +334,12 @@ func (c *cPlacer) arm64(t dwarf.Type, byReference bool) []Location {
 	if members := floatMembers(t); members > 0 {
 		if c.floats+members <= c.machine.cFloatRegisters {
 			c.floats += members
-			return []Location{{Register: true, Offset: -1}} // in vector registers, never read
+			return nil // in vector registers, which are not read
 		}
 		c.floats = c.machine.cFloatRegisters
-		return c.onStack(size, alignment(t))
+		return c.onStack(size, alignment(t, cLargestAlignment))
 	}
-	align := alignment(t)
+	align := alignment(t, cLargestAlignment)
 	if align == 16 {
 		c.integers = alignUp(c.integers, 2)
 	}

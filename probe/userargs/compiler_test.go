@@ -70,10 +70,7 @@ func compilerEntryLocations(t *testing.T, binary, symbol string) map[string]stri
 	}
 	defer file.Close()
 	arch := map[elf.Machine]string{elf.EM_X86_64: "amd64", elf.EM_AARCH64: "arm64"}[file.Machine]
-	address, err := symbolAddress(file, symbol)
-	if err != nil {
-		t.Fatal(err)
-	}
+	address := functionAddress(t, file, symbol)
 	data, err := file.DWARF()
 	if err != nil {
 		t.Fatal(err)
@@ -106,17 +103,11 @@ func compilerEntryLocations(t *testing.T, binary, symbol string) map[string]stri
 			t.Fatalf("%s: frame base %x is not DW_OP_call_frame_cfa", symbol, base)
 		}
 		locations := map[string]string{}
-		for {
-			child, err := reader.Next()
-			if err != nil || child == nil || child.Tag == 0 {
-				return locations
-			}
-			if child.Children {
-				reader.SkipChildren()
-			}
-			if child.Tag != dwarf.TagFormalParameter {
-				continue
-			}
+		children, err := formalParameterEntries(data, entry.Offset)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, child := range children {
 			p, err := readParameter(data, child)
 			if err != nil {
 				t.Fatal(err)
@@ -132,7 +123,42 @@ func compilerEntryLocations(t *testing.T, binary, symbol string) map[string]stri
 				locations[p.name] = where
 			}
 		}
+		return locations
 	}
+}
+
+// functionAddress is the address of a function symbol in the file.
+func functionAddress(t *testing.T, file *elf.File, symbol string) uint64 {
+	t.Helper()
+	addresses, err := functionSymbols(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	address, ok := addresses[symbol]
+	if !ok {
+		t.Fatalf("no function %s", symbol)
+	}
+	return address
+}
+
+// startsAt says whether a subprogram's code starts at address.
+func startsAt(data *dwarf.Data, entry *dwarf.Entry, address uint64) bool {
+	if low, ok := entry.Val(dwarf.AttrLowpc).(uint64); ok {
+		return low == address
+	}
+	if entry.Val(dwarf.AttrRanges) == nil {
+		return false
+	}
+	ranges, err := data.Ranges(entry)
+	if err != nil {
+		return false
+	}
+	for _, r := range ranges {
+		if r[0] == address {
+			return true
+		}
+	}
+	return false
 }
 
 func sectionData(t *testing.T, file *elf.File, name string) []byte {

@@ -26,6 +26,21 @@ var goFunctions = []placedFunction{
 	// an array of two goes to the stack.
 	{"main.mixed", []expected{{"x", "float64", Unsupported, ""}, {"n", "int", Signed, ""}, {"y", "float32", Unsupported, ""}, {"s", "string", GoString, ""}, {"p", "main.point", Unsupported, ""}, {"a", "[2]int", Unsupported, ""}, {"last", "uint32", Unsigned, ""}},
 		[2][]string{{"", "ax", "", "bx,cx", "", "", "r8"}, {"", "x0", "", "x1,x2", "", "", "x5"}}},
+	// A slice takes three registers, an interface two, a map one.
+	{"main.kinds", []expected{{"b", "[]uint8", Unsupported, ""}, {"err", "error", Unsupported, ""}, {"m", "map[string]int", Unsupported, ""}, {"p", "*int", Unsupported, ""}, {"n", "int", Signed, ""}},
+		[2][]string{{"", "", "", "", "r10"}, {"", "", "", "", "x7"}}},
+	{"main.ignore", []expected{{"~p0", "int", Unsupported, ""}, {"unused", "string", GoString, ""}, {"n", "int", Signed, ""}},
+		[2][]string{{"", "bx,cx", "di"}, {"", "x1,x2", "x3"}}},
+	// The dictionary of a generic instantiation comes first, in a register that DWARF does not
+	// list; a method's comes after its receiver.
+	{"main.pick[go.shape.string]", []expected{{"x", "go.shape.string", GoString, ""}, {"n", "int", Signed, ""}},
+		[2][]string{{"bx,cx", "di"}, {"x1,x2", "x3"}}},
+	{"main.pick[go.shape.int]", []expected{{"x", "go.shape.int", Signed, ""}, {"n", "int", Signed, ""}},
+		[2][]string{{"bx", "cx"}, {"x1", "x2"}}},
+	{"main.wrap[go.shape.int].func1", []expected{{"a", "int", Signed, ""}, {"s", "string", GoString, ""}},
+		[2][]string{{"ax", "bx,cx"}, {"x0", "x1,x2"}}},
+	{"main.(*stack[go.shape.string]).push", []expected{{"s", "*main.stack[go.shape.string]", Pointer, ""}, {"v", "go.shape.string", GoString, ""}, {"n", "int", Signed, ""}},
+		[2][]string{{"ax", "cx,di", "si"}, {"x0", "x2,x3", "x4"}}},
 }
 
 // buildGo builds the Go workload for an architecture, with extra flags.
@@ -56,5 +71,19 @@ func TestGoWithoutDWARF(t *testing.T) {
 	_, err := Lookup(binary, "main.handle")
 	if err == nil || !strings.Contains(err.Error(), "Go binary without DWARF (built with -ldflags=-w, or stripped); rebuild it without -w") {
 		t.Errorf("Lookup in a Go binary built with -w: %v", err)
+	}
+}
+
+// TestGoUnsupportedReasons checks that each argument that is not read says why.
+func TestGoUnsupportedReasons(t *testing.T) {
+	function, err := Lookup(buildGo(t, "amd64"), "main.kinds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"[]uint8 is a slice: not read", "error is an interface: not read", "map[string]int is a map: not read", "*int is a pointer", ""}
+	for i, argument := range function.Arguments {
+		if !strings.HasPrefix(argument.Unsupported, want[i]) || (want[i] == "") != (argument.Unsupported == "") {
+			t.Errorf("%s: %q; want %q", argument.Name, argument.Unsupported, want[i])
+		}
 	}
 }

@@ -2,6 +2,7 @@ package userargs
 
 import (
 	"debug/dwarf"
+	"regexp"
 	"strings"
 )
 
@@ -10,14 +11,25 @@ import (
 // words of strings, slices and interfaces take integer registers in order, floats take
 // floating-point registers; an argument that does not fit in what is left goes whole to the
 // stack, and later arguments may still take registers.
-func goArguments(machine arch, parameters []parameter, types []dwarf.Type) []Argument {
+//
+// An instantiation of a generic function or method (its symbol names a go.shape type) takes a
+// dictionary pointer that DWARF does not list: first, or after a method's receiver. A closure
+// inside one reaches the dictionary through its context instead.
+func goArguments(machine arch, symbol string, parameters []parameter, types []dwarf.Type) []Argument {
 	place := goPlacer{machine: machine}
+	dictionary := goDictionaryPosition(symbol)
 	arguments := make([]Argument, len(parameters))
 	for i, p := range parameters {
+		if i == dictionary {
+			place.assign(&dwarf.PtrType{CommonType: dwarf.CommonType{ByteSize: 8}, Type: &dwarf.VoidType{}})
+		}
 		typ, reason := describe(types[i], true)
 		parts := place.assign(types[i])
-		if strings.HasPrefix(p.name, "~") || strings.HasPrefix(p.name, ".") || p.name == "_" || p.name == "" {
+		switch {
+		case strings.HasPrefix(p.name, "~") || strings.HasPrefix(p.name, ".") || p.name == "_" || p.name == "":
 			reason = "the parameter has no name"
+		case reason == "" && len(parts) == 0:
+			reason = typ.Name + " is passed where it is not read"
 		}
 		argument := Argument{Name: p.name, Type: typ, Unsupported: reason}
 		if reason == "" {
@@ -29,6 +41,23 @@ func goArguments(machine arch, parameters []parameter, types []dwarf.Type) []Arg
 	}
 	return arguments
 }
+
+var goClosureSuffix = regexp.MustCompile(`\.func\d+(\.\d+)*$`)
+
+// goDictionaryPosition is the index among the DWARF parameters before which a generic
+// instantiation's dictionary goes, or -1 when the function takes none.
+func goDictionaryPosition(symbol string) int {
+	switch {
+	case !strings.Contains(symbol, "[go.shape."), goClosureSuffix.MatchString(symbol):
+		return -1
+	case strings.HasSuffix(symbol, "]"): // a function: pkg.F[go.shape.int]
+		return 0
+	}
+	return 1 // a method: pkg.(*T[go.shape.int]).M, after the receiver
+}
+
+// goLargestAlignment is the largest alignment of a Go type on a 64-bit platform.
+const goLargestAlignment = 8
 
 type goPlacer struct {
 	machine  arch
@@ -46,7 +75,7 @@ func (g *goPlacer) assign(t dwarf.Type) (parts []Location) {
 		return parts
 	}
 	g.integers, g.floats = integers, floats
-	g.stack = alignUp(g.stack, goAlignment(t))
+	g.stack = alignUp(g.stack, alignment(t, goLargestAlignment))
 	parts = nil
 	for word := 0; word < int(t.Size()); word += 8 {
 		parts = append(parts, Location{Offset: g.machine.goStackStart + g.stack + word})
@@ -95,21 +124,4 @@ func (g *goPlacer) takeFloats(n int) bool {
 	}
 	g.floats += n
 	return true
-}
-
-// goAlignment is a Go type's alignment on a 64-bit platform.
-func goAlignment(t dwarf.Type) int {
-	switch u := underlying(t).(type) {
-	case *dwarf.StructType:
-		align := 1
-		for _, f := range u.Field {
-			align = max(align, goAlignment(f.Type))
-		}
-		return align
-	case *dwarf.ArrayType:
-		return goAlignment(u.Type)
-	case *dwarf.ComplexType:
-		return max(1, int(u.Size()/2))
-	}
-	return max(1, min(int(t.Size()), 8))
 }

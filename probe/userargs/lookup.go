@@ -1,12 +1,16 @@
 package userargs
 
 import (
+	"bytes"
 	"debug/dwarf"
 	"debug/elf"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -31,49 +35,107 @@ const (
 // Lookup reads the binary's DWARF and returns the function named by symbol (its ELF symbol name;
 // a C++ mangled name matches through its DW_AT_linkage_name) with where each of its arguments is
 // at entry. An argument that cannot be captured is listed with Kind Unsupported and the reason.
+// To look up several functions of one binary, Open it once.
 func Lookup(binaryPath, symbol string) (*Function, error) {
-	file, err := elf.Open(binaryPath)
+	binary, err := Open(binaryPath)
 	if err != nil {
 		return nil, fmt.Errorf("arguments of %s: %w", symbol, err)
 	}
-	defer file.Close()
+	defer binary.Close()
+	return binary.Lookup(symbol)
+}
+
+// gccClone matches the suffix GCC gives a copy of a function whose parameters it changed: with
+// some removed or replaced by constants (isra, constprop), or a split-off part.
+var gccClone = regexp.MustCompile(`(\.(isra|constprop|part|cold|lto_priv)(\.\d+)?)+$`)
+
+// Binary is an ELF file whose functions are looked up. Its symbols and functions are indexed
+// once, on the first Lookup.
+type Binary struct {
+	path      string
+	file      *elf.File
+	machine   arch
+	data      *dwarf.Data
+	dataErr   error
+	symbols   map[string]uint64 // function symbols' addresses
+	functions *functionIndex
+}
+
+// Open opens an ELF binary of a supported architecture.
+func Open(binaryPath string) (*Binary, error) {
+	file, err := elf.Open(binaryPath)
+	if err != nil {
+		return nil, err
+	}
 	machine, err := archOf(file)
 	if err != nil {
-		return nil, fmt.Errorf("arguments of %s in %s: %w", symbol, binaryPath, err)
+		file.Close()
+		return nil, fmt.Errorf("%s: %w", binaryPath, err)
 	}
-	address, err := symbolAddress(file, symbol)
-	if err != nil {
-		return nil, fmt.Errorf("arguments of %s in %s: %w", symbol, binaryPath, err)
-	}
-	data, err := debugData(file)
-	if err != nil {
-		if isGoBinary(file) {
-			return nil, fmt.Errorf("arguments of %s: %s is a Go binary without DWARF (built with -ldflags=-w, or stripped); rebuild it without -w to capture arguments", symbol, binaryPath)
+	b := &Binary{path: binaryPath, file: file, machine: machine}
+	b.data, b.dataErr = debugData(file, binaryPath)
+	return b, nil
+}
+
+// Close releases the file.
+func (b *Binary) Close() error { return b.file.Close() }
+
+// Lookup returns the function named by symbol, as the package-level Lookup does.
+func (b *Binary) Lookup(symbol string) (*Function, error) {
+	if b.symbols == nil {
+		var err error
+		if b.symbols, err = functionSymbols(b.file); err != nil {
+			return nil, fmt.Errorf("arguments of %s in %s: %w", symbol, b.path, err)
 		}
-		return nil, fmt.Errorf("arguments of %s: %s has no DWARF debug information, nor a debug file in %s; build it with -g, or install its debug symbols, to capture arguments", symbol, binaryPath, filepath.Join(debugDirectory, ".build-id"))
 	}
-	found, err := findSubprogram(data, address, symbol)
+	address, ok := b.symbols[symbol]
+	if !ok {
+		return nil, fmt.Errorf("arguments of %s in %s: no function symbol %q", symbol, b.path, symbol)
+	}
+	if b.dataErr != nil {
+		if isGoBinary(b.file) {
+			return nil, fmt.Errorf("arguments of %s: %s is a Go binary without DWARF (built with -ldflags=-w, or stripped); rebuild it without -w to capture arguments", symbol, b.path)
+		}
+		return nil, fmt.Errorf("arguments of %s: %s has no DWARF debug information, nor a debug file in %s or named by .gnu_debuglink; build it with -g, or install its debug symbols, to capture arguments", symbol, b.path, filepath.Join(debugDirectory, ".build-id"))
+	}
+	if b.functions == nil {
+		var err error
+		if b.functions, err = indexFunctions(b.data); err != nil {
+			return nil, fmt.Errorf("arguments of %s in %s: %w", symbol, b.path, err)
+		}
+	}
+	if clone := gccClone.FindString(symbol); clone != "" && !isGoBinary(b.file) {
+		return nil, fmt.Errorf("arguments of %s in %s: it is a copy of %s that GCC specialised (%s), so its arguments are not where the ABI puts them", symbol, b.path, strings.TrimSuffix(symbol, clone), clone)
+	}
+	found, err := b.functions.find(b.data, address, symbol)
 	if err != nil {
-		return nil, fmt.Errorf("arguments of %s in %s: %w", symbol, binaryPath, err)
+		return nil, fmt.Errorf("arguments of %s in %s: %w", symbol, b.path, err)
 	}
+	return b.function(symbol, found)
+}
+
+func (b *Binary) function(symbol string, found *subprogram) (*Function, error) {
+	data, machine := b.data, b.machine
 	language, known := languages[found.language]
 	if !known {
-		return nil, fmt.Errorf("arguments of %s in %s: its source language (DWARF code %#x) is not C, C++ or Go", symbol, binaryPath, found.language)
+		return nil, fmt.Errorf("arguments of %s in %s: its source language (DWARF code %#x) is not C, C++ or Go", symbol, b.path, found.language)
 	}
-	function := &Function{Binary: binaryPath, Symbol: symbol, Language: language, Arch: machine.name}
+	function := &Function{Binary: b.path, Symbol: symbol, Language: language, Arch: machine.name}
 	types := make([]dwarf.Type, len(found.parameters))
 	for i, p := range found.parameters {
+		var err error
 		if types[i], err = parameterType(data, p.typeOffset); err != nil {
-			return nil, fmt.Errorf("arguments of %s in %s: type of %s: %w", symbol, binaryPath, p.name, err)
+			return nil, fmt.Errorf("arguments of %s in %s: type of %s: %w", symbol, b.path, p.name, err)
 		}
 	}
 	if language == "Go" {
-		function.Arguments = goArguments(machine, found.parameters, types)
+		function.Arguments = goArguments(machine, symbol, found.parameters, types)
 	} else {
 		var returnType dwarf.Type
 		if found.hasReturnType {
+			var err error
 			if returnType, err = data.Type(found.returnType); err != nil {
-				return nil, fmt.Errorf("arguments of %s in %s: return type: %w", symbol, binaryPath, err)
+				return nil, fmt.Errorf("arguments of %s in %s: return type: %w", symbol, b.path, err)
 			}
 		}
 		function.Arguments = cArguments(machine, data, found, types, returnType)
@@ -86,25 +148,67 @@ func Lookup(binaryPath, symbol string) (*Function, error) {
 }
 
 // debugDirectory is where separate debug files are installed (Debian's -dbg and -dbgsym packages,
-// Fedora's debuginfo), under .build-id/ by the binary's build ID, as GDB looks them up.
+// Fedora's debuginfo): under .build-id/ by the binary's build ID, or under the binary's own
+// directory by its .gnu_debuglink name, as GDB looks them up.
 var debugDirectory = "/usr/lib/debug"
 
 // debugData returns the binary's DWARF, or that of its separate debug file.
-func debugData(file *elf.File) (*dwarf.Data, error) {
+func debugData(file *elf.File, binaryPath string) (*dwarf.Data, error) {
 	data, err := file.DWARF()
 	if err == nil {
 		return data, nil
 	}
-	id := buildID(file)
-	if len(id) < 2 {
-		return nil, err
+	type candidate struct {
+		path     string
+		checksum uint32 // of the whole file, for one found by its .gnu_debuglink name
+		linked   bool
 	}
-	debug, openErr := elf.Open(filepath.Join(debugDirectory, ".build-id", id[:2], id[2:]+".debug"))
-	if openErr != nil {
-		return nil, err
+	var candidates []candidate
+	if id := buildID(file); len(id) > 2 {
+		candidates = append(candidates, candidate{path: filepath.Join(debugDirectory, ".build-id", id[:2], id[2:]+".debug")})
 	}
-	defer debug.Close()
-	return debug.DWARF()
+	if name, checksum, ok := debugLink(file); ok {
+		dir, _ := filepath.Abs(filepath.Dir(binaryPath))
+		for _, path := range []string{filepath.Join(dir, name), filepath.Join(dir, ".debug", name), filepath.Join(debugDirectory, dir, name)} {
+			candidates = append(candidates, candidate{path: path, checksum: checksum, linked: true})
+		}
+	}
+	for _, c := range candidates {
+		if c.linked {
+			// The file must be the one the binary was linked with, not an older build's.
+			if content, readErr := os.ReadFile(c.path); readErr != nil || crc32.ChecksumIEEE(content) != c.checksum {
+				continue
+			}
+		}
+		debug, openErr := elf.Open(c.path)
+		if openErr != nil {
+			continue
+		}
+		data, dataErr := debug.DWARF()
+		debug.Close()
+		if dataErr == nil {
+			return data, nil
+		}
+	}
+	return nil, err
+}
+
+// debugLink reads the .gnu_debuglink section: a debug file's name and the CRC-32 of its contents.
+func debugLink(file *elf.File) (name string, checksum uint32, ok bool) {
+	section := file.Section(".gnu_debuglink")
+	if section == nil {
+		return "", 0, false
+	}
+	link, err := section.Data()
+	end := bytes.IndexByte(link, 0)
+	if err != nil || end <= 0 {
+		return "", 0, false
+	}
+	at := (end + 4) / 4 * 4 // the name's NUL, padded to 4 bytes
+	if at+4 > len(link) || strings.ContainsRune(string(link[:end]), '/') {
+		return "", 0, false
+	}
+	return string(link[:end]), file.ByteOrder.Uint32(link[at:]), true
 }
 
 // buildID reads the GNU build ID note, in hex.
@@ -125,19 +229,21 @@ func buildID(file *elf.File) string {
 	return hex.EncodeToString(note[start : start+uint64(descriptionSize)])
 }
 
-func symbolAddress(file *elf.File, symbol string) (uint64, error) {
+// functionSymbols maps the defined function symbols (static and dynamic tables) to addresses.
+func functionSymbols(file *elf.File) (map[string]uint64, error) {
+	addresses := map[string]uint64{}
 	for _, read := range []func() ([]elf.Symbol, error){file.Symbols, file.DynamicSymbols} {
 		symbols, err := read()
 		if err != nil && !errors.Is(err, elf.ErrNoSymbols) {
-			return 0, fmt.Errorf("symbols: %w", err)
+			return nil, fmt.Errorf("symbols: %w", err)
 		}
 		for _, s := range symbols {
-			if s.Name == symbol && elf.ST_TYPE(s.Info) == elf.STT_FUNC && s.Section != elf.SHN_UNDEF && s.Value != 0 {
-				return s.Value, nil
+			if _, seen := addresses[s.Name]; !seen && elf.ST_TYPE(s.Info) == elf.STT_FUNC && s.Section != elf.SHN_UNDEF && s.Value != 0 {
+				addresses[s.Name] = s.Value
 			}
 		}
 	}
-	return 0, fmt.Errorf("no function symbol %q", symbol)
+	return addresses, nil
 }
 
 func isGoBinary(file *elf.File) bool {
@@ -160,20 +266,30 @@ type subprogram struct {
 	noCall        bool // DW_CC_nocall: the compiler changed how it is called
 }
 
-// findSubprogram finds the function's definition: the DW_TAG_subprogram whose code starts at the
-// symbol's address, or failing that, one whose name or linkage name is the symbol.
-func findSubprogram(data *dwarf.Data, address uint64, symbol string) (*subprogram, error) {
+// functionIndex locates function definitions (DW_TAG_subprogram DIEs) by the address where their
+// code starts and by name and linkage name.
+type functionIndex struct {
+	byAddress map[uint64]dwarfFunction
+	byName    map[string]dwarfFunction
+}
+
+type dwarfFunction struct {
+	offset   dwarf.Offset
+	language int64
+}
+
+// indexFunctions reads the DWARF once, skipping what lies inside functions.
+func indexFunctions(data *dwarf.Data) (*functionIndex, error) {
+	index := &functionIndex{byAddress: map[uint64]dwarfFunction{}, byName: map[string]dwarfFunction{}}
 	reader := data.Reader()
 	var language int64
-	var byName *dwarf.Entry
-	var byNameLanguage int64
 	for {
 		entry, err := reader.Next()
 		if err != nil {
 			return nil, fmt.Errorf("read DWARF: %w", err)
 		}
 		if entry == nil {
-			break
+			return index, nil
 		}
 		switch entry.Tag {
 		case dwarf.TagCompileUnit:
@@ -183,22 +299,59 @@ func findSubprogram(data *dwarf.Data, address uint64, symbol string) (*subprogra
 		default:
 			continue
 		}
+		if entry.Children {
+			reader.SkipChildren()
+		}
 		if declaration, _ := entry.Val(dwarf.AttrDeclaration).(bool); declaration {
 			continue
 		}
-		if startsAt(data, entry, address) {
-			return readSubprogram(data, entry, language)
+		function := dwarfFunction{offset: entry.Offset, language: language}
+		var starts []uint64
+		if low, ok := entry.Val(dwarf.AttrLowpc).(uint64); ok {
+			starts = append(starts, low)
+		} else if entry.Val(dwarf.AttrRanges) != nil {
+			ranges, err := data.Ranges(entry)
+			if err != nil {
+				continue
+			}
+			for _, r := range ranges {
+				starts = append(starts, r[0])
+			}
+		} else {
+			continue // an abstract instance: its code is elsewhere, under another DIE
 		}
-		if byName == nil && (entry.Val(dwarf.AttrLowpc) != nil || entry.Val(dwarf.AttrRanges) != nil) {
-			if name, _ := entry.Val(dwarf.AttrName).(string); name == symbol || linkageName(entry) == symbol {
-				byName, byNameLanguage = entry, language
+		for _, start := range starts {
+			if _, seen := index.byAddress[start]; !seen {
+				index.byAddress[start] = function
+			}
+		}
+		for _, name := range []string{linkageName(entry), stringValue(entry, dwarf.AttrName)} {
+			if _, seen := index.byName[name]; name != "" && !seen {
+				index.byName[name] = function
 			}
 		}
 	}
-	if byName != nil {
-		return readSubprogram(data, byName, byNameLanguage)
+}
+
+// find finds the function's definition: the one whose code starts at the symbol's address, or
+// failing that, one whose name or linkage name is the symbol.
+func (index *functionIndex) find(data *dwarf.Data, address uint64, symbol string) (*subprogram, error) {
+	function, ok := index.byAddress[address]
+	if !ok {
+		if function, ok = index.byName[symbol]; !ok {
+			return nil, fmt.Errorf("no DWARF description of function %s (compiled without -g?)", symbol)
+		}
 	}
-	return nil, fmt.Errorf("no DWARF description of function %s (compiled without -g?)", symbol)
+	entry, err := entryAt(data, function.offset)
+	if err != nil {
+		return nil, err
+	}
+	return readSubprogram(data, entry, function.language)
+}
+
+func stringValue(entry *dwarf.Entry, attribute dwarf.Attr) string {
+	s, _ := entry.Val(attribute).(string)
+	return s
 }
 
 func linkageName(entry *dwarf.Entry) string {
@@ -207,25 +360,6 @@ func linkageName(entry *dwarf.Entry) string {
 	}
 	name, _ := entry.Val(attrMIPSLinkageName).(string)
 	return name
-}
-
-func startsAt(data *dwarf.Data, entry *dwarf.Entry, address uint64) bool {
-	if low, ok := entry.Val(dwarf.AttrLowpc).(uint64); ok {
-		return low == address
-	}
-	if entry.Val(dwarf.AttrRanges) == nil {
-		return false
-	}
-	ranges, err := data.Ranges(entry)
-	if err != nil {
-		return false
-	}
-	for _, r := range ranges {
-		if r[0] == address {
-			return true
-		}
-	}
-	return false
 }
 
 // readSubprogram collects the function's parameters. An out-of-line copy of an inlined function
@@ -293,32 +427,41 @@ func entryAt(data *dwarf.Data, offset dwarf.Offset) (*dwarf.Entry, error) {
 
 // formalParameters lists the DW_TAG_formal_parameter children of the DIE at offset.
 func formalParameters(data *dwarf.Data, offset dwarf.Offset) ([]parameter, error) {
+	entries, err := formalParameterEntries(data, offset)
+	if err != nil {
+		return nil, err
+	}
+	parameters := make([]parameter, len(entries))
+	for i, entry := range entries {
+		if parameters[i], err = readParameter(data, entry); err != nil {
+			return nil, err
+		}
+	}
+	return parameters, nil
+}
+
+func formalParameterEntries(data *dwarf.Data, offset dwarf.Offset) ([]*dwarf.Entry, error) {
 	reader := data.Reader()
 	reader.Seek(offset)
 	entry, err := reader.Next()
 	if err != nil || entry == nil || !entry.Children {
 		return nil, err
 	}
-	var parameters []parameter
+	var entries []*dwarf.Entry
 	for {
 		child, err := reader.Next()
 		if err != nil {
 			return nil, fmt.Errorf("read DWARF at %#x: %w", offset, err)
 		}
 		if child == nil || child.Tag == 0 {
-			return parameters, nil
+			return entries, nil
 		}
 		if child.Children {
 			reader.SkipChildren()
 		}
-		if child.Tag != dwarf.TagFormalParameter {
-			continue
+		if child.Tag == dwarf.TagFormalParameter {
+			entries = append(entries, child)
 		}
-		p, err := readParameter(data, child)
-		if err != nil {
-			return nil, err
-		}
-		parameters = append(parameters, p)
 	}
 }
 
@@ -375,6 +518,9 @@ func parameterType(data *dwarf.Data, offset dwarf.Offset) (dwarf.Type, error) {
 
 // spellArguments lists names for an error message: "n, tag, req".
 func spellArguments(arguments []Argument) string {
+	if len(arguments) == 0 {
+		return "none"
+	}
 	names := make([]string, len(arguments))
 	for i, a := range arguments {
 		names[i] = a.Name

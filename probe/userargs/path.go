@@ -142,7 +142,7 @@ func (f *Function) Resolve(expr string) (Read, error) {
 		}
 		read.Hops[len(read.Hops)-1].Offset += offset
 		current = field.Type
-		reached += map[bool]string{true: "->", false: "."}[step.arrow] + step.field
+		reached = fieldPath{argument: reached, steps: []pathStep{step}}.String()
 	}
 	typ, reason := describe(current, goLanguage)
 	switch {

@@ -20,6 +20,8 @@ var (
 	amd64RegisterMove = regexp.MustCompile(`^%(\w+),%(\w+)$`)
 	amd64FrameStore   = regexp.MustCompile(`^%(\w+),(-?0x[0-9a-f]+)?\(%rbp\)$`)
 	arm64FrameStore   = regexp.MustCompile(`^([wxdsbh]\d+), \[(sp|x29)(?:, #(-?\d+))?\]$`)
+	arm64PairStore    = regexp.MustCompile(`^([wx])(\d+), [wx](\d+), \[(sp|x29)(?:, #(-?\d+))?\]$`)
+	arm64RegisterMove = regexp.MustCompile(`^([wx]\d+), ([wx]\d+)$`)
 	arm64StackGrow    = regexp.MustCompile(`^(?:sp, sp, #(0x[0-9a-f]+|\d+)|x29, x30, \[sp, #-(\d+)\]!)$`)
 )
 
@@ -48,6 +50,12 @@ func frameSlotSources(t *testing.T, binary, symbol string) map[int]string {
 		return register
 	}
 	depth, framePointerDepth := 0, 0 // bytes below the CFA: of sp, of x29
+	base := func(register string) int {
+		if register == "x29" {
+			return framePointerDepth
+		}
+		return depth
+	}
 	for _, line := range strings.Split(string(out), "\n") {
 		m := amd64Instruction.FindStringSubmatch(line)
 		if m == nil {
@@ -74,21 +82,22 @@ func frameSlotSources(t *testing.T, binary, symbol string) map[int]string {
 			s := arm64StackGrow.FindStringSubmatch(operands)
 			n, _ := strconv.ParseInt(s[1]+s[2], 0, 64)
 			depth += int(n)
+		case op == "stp" && arm64PairStore.MatchString(operands):
+			s := arm64PairStore.FindStringSubmatch(operands)
+			offset, _ := strconv.Atoi(s[5])
+			slot := offset - base(s[4])
+			width := map[string]int{"w": 4, "x": 8}[s[1]]
+			slots[slot], slots[slot+width] = source("x"+s[2]), source("x"+s[3])
 		case op == "stp": // callee-saved registers
 		case op == "mov" && operands == "x29, sp":
 			framePointerDepth = depth
+		case op == "mov" && arm64RegisterMove.MatchString(operands):
+			s := arm64RegisterMove.FindStringSubmatch(operands)
+			origin[arm64Family(s[1])] = source(arm64Family(s[2]))
 		case strings.HasPrefix(op, "str") && arm64FrameStore.MatchString(operands):
 			s := arm64FrameStore.FindStringSubmatch(operands)
 			offset, _ := strconv.Atoi(s[3])
-			base := depth
-			if s[2] == "x29" {
-				base = framePointerDepth
-			}
-			register := s[1]
-			if register[0] == 'w' {
-				register = "x" + register[1:]
-			}
-			slots[offset-base] = register
+			slots[offset-base(s[2])] = source(arm64Family(s[1]))
 		default:
 			return slots
 		}
@@ -114,6 +123,14 @@ func amd64Family(name string) string {
 	}
 	if strings.HasPrefix(name, "r") {
 		return strings.TrimRight(name, "dwb")
+	}
+	return name
+}
+
+// arm64Family names w3 and x3 alike "x3".
+func arm64Family(name string) string {
+	if strings.HasPrefix(name, "w") {
+		return "x" + name[1:]
 	}
 	return name
 }

@@ -35,6 +35,14 @@ func underlying(t dwarf.Type) dwarf.Type {
 // Go one. A non-empty reason means it cannot be.
 func describe(t dwarf.Type, goLanguage bool) (typ Type, reason string) {
 	typ = Type{Name: typeName(t, goLanguage), Size: int(t.Size())}
+	if goLanguage {
+		// Go's maps, channels and funcs are pointers to runtime structures.
+		for _, prefix := range []struct{ name, kind string }{{"map[", "a map"}, {"chan ", "a channel"}, {"<-chan ", "a channel"}, {"chan<- ", "a channel"}, {"func(", "a func"}} {
+			if strings.HasPrefix(typ.Name, prefix.name) {
+				return typ, fmt.Sprintf("%s is %s: not read", typ.Name, prefix.kind)
+			}
+		}
+	}
 	switch u := underlying(t).(type) {
 	case *dwarf.IntType, *dwarf.CharType:
 		typ.Kind = Signed
@@ -64,9 +72,14 @@ func describe(t dwarf.Type, goLanguage bool) (typ Type, reason string) {
 		}
 		return typ, fmt.Sprintf("%s is a pointer: kretspan does not export addresses; it reads strings and the fields of structs", typ.Name)
 	case *dwarf.StructType:
-		if goLanguage && isGoString(u) {
+		switch {
+		case goLanguage && isGoString(u):
 			typ.Kind = GoString
 			return typ, ""
+		case goLanguage && strings.HasPrefix(u.StructName, "[]"):
+			return typ, fmt.Sprintf("%s is a slice: not read", typ.Name)
+		case goLanguage && (u.StructName == "runtime.iface" || u.StructName == "runtime.eface"):
+			return typ, fmt.Sprintf("%s is an interface: not read", typ.Name)
 		}
 		return typ, fmt.Sprintf("%s is passed by value: only integers, bools, enums, strings and pointers to structs are read", typ.Name)
 	case *dwarf.FloatType, *dwarf.ComplexType:
@@ -82,8 +95,9 @@ func describe(t dwarf.Type, goLanguage bool) (typ Type, reason string) {
 	return typ, ""
 }
 
+// isGoString recognises a Go string, or the shape of one in a generic instantiation.
 func isGoString(t *dwarf.StructType) bool {
-	return t.StructName == "string" && len(t.Field) == 2 && t.Size() == 16
+	return (t.StructName == "string" || t.StructName == "go.shape.string") && len(t.Field) == 2 && t.Size() == 16
 }
 
 func signExtend(value int64, size int) int64 {
@@ -97,6 +111,9 @@ func signExtend(value int64, size int) int64 {
 // typeName spells a type as its language does: "const char *", "struct request *", "*main.request".
 func typeName(t dwarf.Type, goLanguage bool) string {
 	if goLanguage {
+		if typedef, ok := t.(*dwarf.TypedefType); ok && strings.HasPrefix(typedef.Name, ".") {
+			return typeName(typedef.Type, true) // a type parameter (".param0"): spell its shape
+		}
 		if s, ok := t.(*dwarf.StructType); ok && s.StructName != "" {
 			return s.StructName
 		}
@@ -147,32 +164,26 @@ func typeName(t dwarf.Type, goLanguage bool) string {
 	return t.String()
 }
 
-// alignment is the type's natural alignment, which places it on the stack.
-func alignment(t dwarf.Type) int {
+// alignment is the type's natural alignment, which places it on the stack: a scalar's size up to
+// largest, a composite's largest member's.
+func alignment(t dwarf.Type, largest int) int {
 	switch u := underlying(t).(type) {
 	case *dwarf.StructType:
 		align := 1
 		for _, f := range u.Field {
-			align = max(align, alignment(f.Type))
+			align = max(align, alignment(f.Type, largest))
 		}
 		return align
 	case *dwarf.ArrayType:
-		return alignment(u.Type)
+		return alignment(u.Type, largest)
 	case *dwarf.ComplexType:
-		return max(1, int(u.Size()/2))
+		return max(1, min(int(u.Size()/2), largest))
 	}
-	size := int(t.Size())
-	switch {
-	case size >= 16:
-		return 16
-	case size >= 8:
-		return 8
-	case size >= 4:
-		return 4
-	case size >= 2:
-		return 2
+	align := 1
+	for align*2 <= min(int(t.Size()), largest) {
+		align *= 2
 	}
-	return 1
+	return align
 }
 
 func alignUp(n, align int) int {

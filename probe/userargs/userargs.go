@@ -10,6 +10,13 @@
 // stack, from 8(SP). A Go entry probe fires after the stack-bound check, where registers and the
 // stack pointer still hold what the caller passed.
 //
+// Arguments that are not read (floats, structs and classes by value, slices, interfaces, other
+// pointers) still take their registers and stack slots, so the ones after them are placed right:
+// a struct by its ABI classification, a C++ class that is non-trivial for calls and a large AAPCS64
+// composite as a pointer, a return value in memory as amd64's hidden first argument, and a generic
+// Go instantiation's dictionary, which DWARF does not list. A stripped binary's DWARF is read from
+// its debug file under /usr/lib/debug/.build-id. [Open] a binary to look up many of its functions.
+//
 // # Reading an argument
 //
 // Each [Location] is either a register, given as its byte offset in the kernel's struct pt_regs

@@ -61,6 +61,12 @@ var cFunctions = []placedFunction{
 var cxxFunctions = []placedFunction{
 	{"_ZN4shop4Cart5totalEiPKcPNS_4ItemE", []expected{{"this", "class Cart * const", Pointer, ""}, {"count", "int", Signed, ""}, {"label", "const char *", CString, ""}, {"item", "struct Item *", Pointer, ""}},
 		[2][]string{{"di", "si", "dx", "cx"}, {"x0", "x1", "x2", "x3"}}},
+	{"_ZN4shop4Cart6totalsEi", []expected{{"this", "class Cart * const", Pointer, ""}, {"count", "int", Signed, ""}},
+		[2][]string{{"si", "dx"}, {"x0", "x1"}}},
+	{"_ZN4shop4makeEli", []expected{{"value", "long int", Signed, ""}, {"extra", "int", Signed, ""}},
+		[2][]string{{"si", "dx"}, {"x0", "x1"}}},
+	{"_ZN4shop5plainENS_5PlainEi", []expected{{"p", "struct Plain", Unsupported, ""}, {"after", "int", Signed, ""}},
+		[2][]string{{"", "dx"}, {"", "x2"}}},
 	// Tracked has a copy constructor: it is passed as a pointer to a copy.
 	{"_ZN4shop4takeENS_7TrackedEi", []expected{{"tracked", "struct Tracked", Unsupported, ""}, {"after", "int", Signed, ""}},
 		[2][]string{{"", "si"}, {"", "x1"}}},
@@ -185,24 +191,22 @@ func checkFunctions(t *testing.T, binary, arch, language string, archIndex int, 
 	}
 }
 
-func TestCFunctionArguments(t *testing.T) {
-	for archIndex, c := range compilers {
-		for _, optimization := range []string{"-O0", "-O2"} {
-			t.Run(c.arch+optimization, func(t *testing.T) {
-				binary := buildC(t, c.cc, "workload.c", optimization)
-				checkFunctions(t, binary, c.arch, "C", archIndex, cFunctions)
-			})
-		}
-	}
-}
-
-func TestCxxFunctionArguments(t *testing.T) {
-	for archIndex, c := range compilers {
-		for _, optimization := range []string{"-O0", "-O2"} {
-			t.Run(c.arch+optimization, func(t *testing.T) {
-				binary := buildC(t, c.cxx, "workload.cc", optimization)
-				checkFunctions(t, binary, c.arch, "C++", archIndex, cxxFunctions)
-			})
+func TestCAndCxxFunctionArguments(t *testing.T) {
+	for _, workload := range []struct {
+		source, language string
+		functions        []placedFunction
+	}{
+		{"workload.c", "C", cFunctions},
+		{"workload.cc", "C++", cxxFunctions},
+	} {
+		for archIndex, c := range compilers {
+			compiler := map[string]string{"C": c.cc, "C++": c.cxx}[workload.language]
+			for _, optimization := range []string{"-O0", "-O2"} {
+				t.Run(workload.language+"/"+c.arch+optimization, func(t *testing.T) {
+					binary := buildC(t, compiler, workload.source, optimization)
+					checkFunctions(t, binary, c.arch, workload.language, archIndex, workload.functions)
+				})
+			}
 		}
 	}
 }
@@ -246,13 +250,88 @@ func TestSeparateDebugFile(t *testing.T) {
 	}
 }
 
+// TestOpenedBinary looks up several functions of one opened binary, as a glob's matches are.
+func TestOpenedBinary(t *testing.T) {
+	binary, err := Open(buildC(t, "gcc", "workload.c", "-O2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer binary.Close()
+	for _, f := range cFunctions {
+		function, err := binary.Lookup(f.symbol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(function.Arguments) != len(f.arguments) {
+			t.Errorf("%s: %v", f.symbol, function.Arguments)
+		}
+	}
+	main, err := binary.Lookup("main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := main.Resolve("x"); err == nil || err.Error() != "main has no argument 'x'; it has argc, argv" {
+		t.Errorf("Resolve in main: %v", err)
+	}
+}
+
+// TestSharedLibrary places the arguments of a shared library's functions as those of an executable.
+func TestSharedLibrary(t *testing.T) {
+	executable := buildC(t, "gcc", "workload.c", "-O2")
+	library := build(t, nil, "gcc", "-g", "-O2", "-shared", "-fPIC", "-Wall", "-Werror", "-o", "out", filepath.Join("testdata", "workload.c"))
+	for _, f := range cFunctions {
+		want, err := Lookup(executable, f.symbol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Lookup(library, f.symbol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got.Arguments, want.Arguments) {
+			t.Errorf("%s in the library: %v; in the executable: %v", f.symbol, got.Arguments, want.Arguments)
+		}
+	}
+}
+
+// TestGCCClone refuses a copy GCC made with fewer parameters than DWARF's abstract origin lists.
+func TestGCCClone(t *testing.T) {
+	_, err := Lookup(buildC(t, "gcc", "workload.c", "-O2"), "scaled.constprop.0")
+	want := "it is a copy of scaled that GCC specialised (.constprop.0), so its arguments are not where the ABI puts them"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Lookup of a GCC clone: %v; want %q", err, want)
+	}
+}
+
+// TestDebugLink finds the DWARF of a stripped binary in the debug file its .gnu_debuglink names,
+// next to it, and refuses one whose checksum differs.
+func TestDebugLink(t *testing.T) {
+	binary := buildC(t, "gcc", "workload.c", "-O2")
+	dir := t.TempDir()
+	debugFile, stripped := filepath.Join(dir, "workload.debug"), filepath.Join(dir, "stripped")
+	for _, args := range [][]string{{"--only-keep-debug", binary, debugFile}, {"--strip-debug", "--remove-section=.note.gnu.build-id", "--add-gnu-debuglink=" + debugFile, binary, stripped}} {
+		if output, err := exec.Command("objcopy", args...).CombinedOutput(); err != nil {
+			t.Fatalf("objcopy %v: %v\n%s", args, err, output)
+		}
+	}
+	if _, err := Lookup(stripped, "handle"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(debugFile, []byte("another build"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Lookup(stripped, "handle"); err == nil || !strings.Contains(err.Error(), "no DWARF debug information") {
+		t.Errorf("Lookup with a debug file of another build: %v", err)
+	}
+}
+
 func TestMissingDebugInformation(t *testing.T) {
 	binary := buildC(t, "gcc", "workload.c", "-O2")
 	stripped := filepath.Join(t.TempDir(), "stripped")
 	if output, err := exec.Command("objcopy", "--strip-debug", binary, stripped).CombinedOutput(); err != nil {
 		t.Fatalf("objcopy: %v\n%s", err, output)
 	}
-	if _, err := Lookup(stripped, "handle"); err == nil || !strings.Contains(err.Error(), "has no DWARF debug information, nor a debug file in /usr/lib/debug/.build-id; build it with -g, or install its debug symbols") {
+	if _, err := Lookup(stripped, "handle"); err == nil || !strings.Contains(err.Error(), "has no DWARF debug information, nor a debug file in /usr/lib/debug/.build-id or named by .gnu_debuglink; build it with -g, or install its debug symbols") {
 		t.Errorf("Lookup in a binary without DWARF: %v", err)
 	}
 	if _, err := Lookup(binary, "nosuch"); err == nil || !strings.Contains(err.Error(), `no function symbol "nosuch"`) {

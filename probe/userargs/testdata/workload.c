@@ -20,7 +20,10 @@ const unsigned long offset_id = offsetof(struct request, id);
 const unsigned long offset_flags = offsetof(struct request, flags);
 
 __attribute__((noinline)) int handle(int n, const char *tag, unsigned long size, struct request *req) {
-	return n + (int)strlen(tag) + (int)size + req->hdr.len;
+	int sum = n + (int)strlen(tag) + (int)size + req->hdr.len + req->hdr.kind + (int)req->id + (int)strlen(req->name) + req->flags;
+	if (req->next)
+		sum += (int)strlen(req->next->name) + (int)req->next->id + req->next->hdr.len;
+	return sum;
 }
 
 __attribute__((noinline)) long many(int a, bool b, enum color c, double d, struct pair p, long f,
@@ -58,6 +61,10 @@ __attribute__((noinline)) int small(unsigned short u16, signed char s8, _Bool ok
 	return u16 + s8 + ok + c + (int)u64;
 }
 
+// scaled is static with a constant argument at its only call: at -O2 GCC makes scaled.constprop.0
+// without that argument.
+static __attribute__((noinline)) long scaled(long value, long factor) { return value * factor + factor; }
+
 int main(int argc, char **argv) {
 	struct request second = { 7, "second", { 1, 2 }, NULL, { 0 } };
 	struct request first = { argc, argv[0], { 3, argc }, &second, { argc } };
@@ -72,6 +79,7 @@ int main(int argc, char **argv) {
 	sum += large_struct(b, argc);
 	sum += mixed(argc, 2, 3, 4, 5, 6, 7, 8, 9, argc, 2, 3, 4, 5, 6, 7, (signed char)argc);
 	sum += small((unsigned short)argc, (signed char)-argc, argc > 3, RED, (unsigned long long)argc << 40, &counter);
+	sum += scaled(argc, 12345);
 	printf("%ld %d\n", sum, counter);
 	return 0;
 }

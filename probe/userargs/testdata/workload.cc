@@ -7,23 +7,41 @@
 namespace shop {
 struct Item { long id; const char *name; };
 
+struct Totals { long count, sum, min, max; };
+
 class Cart {
 public:
 	long total(int count, const char *label, Item *item);
+	Totals totals(int count);
 	long items = 0;
 };
 
+// Tracked has a copy constructor, so it is non-trivial for calls: passed and returned through
+// memory, where a plain struct of its size would take two registers.
 struct Tracked {
-	Tracked(long v) : value(v) {}
-	Tracked(const Tracked &other) : value(other.value + 1) {}
-	~Tracked() { std::printf("%ld\n", value); }
-	long value;
+	Tracked(long v) : value(v), copies(0) {}
+	Tracked(const Tracked &other) : value(other.value), copies(other.copies + 1) {}
+	long value, copies;
+};
+
+// Plain is trivially copyable although it declares its constructors, defaulted.
+struct Plain {
+	Plain() = default;
+	Plain(const Plain &) = default;
+	long a, b;
 };
 
 __attribute__((noinline)) long Cart::total(int count, const char *label, Item *item) {
 	items += count;
-	return items + (long)std::strlen(label) + item->id;
+	return items + (long)std::strlen(label) + item->id + (long)std::strlen(item->name);
 }
+
+// Returned in memory: the caller passes the address before 'this' (amd64) or in x8 (arm64).
+__attribute__((noinline)) Totals Cart::totals(int count) { return Totals{count, items, count - 1, items + 1}; }
+
+__attribute__((noinline)) Tracked make(long value, int extra) { return Tracked(value + extra); }
+
+__attribute__((noinline)) long plain(Plain p, int after) { return p.a + p.b + after; }
 
 __attribute__((noinline)) long take(Tracked tracked, int after) { return tracked.value + after; }
 
@@ -38,6 +56,10 @@ int main(int argc, char **argv) {
 	shop::Tracked tracked(argc);
 	long sum = cart.total(argc, argv[0], &item) + shop::take(tracked, argc) + shop::lookup(argc, argv[0]);
 	shop::refer(item, sum, argc);
+	shop::Plain p;
+	p.a = argc;
+	p.b = 2;
+	sum += cart.totals(argc).max + shop::make(argc, 2).value + shop::plain(p, argc);
 	std::printf("%ld\n", sum);
 	return 0;
 }
