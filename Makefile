@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all build generate check-generated lint test unit-test deploy-test e2e-test vmtest-files vmtest-selfcheck demo bench bench-attach clean
+.PHONY: all build generate check-generated lint test unit-test fuzz deploy-test e2e-test vmtest-files vmtest-selfcheck demo bench bench-attach clean
 
 all: build
 
@@ -32,13 +32,20 @@ lint:
 unit-test:
 	$(GO) test -count=1 -p 1 $$($(GO) list ./... | grep -v /e2e)
 
+# Each fuzz test for FUZZ_TIME: the probe-spec parser with argument lists, and the field-path
+# compiler. A failure leaves its input under testdata/fuzz, which go test then replays.
+FUZZ_TIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseWithArguments$$' -fuzztime $(FUZZ_TIME) ./probe
+	$(GO) test -run '^$$' -fuzz '^FuzzFieldPath$$' -fuzztime $(FUZZ_TIME) ./argspec
+
 # docker-compose.yml and the Kubernetes manifests, parsed by the real loaders (own module).
 deploy-test:
 	cd tools/deploytest && $(GO) test -count=1 ./...
 
 # Every test: lint, generated code, unit and kernel tests, manifests, Jaeger end to end, and the
 # kernel matrix under QEMU.
-test: lint check-generated unit-test deploy-test e2e-test vmtest vmtest-selfcheck
+test: lint check-generated unit-test fuzz deploy-test e2e-test vmtest vmtest-selfcheck
 
 # The Jaeger demo: builds kretspan and Jaeger (the first Jaeger build takes minutes), starts Jaeger
 # on 127.0.0.1:4317/16686, traces what this kernel supports and exports it until Ctrl-C.

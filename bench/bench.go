@@ -35,6 +35,7 @@ type Config struct {
 	// proto.Marshal calls; the medians of the rounds are reported.
 	EncoderRounds, EncoderBatches int
 	Log                           io.Writer // progress
+	ArgumentsOnly                 bool      // measure only the argument rows
 }
 
 // Full is the configuration of `make bench`.
@@ -86,6 +87,11 @@ func Run(cfg Config) (*Results, error) {
 	}
 	defer receiver.Stop()
 
+	if cfg.ArgumentsOnly {
+		r.Args = runArgsOverhead(cfg, workload)
+		r.LoadAfter, r.Elapsed = loadAvg(), time.Since(start)
+		return r, nil
+	}
 	r.E2E = runE2E(cfg, workload, receiver)
 	// The in-process row's ratio is to the encoder row's proto.Marshal: both in this run.
 	r.Encoder = runEncoder(cfg)
@@ -94,6 +100,7 @@ func Run(cfg Config) (*Results, error) {
 		r.Overhead = append(r.Overhead, runOverhead(cfg, h, workload, receiver))
 	}
 	r.Sched = runSched(cfg, workload)
+	r.Args = runArgsOverhead(cfg, workload)
 	r.LoadAfter = loadAvg()
 	r.Elapsed = time.Since(start)
 	return r, nil
@@ -105,7 +112,7 @@ func buildWorkload(dir string) (string, error) {
 	if err := os.WriteFile(src, loopSource, 0o644); err != nil {
 		return "", err
 	}
-	if out, err := exec.Command("cc", "-O2", "-Wall", "-pthread", "-o", bin, src).CombinedOutput(); err != nil {
+	if out, err := exec.Command("cc", "-O2", "-g", "-Wall", "-pthread", "-o", bin, src).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build the workload (cc): %v: %s", err, out)
 	}
 	return bin, nil

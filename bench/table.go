@@ -20,6 +20,7 @@ type Results struct {
 	InProcess  InProcessResult
 	Overhead   []OverheadResult
 	Sched      SchedResult
+	Args       []OverheadResult // the same probes with and without --args
 }
 
 // The performance targets kretspan holds itself to; the table says which are met. Absolute
@@ -49,11 +50,16 @@ func (r *Results) Print(w io.Writer) {
 	for _, e := range r.E2E {
 		rows = append(rows, e2eRows(e)...)
 	}
-	rows = append(rows, encoderRows(r.Encoder, r.InProcess)...)
+	if !r.Config.ArgumentsOnly {
+		rows = append(rows, encoderRows(r.Encoder, r.InProcess)...)
+	}
 	for _, o := range r.Overhead {
 		rows = append(rows, overheadRows(o)...)
 	}
 	rows = append(rows, schedRows(r.Sched)...)
+	for _, o := range r.Args {
+		rows = append(rows, argsRows(o)...)
+	}
 	printTable(w, []string{"PART", "ROW", "RESULT", "DETAIL", "TARGET", "MEETS"}, rows)
 }
 

@@ -27,5 +27,8 @@ func DecodeEvent(raw []byte) (*Event, error) {
 	if want := recordSize(event.Flags); len(raw) < want {
 		return nil, fmt.Errorf("ring-buffer record of %d bytes, want %d for its tails (flags %#x)", len(raw), want, event.Flags)
 	}
+	if err := checkArgsTail(raw, event.Flags); err != nil {
+		return nil, err
+	}
 	return event, nil
 }

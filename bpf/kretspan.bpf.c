@@ -110,6 +110,7 @@ struct {
 } bindings SEC(".maps");
 
 #include "sched.bpf.h"
+#include "args.bpf.h"
 
 // Force BTF for the types Go generates.
 const struct event *unused_event __attribute__((unused));
@@ -272,7 +273,8 @@ static __always_inline void join_application_trace(struct call_stack *stack, __u
 	stack->remote_parent_span_id = __builtin_bswap64(*(__u64 *)context->span_id);
 }
 
-static __always_inline int on_entry(__u32 probe_id)
+// ctx and context are where the arguments are, for a probe that captures them.
+static __always_inline int on_entry(__u32 probe_id, void *ctx, enum arg_context context)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
@@ -315,6 +317,8 @@ static __always_inline int on_entry(__u32 probe_id)
 	frame->span_id = 0;
 	stack->depth = depth + 1;
 	sched_enter(tid, depth);
+	if (config->args)
+		args_capture(ctx, context, probe_id, tid, depth);
 	frame->start_ns = bpf_ktime_get_ns(); // last, so kretspan's own work is outside the span
 	return 0;
 }
@@ -368,20 +372,36 @@ static __always_inline bool is_failure(__s64 ret, const struct probe_config *con
 }
 
 static __always_inline void emit(struct call_stack *stack, int index, __u64 end_ns, __s64 ret,
-				 __u64 pid_tgid, struct probe_counters *count, struct sched_tail *split)
+				 __u64 pid_tgid, struct probe_counters *count, struct sched_tail *split, bool args)
 {
 	struct frame *frame = &stack->frames[index & (MAX_DEPTH - 1)];
 	__u64 *trace_id = (__u64 *)stack->trace_id;
 	struct event *event;
 	__u64 flags;
 
-	if (split)
+	// Each reservation is checked and its tails written in its own branch: verifiers before 6.x
+	// tie neither a later test of split or args nor a second null check to the reservation. The
+	// sched tail comes first, then the args tail.
+	if (split && args) {
+		event = bpf_ringbuf_reserve(&events, sizeof(*event) + sizeof(*split) + args_value_size, 0);
+		if (!event)
+			goto full;
+		__builtin_memcpy(event + 1, split, sizeof(*split));
+		args_fill_tail((void *)(event + 1) + sizeof(*split), (__u32)pid_tgid, index);
+	} else if (split) {
 		event = bpf_ringbuf_reserve(&events, sizeof(*event) + sizeof(*split), 0);
-	else
+		if (!event)
+			goto full;
+		__builtin_memcpy(event + 1, split, sizeof(*split));
+	} else if (args) {
+		event = bpf_ringbuf_reserve(&events, sizeof(*event) + args_value_size, 0);
+		if (!event)
+			goto full;
+		args_fill_tail((void *)(event + 1), (__u32)pid_tgid, index);
+	} else {
 		event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
-	if (!event) {
-		count->counts[COUNTER_DROP_RINGBUF_FULL]++;
-		return;
+		if (!event)
+			goto full;
 	}
 	if (!trace_id[0] && !trace_id[1]) {
 		trace_id[0] = random_id();
@@ -407,15 +427,18 @@ static __always_inline void emit(struct call_stack *stack, int index, __u64 end_
 	event->probe_id = frame->probe_id;
 	event->cpu = bpf_get_smp_processor_id();
 	bpf_get_current_comm(event->comm, sizeof(event->comm));
-	if (split) {
+	if (split)
 		event->flags |= EVENT_SCHED;
-		__builtin_memcpy(event + 1, split, sizeof(*split));
-	}
+	if (args)
+		event->flags |= EVENT_ARGS;
 
 	flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
 										 : BPF_RB_NO_WAKEUP;
 	bpf_ringbuf_submit(event, flags);
 	count->counts[COUNTER_SUBMITTED]++;
+	return;
+full:
+	count->counts[COUNTER_DROP_RINGBUF_FULL]++;
 }
 
 static __always_inline int on_return(__u32 probe_id, __u64 raw_ret)
@@ -492,8 +515,10 @@ static __always_inline int on_return(__u32 probe_id, __u64 raw_ret)
 		if (stack->sampled_out)
 			count->counts[COUNTER_SAMPLED_OUT]++;
 		else
-			emit(stack, index, end_ns, ret, pid_tgid, count, has_split ? &split : NULL);
+			emit(stack, index, end_ns, ret, pid_tgid, count, has_split ? &split : NULL, config->args);
 	}
+	if (config->args)
+		args_release(tid, index);
 
 	if (index == 0)
 		release_stack(tid);
@@ -511,7 +536,7 @@ static __always_inline __u32 syscall_probe_id(int nr)
 SEC("kprobe")
 int kprobe_entry(struct pt_regs *ctx)
 {
-	return on_entry(instance_probe_id);
+	return on_entry(instance_probe_id, ctx, ARG_CONTEXT_REGS);
 }
 
 SEC("kretprobe")
@@ -523,7 +548,7 @@ int kprobe_return(struct pt_regs *ctx)
 SEC("kprobe.multi")
 int kprobe_multi_entry(struct pt_regs *ctx)
 {
-	return on_entry(bpf_get_attach_cookie(ctx));
+	return on_entry(bpf_get_attach_cookie(ctx), ctx, ARG_CONTEXT_REGS);
 }
 
 SEC("kretprobe.multi")
@@ -535,7 +560,7 @@ int kprobe_multi_return(struct pt_regs *ctx)
 SEC("fentry")
 int fentry_entry(__u64 *ctx)
 {
-	return on_entry(instance_probe_id);
+	return on_entry(instance_probe_id, ctx, ARG_CONTEXT_FENTRY);
 }
 
 // fexit's context holds the arguments, then the return value. The verifier allows only constant
@@ -574,7 +599,7 @@ int fexit_return(__u64 *ctx)
 SEC("uprobe")
 int uprobe_entry(struct pt_regs *ctx)
 {
-	return on_entry(instance_probe_id);
+	return on_entry(instance_probe_id, ctx, ARG_CONTEXT_REGS);
 }
 
 SEC("uretprobe")
@@ -594,7 +619,7 @@ int uprobe_ret_instruction(struct pt_regs *ctx)
 SEC("tracepoint")
 int syscall_entry(struct syscall_enter_ctx *ctx)
 {
-	return on_entry(syscall_probe_id(ctx->nr));
+	return on_entry(syscall_probe_id(ctx->nr), ctx, ARG_CONTEXT_SYSCALL);
 }
 
 SEC("tracepoint")
@@ -622,6 +647,7 @@ int thread_exit(void *ctx)
 	stack->depth = 0;
 	release_stack(tid);
 	sched_thread_exit(tid);
+	args_release_thread(tid);
 	return 0;
 }
 

@@ -37,6 +37,7 @@ struct event {
 enum event_flag {
 	EVENT_REMOTE_PARENT = 1, /* parent_span_id is an application span, not a kernel one */
 	EVENT_SCHED = 2,         /* a struct sched_tail (sched.bpf.h) follows the event */
+	EVENT_ARGS = 4,          /* then the call's arguments: struct arg_values_header */
 };
 
 /* The OpenTelemetry eBPF ecosystem's per-thread context (OTEP 4855), map traces_ctx_v1. */
@@ -67,6 +68,7 @@ struct probe_config {
 	__u8 errors_only;
 	__u8 ret_int32;          /* return type is 32 bits: sign-extend */
 	__u8 sched;              /* --sched: records carry the scheduler split */
+	__u8 args;               /* has an arg_plan: capture arguments at entry */
 	__u16 not_failures[MAX_NOT_FAILURES]; /* positive errnos; 0 ends the list */
 };
 
@@ -122,6 +124,86 @@ struct call_stack {
 	__u8 context_pending;  /* the application's span for the nest not looked up yet */
 	__u8 _pad[6];
 	struct frame frames[MAX_DEPTH];
+};
+
+/* Argument capture (args.bpf.h). */
+#define MAX_ARGS 8
+#define MAX_ARG_HOPS 4
+#define MAX_PATH_DEPTH 32 /* names of a file's path walked up from it: a power of two */
+
+/* Where an argument's value is at entry. */
+enum arg_source {
+	ARG_SOURCE_PARAMETER = 0,   /* the function's parameter number index (syscall, kprobe, fentry) */
+	ARG_SOURCE_REGS_OFFSET = 1, /* a register at byte offset in pt_regs (uprobe) */
+	ARG_SOURCE_STACK = 2,       /* a word at offset from the stack pointer in user memory (uprobe) */
+};
+
+/* How the final value is read. */
+enum arg_read {
+	ARG_READ_INTEGER = 0,       /* the value itself, or size bytes at the field */
+	ARG_READ_STRING_USER = 1,   /* a NUL-terminated string in user memory */
+	ARG_READ_STRING_KERNEL = 2, /* the same in kernel memory */
+	ARG_READ_STRING_ANY = 3,    /* kernel memory, else user memory: char * without an __user tag */
+	ARG_READ_FD_PATH = 4,       /* the path of the current task's file descriptor */
+	ARG_READ_FILE_PATH = 5,     /* the path of a struct file * */
+	ARG_READ_PATH_PATH = 6,     /* the path of a struct path * */
+	ARG_READ_DENTRY_PATH = 7,   /* the path of a struct dentry * within its file system */
+	ARG_READ_GO_STRING = 8,     /* a Go string in user memory: its pointer, then its length (at
+				     * length_offset for an argument, in the 8 bytes after it in a field) */
+};
+
+/* One argument's compiled read: the source's value v, then v = *(u64 *)(v + hop) for each hop,
+ * then, for a field, v + field_offset is where the value is (an integer of size bytes, a string,
+ * a struct path); else v is the value (an integer, a string's address, a pointer). */
+struct arg_spec {
+	__u8 source;      /* enum arg_source */
+	__u8 index;       /* ARG_SOURCE_PARAMETER: 0-based parameter number */
+	__u8 read;        /* enum arg_read */
+	__u8 size;        /* ARG_READ_INTEGER at a field: 1, 2, 4 or 8 bytes */
+	__u8 hop_count;
+	__u8 field;       /* 1: the value is at v + field_offset */
+	__u8 user_memory; /* hops and fields read user memory (uprobes) */
+	__u8 _pad;
+	__s32 offset;     /* ARG_SOURCE_REGS_OFFSET, ARG_SOURCE_STACK */
+	__s32 field_offset;
+	__s32 length_offset; /* ARG_READ_GO_STRING argument: where its length is, as offset */
+	__s32 hops[MAX_ARG_HOPS];
+};
+
+struct arg_plan {
+	__u32 count;
+	__u32 path_index; /* the one argument that is a file's path; MAX_ARGS: none */
+	struct arg_spec args[MAX_ARGS];
+};
+
+enum arg_status {
+	ARG_STATUS_OK = 0,
+	ARG_STATUS_TRUNCATED = 1,   /* the string or path is longer than length */
+	ARG_STATUS_READ_FAILED = 2, /* number is the read's negative errno, if any */
+};
+
+enum arg_file_kind {
+	ARG_FILE_PATH = 0,      /* a path in data */
+	ARG_FILE_SOCKET = 1,    /* socket:[number] */
+	ARG_FILE_PIPE = 2,      /* pipe:[number] */
+	ARG_FILE_ANONYMOUS = 3, /* anon_inode:data */
+};
+
+/* One captured argument, followed by its string's bytes (the rest of the stride). */
+struct arg_value {
+	__u8 status;    /* enum arg_status */
+	__u8 file_kind; /* enum arg_file_kind, for paths */
+	__u16 length;   /* of the string in the bytes that follow */
+	__u32 _pad;
+	__u64 number;   /* an integer, a pointer, an inode number */
+};
+
+/* The args tail: count values of stride bytes each follow, size bytes in all with this header. */
+struct arg_values_header {
+	__u16 size;
+	__u16 stride;
+	__u16 count;
+	__u16 _pad;
 };
 
 #endif

@@ -13,6 +13,27 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type kretspanArgPlan struct {
+	_         structs.HostLayout
+	Count     uint32
+	PathIndex uint32
+	Args      [8]struct {
+		_            structs.HostLayout
+		Source       uint8
+		Index        uint8
+		Read         uint8
+		Size         uint8
+		HopCount     uint8
+		Field        uint8
+		UserMemory   uint8
+		Pad          uint8
+		Offset       int32
+		FieldOffset  int32
+		LengthOffset int32
+		Hops         [4]int32
+	}
+}
+
 type kretspanBinding struct {
 	_           structs.HostLayout
 	Context     kretspanTraceContext
@@ -81,6 +102,7 @@ type kretspanEventFlag uint32
 const (
 	kretspanEventFlagEVENT_REMOTE_PARENT kretspanEventFlag = 1
 	kretspanEventFlagEVENT_SCHED         kretspanEventFlag = 2
+	kretspanEventFlagEVENT_ARGS          kretspanEventFlag = 4
 )
 
 type kretspanLimit uint32
@@ -88,6 +110,22 @@ type kretspanLimit uint32
 const (
 	kretspanLimitMAX_CGROUPS kretspanLimit = 16
 )
+
+type kretspanPathScratch struct {
+	_    structs.HostLayout
+	Walk struct {
+		_        structs.HostLayout
+		Dentry   uint64
+		Vfsmnt   uint64
+		Mnt      uint64
+		Depth    uint32
+		Pos      uint32
+		Complete uint32
+		Pad      uint32
+	}
+	Names [32]uint64
+	Buf   [4096]int8
+}
 
 type kretspanProbeConfig struct {
 	_               structs.HostLayout
@@ -97,7 +135,10 @@ type kretspanProbeConfig struct {
 	ErrorsOnly      uint8
 	RetInt32        uint8
 	Sched           uint8
+	Args            uint8
+	_               [1]byte
 	NotFailures     [8]uint16
+	_               [6]byte
 }
 
 type kretspanProbeCounters struct {
@@ -142,11 +183,15 @@ type kretspanTraceContext struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	kretspanMapArgFrames             = "arg_frames"
+	kretspanMapArgPlans              = "arg_plans"
+	kretspanMapArgScratch            = "arg_scratch"
 	kretspanMapBindings              = "bindings"
 	kretspanMapBlockedStackTraces    = "blocked_stack_traces"
 	kretspanMapCgroupFilter          = "cgroup_filter"
 	kretspanMapCounters              = "counters"
 	kretspanMapEvents                = "events"
+	kretspanMapPathScratch           = "path_scratch"
 	kretspanMapPidFilter             = "pid_filter"
 	kretspanMapProbeConfigs          = "probe_configs"
 	kretspanMapSchedTasks            = "sched_tasks"
@@ -173,6 +218,10 @@ const (
 	kretspanProgUprobeEntry          = "uprobe_entry"
 	kretspanProgUprobeRetInstruction = "uprobe_ret_instruction"
 	kretspanProgUprobeReturn         = "uprobe_return"
+	kretspanVarArgSlots              = "arg_slots"
+	kretspanVarArgStride             = "arg_stride"
+	kretspanVarArgStringMax          = "arg_string_max"
+	kretspanVarArgsValueSize         = "args_value_size"
 	kretspanVarBlockedStackMinNs     = "blocked_stack_min_ns"
 	kretspanVarBlockedStacks         = "blocked_stacks"
 	kretspanVarCommFilter            = "comm_filter"
@@ -187,6 +236,13 @@ const (
 	kretspanVarSchedTaskStorage      = "sched_task_storage"
 	kretspanVarSelfTgid              = "self_tgid"
 	kretspanVarTraceKernelThreads    = "trace_kernel_threads"
+	kretspanVarUnusedArgFileKind     = "unused_arg_file_kind"
+	kretspanVarUnusedArgPlan         = "unused_arg_plan"
+	kretspanVarUnusedArgRead         = "unused_arg_read"
+	kretspanVarUnusedArgSource       = "unused_arg_source"
+	kretspanVarUnusedArgStatus       = "unused_arg_status"
+	kretspanVarUnusedArgValue        = "unused_arg_value"
+	kretspanVarUnusedArgValuesHeader = "unused_arg_values_header"
 	kretspanVarUnusedBinding         = "unused_binding"
 	kretspanVarUnusedConfig          = "unused_config"
 	kretspanVarUnusedCounter         = "unused_counter"
@@ -265,11 +321,15 @@ type kretspanProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kretspanMapSpecs struct {
+	ArgFrames          *ebpf.MapSpec `ebpf:"arg_frames"`
+	ArgPlans           *ebpf.MapSpec `ebpf:"arg_plans"`
+	ArgScratch         *ebpf.MapSpec `ebpf:"arg_scratch"`
 	Bindings           *ebpf.MapSpec `ebpf:"bindings"`
 	BlockedStackTraces *ebpf.MapSpec `ebpf:"blocked_stack_traces"`
 	CgroupFilter       *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	Counters           *ebpf.MapSpec `ebpf:"counters"`
 	Events             *ebpf.MapSpec `ebpf:"events"`
+	PathScratch        *ebpf.MapSpec `ebpf:"path_scratch"`
 	PidFilter          *ebpf.MapSpec `ebpf:"pid_filter"`
 	ProbeConfigs       *ebpf.MapSpec `ebpf:"probe_configs"`
 	SchedTasks         *ebpf.MapSpec `ebpf:"sched_tasks"`
@@ -284,30 +344,41 @@ type kretspanMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kretspanVariableSpecs struct {
-	BlockedStackMinNs  *ebpf.VariableSpec `ebpf:"blocked_stack_min_ns"`
-	BlockedStacks      *ebpf.VariableSpec `ebpf:"blocked_stacks"`
-	CommFilter         *ebpf.VariableSpec `ebpf:"comm_filter"`
-	Correlate          *ebpf.VariableSpec `ebpf:"correlate"`
-	EmptyStack         *ebpf.VariableSpec `ebpf:"empty_stack"`
-	FexitRetIndex      *ebpf.VariableSpec `ebpf:"fexit_ret_index"`
-	FilterCgroups      *ebpf.VariableSpec `ebpf:"filter_cgroups"`
-	FilterComm         *ebpf.VariableSpec `ebpf:"filter_comm"`
-	FilterPids         *ebpf.VariableSpec `ebpf:"filter_pids"`
-	InstanceProbeId    *ebpf.VariableSpec `ebpf:"instance_probe_id"`
-	SchedEnabled       *ebpf.VariableSpec `ebpf:"sched_enabled"`
-	SchedTaskStorage   *ebpf.VariableSpec `ebpf:"sched_task_storage"`
-	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
-	TraceKernelThreads *ebpf.VariableSpec `ebpf:"trace_kernel_threads"`
-	UnusedBinding      *ebpf.VariableSpec `ebpf:"unused_binding"`
-	UnusedConfig       *ebpf.VariableSpec `ebpf:"unused_config"`
-	UnusedCounter      *ebpf.VariableSpec `ebpf:"unused_counter"`
-	UnusedCounters     *ebpf.VariableSpec `ebpf:"unused_counters"`
-	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
-	UnusedEventFlag    *ebpf.VariableSpec `ebpf:"unused_event_flag"`
-	UnusedLimit        *ebpf.VariableSpec `ebpf:"unused_limit"`
-	UnusedSchedTail    *ebpf.VariableSpec `ebpf:"unused_sched_tail"`
-	UseTaskStorage     *ebpf.VariableSpec `ebpf:"use_task_storage"`
-	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	ArgSlots              *ebpf.VariableSpec `ebpf:"arg_slots"`
+	ArgStride             *ebpf.VariableSpec `ebpf:"arg_stride"`
+	ArgStringMax          *ebpf.VariableSpec `ebpf:"arg_string_max"`
+	ArgsValueSize         *ebpf.VariableSpec `ebpf:"args_value_size"`
+	BlockedStackMinNs     *ebpf.VariableSpec `ebpf:"blocked_stack_min_ns"`
+	BlockedStacks         *ebpf.VariableSpec `ebpf:"blocked_stacks"`
+	CommFilter            *ebpf.VariableSpec `ebpf:"comm_filter"`
+	Correlate             *ebpf.VariableSpec `ebpf:"correlate"`
+	EmptyStack            *ebpf.VariableSpec `ebpf:"empty_stack"`
+	FexitRetIndex         *ebpf.VariableSpec `ebpf:"fexit_ret_index"`
+	FilterCgroups         *ebpf.VariableSpec `ebpf:"filter_cgroups"`
+	FilterComm            *ebpf.VariableSpec `ebpf:"filter_comm"`
+	FilterPids            *ebpf.VariableSpec `ebpf:"filter_pids"`
+	InstanceProbeId       *ebpf.VariableSpec `ebpf:"instance_probe_id"`
+	SchedEnabled          *ebpf.VariableSpec `ebpf:"sched_enabled"`
+	SchedTaskStorage      *ebpf.VariableSpec `ebpf:"sched_task_storage"`
+	SelfTgid              *ebpf.VariableSpec `ebpf:"self_tgid"`
+	TraceKernelThreads    *ebpf.VariableSpec `ebpf:"trace_kernel_threads"`
+	UnusedArgFileKind     *ebpf.VariableSpec `ebpf:"unused_arg_file_kind"`
+	UnusedArgPlan         *ebpf.VariableSpec `ebpf:"unused_arg_plan"`
+	UnusedArgRead         *ebpf.VariableSpec `ebpf:"unused_arg_read"`
+	UnusedArgSource       *ebpf.VariableSpec `ebpf:"unused_arg_source"`
+	UnusedArgStatus       *ebpf.VariableSpec `ebpf:"unused_arg_status"`
+	UnusedArgValue        *ebpf.VariableSpec `ebpf:"unused_arg_value"`
+	UnusedArgValuesHeader *ebpf.VariableSpec `ebpf:"unused_arg_values_header"`
+	UnusedBinding         *ebpf.VariableSpec `ebpf:"unused_binding"`
+	UnusedConfig          *ebpf.VariableSpec `ebpf:"unused_config"`
+	UnusedCounter         *ebpf.VariableSpec `ebpf:"unused_counter"`
+	UnusedCounters        *ebpf.VariableSpec `ebpf:"unused_counters"`
+	UnusedEvent           *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedEventFlag       *ebpf.VariableSpec `ebpf:"unused_event_flag"`
+	UnusedLimit           *ebpf.VariableSpec `ebpf:"unused_limit"`
+	UnusedSchedTail       *ebpf.VariableSpec `ebpf:"unused_sched_tail"`
+	UseTaskStorage        *ebpf.VariableSpec `ebpf:"use_task_storage"`
+	WakeupBytes           *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // kretspanObjects contains all objects after they have been loaded into the kernel.
@@ -330,11 +401,15 @@ func (o *kretspanObjects) Close() error {
 //
 // It can be passed to loadKretspanObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kretspanMaps struct {
+	ArgFrames          *ebpf.Map `ebpf:"arg_frames"`
+	ArgPlans           *ebpf.Map `ebpf:"arg_plans"`
+	ArgScratch         *ebpf.Map `ebpf:"arg_scratch"`
 	Bindings           *ebpf.Map `ebpf:"bindings"`
 	BlockedStackTraces *ebpf.Map `ebpf:"blocked_stack_traces"`
 	CgroupFilter       *ebpf.Map `ebpf:"cgroup_filter"`
 	Counters           *ebpf.Map `ebpf:"counters"`
 	Events             *ebpf.Map `ebpf:"events"`
+	PathScratch        *ebpf.Map `ebpf:"path_scratch"`
 	PidFilter          *ebpf.Map `ebpf:"pid_filter"`
 	ProbeConfigs       *ebpf.Map `ebpf:"probe_configs"`
 	SchedTasks         *ebpf.Map `ebpf:"sched_tasks"`
@@ -347,11 +422,15 @@ type kretspanMaps struct {
 
 func (m *kretspanMaps) Close() error {
 	return _KretspanClose(
+		m.ArgFrames,
+		m.ArgPlans,
+		m.ArgScratch,
 		m.Bindings,
 		m.BlockedStackTraces,
 		m.CgroupFilter,
 		m.Counters,
 		m.Events,
+		m.PathScratch,
 		m.PidFilter,
 		m.ProbeConfigs,
 		m.SchedTasks,
@@ -367,30 +446,41 @@ func (m *kretspanMaps) Close() error {
 //
 // It can be passed to loadKretspanObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kretspanVariables struct {
-	BlockedStackMinNs  *ebpf.Variable `ebpf:"blocked_stack_min_ns"`
-	BlockedStacks      *ebpf.Variable `ebpf:"blocked_stacks"`
-	CommFilter         *ebpf.Variable `ebpf:"comm_filter"`
-	Correlate          *ebpf.Variable `ebpf:"correlate"`
-	EmptyStack         *ebpf.Variable `ebpf:"empty_stack"`
-	FexitRetIndex      *ebpf.Variable `ebpf:"fexit_ret_index"`
-	FilterCgroups      *ebpf.Variable `ebpf:"filter_cgroups"`
-	FilterComm         *ebpf.Variable `ebpf:"filter_comm"`
-	FilterPids         *ebpf.Variable `ebpf:"filter_pids"`
-	InstanceProbeId    *ebpf.Variable `ebpf:"instance_probe_id"`
-	SchedEnabled       *ebpf.Variable `ebpf:"sched_enabled"`
-	SchedTaskStorage   *ebpf.Variable `ebpf:"sched_task_storage"`
-	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
-	TraceKernelThreads *ebpf.Variable `ebpf:"trace_kernel_threads"`
-	UnusedBinding      *ebpf.Variable `ebpf:"unused_binding"`
-	UnusedConfig       *ebpf.Variable `ebpf:"unused_config"`
-	UnusedCounter      *ebpf.Variable `ebpf:"unused_counter"`
-	UnusedCounters     *ebpf.Variable `ebpf:"unused_counters"`
-	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`
-	UnusedEventFlag    *ebpf.Variable `ebpf:"unused_event_flag"`
-	UnusedLimit        *ebpf.Variable `ebpf:"unused_limit"`
-	UnusedSchedTail    *ebpf.Variable `ebpf:"unused_sched_tail"`
-	UseTaskStorage     *ebpf.Variable `ebpf:"use_task_storage"`
-	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
+	ArgSlots              *ebpf.Variable `ebpf:"arg_slots"`
+	ArgStride             *ebpf.Variable `ebpf:"arg_stride"`
+	ArgStringMax          *ebpf.Variable `ebpf:"arg_string_max"`
+	ArgsValueSize         *ebpf.Variable `ebpf:"args_value_size"`
+	BlockedStackMinNs     *ebpf.Variable `ebpf:"blocked_stack_min_ns"`
+	BlockedStacks         *ebpf.Variable `ebpf:"blocked_stacks"`
+	CommFilter            *ebpf.Variable `ebpf:"comm_filter"`
+	Correlate             *ebpf.Variable `ebpf:"correlate"`
+	EmptyStack            *ebpf.Variable `ebpf:"empty_stack"`
+	FexitRetIndex         *ebpf.Variable `ebpf:"fexit_ret_index"`
+	FilterCgroups         *ebpf.Variable `ebpf:"filter_cgroups"`
+	FilterComm            *ebpf.Variable `ebpf:"filter_comm"`
+	FilterPids            *ebpf.Variable `ebpf:"filter_pids"`
+	InstanceProbeId       *ebpf.Variable `ebpf:"instance_probe_id"`
+	SchedEnabled          *ebpf.Variable `ebpf:"sched_enabled"`
+	SchedTaskStorage      *ebpf.Variable `ebpf:"sched_task_storage"`
+	SelfTgid              *ebpf.Variable `ebpf:"self_tgid"`
+	TraceKernelThreads    *ebpf.Variable `ebpf:"trace_kernel_threads"`
+	UnusedArgFileKind     *ebpf.Variable `ebpf:"unused_arg_file_kind"`
+	UnusedArgPlan         *ebpf.Variable `ebpf:"unused_arg_plan"`
+	UnusedArgRead         *ebpf.Variable `ebpf:"unused_arg_read"`
+	UnusedArgSource       *ebpf.Variable `ebpf:"unused_arg_source"`
+	UnusedArgStatus       *ebpf.Variable `ebpf:"unused_arg_status"`
+	UnusedArgValue        *ebpf.Variable `ebpf:"unused_arg_value"`
+	UnusedArgValuesHeader *ebpf.Variable `ebpf:"unused_arg_values_header"`
+	UnusedBinding         *ebpf.Variable `ebpf:"unused_binding"`
+	UnusedConfig          *ebpf.Variable `ebpf:"unused_config"`
+	UnusedCounter         *ebpf.Variable `ebpf:"unused_counter"`
+	UnusedCounters        *ebpf.Variable `ebpf:"unused_counters"`
+	UnusedEvent           *ebpf.Variable `ebpf:"unused_event"`
+	UnusedEventFlag       *ebpf.Variable `ebpf:"unused_event_flag"`
+	UnusedLimit           *ebpf.Variable `ebpf:"unused_limit"`
+	UnusedSchedTail       *ebpf.Variable `ebpf:"unused_sched_tail"`
+	UseTaskStorage        *ebpf.Variable `ebpf:"use_task_storage"`
+	WakeupBytes           *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // kretspanPrograms contains all programs after they have been loaded into the kernel.

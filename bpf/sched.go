@@ -54,7 +54,8 @@ func NewSchedEvent(e Event, tail SchedTail) *Event {
 	return event
 }
 
-// recordSize is the size a record with these event flags must have.
+// recordSize is the size of a record's fixed-size parts with these event flags: the event and
+// the sched tail. The args tail, of its own announced size, follows them.
 func recordSize(flags uint32) int {
 	n := EventSize
 	if flags&EventSched != 0 {

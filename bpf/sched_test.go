@@ -104,3 +104,30 @@ func TestKernelSchedHooks(t *testing.T) {
 		})
 	}
 }
+
+// A record with both tails has the sched tail first and the args tail after it, as emit writes
+// them: each is read from its own place.
+func TestSchedAndArgsTailsDecodeApart(t *testing.T) {
+	tail := SchedTail{OnCPUNs: 1, RunqueueNs: 2, BlockedNs: 3, UserStackID: -1}
+	const argsSize = argValuesHeaderSize + argValueSize
+	record := make([]uint64, (EventSize+SchedTailSize+argsSize)/8)
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(&record[0])), len(record)*8)
+	*(*Event)(unsafe.Pointer(&raw[0])) = Event{ProbeId: 3, Flags: EventSched | EventArgs}
+	*(*SchedTail)(unsafe.Pointer(&raw[EventSize])) = tail
+	args := raw[EventSize+SchedTailSize:]
+	*(*uint16)(unsafe.Pointer(&args[0])) = argsSize
+	args[argValuesHeaderSize] = 0xa5
+	e, err := DecodeEvent(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *e.Sched() != tail {
+		t.Errorf("sched tail %+v, want %+v", *e.Sched(), tail)
+	}
+	if got := ArgsTail(e); len(got) != argsSize || got[argValuesHeaderSize] != 0xa5 {
+		t.Errorf("args tail %x, want the %d bytes after the sched tail", got, argsSize)
+	}
+	if _, err := DecodeEvent(raw[:EventSize+SchedTailSize+argValuesHeaderSize]); err == nil {
+		t.Error("a record whose args tail is cut short decoded")
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
+	"github.com/kretspan/kretspan/argspec"
 	"github.com/kretspan/kretspan/errno"
 	"github.com/kretspan/kretspan/probe"
 )
@@ -43,6 +44,8 @@ type Config struct {
 	BPFFS     string
 	Markers   []probe.Marker // binaries whose binding marker must be attached (with Correlate)
 	Sched     SchedOptions   // for the probes whose Filter asks for the scheduler split
+	// ArgStringMax bounds each string and path a probe's arguments capture, in bytes.
+	ArgStringMax int
 }
 
 // TraceContextMapPath is where the OpenTelemetry eBPF tools share per-thread trace contexts.
@@ -63,6 +66,7 @@ type Filter struct {
 type Probe struct {
 	probe.Target
 	Filter Filter
+	Args   *argspec.Plan // nil: no arguments captured
 }
 
 // ErrNoErrnoConvention refuses --errors-only for a target whose return values have no errno
@@ -120,7 +124,7 @@ func Start(cfg Config, probes []Probe) (*Tracer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load BPF object: %w", err)
 	}
-	if err := configure(spec, cfg, len(probes)); err != nil {
+	if err := configure(spec, cfg, probes); err != nil {
 		return nil, err
 	}
 	var s kretspanSpecs
@@ -176,10 +180,14 @@ func wakeupBytes(cfg Config) uint64 {
 	return min(max(cfg.WakeupBytes, 1), uint64(cfg.RingBufferSize/2))
 }
 
-func configure(spec *ebpf.CollectionSpec, cfg Config, probeCount int) error {
+func configure(spec *ebpf.CollectionSpec, cfg Config, probes []Probe) error {
+	probeCount := len(probes)
 	var s kretspanSpecs
 	if err := spec.Assign(&s); err != nil {
 		return fmt.Errorf("BPF object: %w", err)
+	}
+	if err := configureArgs(&s, cfg, probes); err != nil {
+		return err
 	}
 	if err := configureStacks(&s, cfg.MaxInflight); err != nil {
 		return err
@@ -295,6 +303,16 @@ func (t *Tracer) start(cfg Config, probes []Probe, sched schedHook) error {
 		if err := t.maps.ProbeConfigs.Put(p.ID, probeConfig(p)); err != nil {
 			return fmt.Errorf("configure probe %s: %w", p.Label(), err)
 		}
+		if p.Args == nil {
+			continue
+		}
+		plan, err := argPlan(p.Args)
+		if err != nil {
+			return fmt.Errorf("probe %s: %w", p.Label(), err)
+		}
+		if err := t.maps.ArgPlans.Put(p.ID, plan); err != nil {
+			return fmt.Errorf("configure probe %s's arguments: %w", p.Label(), err)
+		}
 	}
 
 	if sched.name != "" {
@@ -368,6 +386,7 @@ func probeConfig(p Probe) kretspanProbeConfig {
 		ErrorsOnly:    boolByte(p.Filter.ErrorsOnly),
 		RetInt32:      boolByte(p.RetInt32),
 		Sched:         boolByte(p.Filter.Sched),
+		Args:          boolByte(p.Args != nil),
 		SampleAll:     1,
 	}
 	if ratio := p.Filter.SampleRatio; ratio > 0 && ratio < 1 {

@@ -528,7 +528,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad global sample", "sample: 0\nprobes: [syscall:read]\n", "sample 0"},
 		{"negative probe min_duration", "probes:\n  - spec: syscall:read\n    min_duration: -1ms\n", "min_duration -1ms"},
 		{"bad probe spec", "probes: ['kprobe:']\n", "missing function"},
-		{"misspelt probe key", "probes:\n  - spec: syscall:read\n    smaple: 0.1\n", `unknown probe setting "smaple" (want one of spec, min_duration, errors_only, sample, not_failures, sched)`},
+		{"misspelt probe key", "probes:\n  - spec: syscall:read\n    smaple: 0.1\n", `unknown probe setting "smaple" (want one of spec, min_duration, errors_only, sample, not_failures, sched, args)`},
 		{"zero pid", "pids: [0]\nprobes: [syscall:read]\n", `"0"`},
 		{"value for a cgroup list", "cgroups: kubepods.slice\n", "cgroups: want a list"},
 		{"bad container", "containers: [" + containerID + ", web]\n", `containers[1]: "web": want a container id`},

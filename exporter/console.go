@@ -55,7 +55,7 @@ func (s *Console) write(span *tracepb.Span) {
 			split[kv.Key] = kv.Value.GetIntValue()
 		}
 	}
-	fmt.Fprintf(s.w, "%s returned %d", span.Name, ret)
+	fmt.Fprintf(s.w, "%s%s returned %d", span.Name, formatArgs(span.Name, span.Attributes), ret)
 	if errno != "" {
 		fmt.Fprintf(s.w, " (%s)", errno)
 	}

@@ -96,6 +96,7 @@ type ProbeInfo struct {
 	// The span's bytes that are the same for every call, encoded once: name and kind (head), and
 	// the per-probe attributes (tail).
 	head, tail []byte
+	args       *argAttributes // nil: no arguments captured
 }
 
 // NewProbeInfo describes a resolved target for span building; notFailures are its errnos that are
@@ -191,6 +192,11 @@ func appendSpan(dst []byte, event *bpf.Event, info *ProbeInfo, clock *WallClock,
 			if errnoFields != nil && (s == errnoName || failure) {
 				dst = append(dst, errnoFields.attributes[s]...)
 			}
+		}
+	}
+	if info.args != nil {
+		if tail := bpf.ArgsTail(event); tail != nil {
+			dst = info.args.append(dst, tail)
 		}
 	}
 	dst = append(dst, info.tail...)

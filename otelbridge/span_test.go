@@ -37,6 +37,8 @@ func attrs(span *tracepb.Span) map[string]any {
 			m[kv.Key] = v.IntValue
 		case *commonpb.AnyValue_StringValue:
 			m[kv.Key] = v.StringValue
+		case *commonpb.AnyValue_BoolValue:
+			m[kv.Key] = v.BoolValue
 		default:
 			m[kv.Key] = fmt.Sprintf("unexpected %T", v)
 		}

@@ -44,6 +44,7 @@ const (
 	keyValueValue = byte(2<<3 | protowire.BytesType)
 
 	anyValueString = byte(1<<3 | protowire.BytesType)
+	anyValueBool   = byte(2<<3 | protowire.VarintType)
 	anyValueInt    = byte(3<<3 | protowire.VarintType)
 )
 
@@ -114,6 +115,16 @@ func AppendStringAttribute(dst []byte, field byte, key Key, s string) []byte {
 	value := 1 + protowire.SizeBytes(len(s)) // AnyValue: string_value's key, length and bytes
 	dst = appendKeyValueHead(dst, field, key, value)
 	return AppendString(dst, anyValueString, s)
+}
+
+// AppendBoolAttribute appends an attribute field (KeyValue) of a bool value. A oneof's member is
+// written even when false.
+func AppendBoolAttribute(dst []byte, field byte, key Key, b bool) []byte {
+	dst = appendKeyValueHead(dst, field, key, 2)
+	if b {
+		return append(dst, anyValueBool, 1)
+	}
+	return append(dst, anyValueBool, 0)
 }
 
 // appendKeyValueHead writes a KeyValue up to its value's content, which is value bytes long.

@@ -9,6 +9,8 @@ import (
 	"path"
 	"regexp"
 	"strings"
+
+	"github.com/kretspan/kretspan/argspec"
 )
 
 // Kind is what the user asked to probe, before the mechanism is chosen.
@@ -28,6 +30,8 @@ type Spec struct {
 	Kind    Kind
 	Pattern string // function, syscall or symbol name; may be a glob
 	Binary  string // uprobe only: a path or a library name such as "libc"
+	// Args are the arguments PROBE(ARG, ...) captures; nil: those of --args, if set.
+	Args []argspec.Selector
 }
 
 // Usage describes the spec syntax; the CLI prints it in --help.
@@ -37,7 +41,9 @@ const Usage = `  FUNC                 kernel function: fentry/fexit where the ke
   syscall:NAME         tracepoints syscalls:sys_enter_NAME / sys_exit_NAME
   uprobe:PATH:SYMBOL   uprobe + uretprobe on a binary or shared library (PATH may be a bare
                        library name such as libc); Go binaries get uprobes on their RET instructions
-  FUNC, NAME and SYMBOL may be globs (*, ?, [...]) matching many targets, e.g. vfs_* or syscall:*open*`
+  FUNC, NAME and SYMBOL may be globs (*, ?, [...]) matching many targets, e.g. vfs_* or syscall:*open*
+  PROBE(ARG, ...)      also capture these arguments: names, field paths (file->f_path.dentry), NAME=EXPR
+                       to rename, e.g. syscall:openat(filename, flags) or vfs_read(file, n=count)`
 
 // Parse parses one probe spec.
 func Parse(raw string) (Spec, error) {
@@ -46,6 +52,11 @@ func Parse(raw string) (Spec, error) {
 		return Spec{}, fmt.Errorf("empty probe spec")
 	}
 	spec := Spec{Raw: raw}
+	s, args, err := cutArgs(s)
+	if err != nil {
+		return Spec{}, fmt.Errorf("probe %q: %w", raw, err)
+	}
+	spec.Args = args
 	prefix, rest, hasPrefix := strings.Cut(s, ":")
 	switch {
 	case !hasPrefix:
@@ -78,6 +89,46 @@ func Parse(raw string) (Spec, error) {
 		return Spec{}, fmt.Errorf("probe %q: name %q may not contain any of %q", raw, spec.Pattern, forbidden)
 	}
 	return spec, nil
+}
+
+// cutArgs cuts a trailing argument list, (ARG, ...), off a spec. The list's opening parenthesis
+// is the one that matches the last: Go symbols have parentheses of their own, main.(*T).Handle.
+func cutArgs(s string) (string, []argspec.Selector, error) {
+	if !strings.HasSuffix(s, ")") {
+		return s, nil, nil
+	}
+	depth := 0
+	open := -1
+	for i := len(s) - 1; i >= 0 && open < 0; i-- {
+		switch s[i] {
+		case ')':
+			depth++
+		case '(':
+			depth--
+			if depth == 0 {
+				open = i
+			}
+		}
+	}
+	if open <= 0 || strings.HasSuffix(s[:open], ".") {
+		return s, nil, nil // not an argument list: a symbol's own parentheses, main.(*T)
+	}
+	list := strings.TrimSpace(s[open+1 : len(s)-1])
+	if list == "" {
+		return "", nil, fmt.Errorf("empty argument list (); name the arguments, or leave the parentheses out")
+	}
+	var selectors []argspec.Selector
+	for _, text := range strings.Split(list, ",") {
+		sel, err := argspec.ParseSelector(text)
+		if err != nil {
+			return "", nil, err
+		}
+		selectors = append(selectors, sel)
+	}
+	if len(selectors) > argspec.MaxArgs {
+		return "", nil, fmt.Errorf("%d arguments named, at most %d", len(selectors), argspec.MaxArgs)
+	}
+	return strings.TrimSpace(s[:open]), selectors, nil
 }
 
 // IsGlob reports whether the spec's name matches possibly many targets.

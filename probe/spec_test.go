@@ -2,8 +2,11 @@ package probe
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/kretspan/kretspan/argspec"
 )
 
 func TestParseForms(t *testing.T) {
@@ -41,7 +44,7 @@ func TestParseForms(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse(%q): %v", tc.raw, err)
 			}
-			if got != tc.want {
+			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("Parse(%q) = %+v, want %+v", tc.raw, got, tc.want)
 			}
 			if got.IsGlob() != tc.glob {
@@ -107,7 +110,7 @@ func TestParseErrors(t *testing.T) {
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("error %q is not one line", err)
 			}
-			if spec != (Spec{}) {
+			if !reflect.DeepEqual(spec, Spec{}) {
 				t.Errorf("Parse(%q) returned %+v with its error, want the zero Spec", tc.raw, spec)
 			}
 		})
@@ -189,7 +192,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		spec, err := Parse(raw)
 		if err != nil {
-			if spec != (Spec{}) {
+			if !reflect.DeepEqual(spec, Spec{}) {
 				t.Fatalf("Parse(%q) returned %+v with error %v", raw, spec, err)
 			}
 			return
@@ -249,4 +252,57 @@ func TestGlobMatchesAcrossSlashes(t *testing.T) {
 	if _, err := globRegexp("vfs_[read"); err == nil {
 		t.Error("unterminated class accepted")
 	}
+}
+
+func TestParseArgumentLists(t *testing.T) {
+	for _, tc := range []struct {
+		raw     string
+		pattern string
+		args    []argspec.Selector
+	}{
+		{"syscall:openat(filename, flags)", "openat", []argspec.Selector{{Expr: "filename"}, {Expr: "flags"}}},
+		{"vfs_read(file->f_path.dentry->d_name.name, n=count)", "vfs_read", []argspec.Selector{{Expr: "file->f_path.dentry->d_name.name"}, {Name: "n", Expr: "count"}}},
+		{"uprobe:./app:main.(*T).Handle(n, tag)", "main.(*T).Handle", []argspec.Selector{{Expr: "n"}, {Expr: "tag"}}},
+		{"uprobe:./app:main.(*T).Handle", "main.(*T).Handle", nil},
+		{"syscall:openat", "openat", nil},
+	} {
+		spec, err := Parse(tc.raw)
+		if err != nil {
+			t.Errorf("%s: %v", tc.raw, err)
+			continue
+		}
+		if spec.Pattern != tc.pattern || !reflect.DeepEqual(spec.Args, tc.args) {
+			t.Errorf("%s: pattern %q args %+v, want %q %+v", tc.raw, spec.Pattern, spec.Args, tc.pattern, tc.args)
+		}
+	}
+	for _, raw := range []string{"syscall:openat()", "syscall:openat(a,,b)", "openat(1x)", "openat(a=)", "openat(=b)", "openat(a->)", "openat(a b)", "f(a,b,c,d,e,f,g,h,i)"} {
+		if _, err := Parse(raw); err == nil {
+			t.Errorf("%s parsed", raw)
+		}
+	}
+}
+
+// FuzzParseWithArguments parses any spec: never a panic, and an accepted spec's arguments are
+// within the limits and name C identifiers.
+func FuzzParseWithArguments(f *testing.F) {
+	for _, seed := range []string{"syscall:openat(filename, flags)", "vfs_read(file->f_path.dentry->d_name.name, n=count)", "uprobe:./app:main.(*T).Handle(n, tag)", "f(", "f())", "((", "uprobe:a:b(c)"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		spec, err := Parse(raw)
+		if err != nil {
+			return
+		}
+		if len(spec.Args) > argspec.MaxArgs {
+			t.Errorf("%q: %d arguments", raw, len(spec.Args))
+		}
+		for _, a := range spec.Args {
+			if _, err := argspec.ParsePath(a.Expr); err != nil {
+				t.Errorf("%q: accepted expression %q: %v", raw, a.Expr, err)
+			}
+			if strings.ContainsAny(a.Name, "=, ()") {
+				t.Errorf("%q: accepted name %q", raw, a.Name)
+			}
+		}
+	})
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 // The benchmark workload: calls getppid (syscall tracepoints) or bench_func (uprobe + uretprobe)
-// in a loop and reports what it did.
+// in a loop and reports what it did; for the argument rows, openat of a missing file (3 integers
+// and a string) or bench_func3 (3 arguments).
 //
-//   loop overhead getppid|func CALLS REPS   one line per repetition: "ns_per_call X"
+//   loop overhead getppid|func|openat|func3 CALLS REPS   one line per repetition: "ns_per_call X"
 //   loop rate getppid|func RATE MILLIS      paced at RATE calls/s (0: flat out) for MILLIS ms:
 //                                           "calls N elapsed_ns E"
 //   loop pingpong - ROUNDS REPS             two threads on one CPU pass a byte back and forth
@@ -17,12 +18,19 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/syscall.h>
+#include <fcntl.h>
 
 // The uprobed function: not inlined, not optimised away.
 __attribute__((noinline, used)) int bench_func(int x)
 {
 	__asm__ volatile("" : "+r"(x) : : "memory");
 	return x + 1;
+}
+
+__attribute__((noinline, used)) long bench_func3(int x, const char *tag, unsigned long n)
+{
+	__asm__ volatile("" : "+r"(x), "+r"(tag), "+r"(n) : : "memory");
+	return x + (long)n + tag[0];
 }
 
 static long long now_ns(void)
@@ -35,12 +43,23 @@ static long long now_ns(void)
 
 static volatile long sink;
 
+enum { GETPPID, FUNC, OPENAT, FUNC3 };
+
 static inline void call(int func)
 {
-	if (func)
+	switch (func) {
+	case FUNC:
 		sink += bench_func((int)sink);
-	else
+		break;
+	case OPENAT:
+		sink += syscall(SYS_openat, AT_FDCWD, "/nonexistent/kretspan-bench", O_RDONLY | O_CLOEXEC, 0);
+		break;
+	case FUNC3:
+		sink += bench_func3((int)sink, "kretspan-bench", 42);
+		break;
+	default:
 		sink += syscall(SYS_getppid); // the raw syscall: glibc does not cache getppid, but be sure
+	}
 }
 
 static int ping[2], pong[2];
@@ -100,8 +119,12 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "pingpong") == 0)
 		return pingpong(atoll(argv[3]), atoll(argv[4]));
-	int func = strcmp(argv[2], "func") == 0;
-	if (!func && strcmp(argv[2], "getppid") != 0) {
+	static const char *calls[] = {[GETPPID] = "getppid", [FUNC] = "func", [OPENAT] = "openat", [FUNC3] = "func3"};
+	int func = -1;
+	for (int i = 0; i < 4; i++)
+		if (strcmp(argv[2], calls[i]) == 0)
+			func = i;
+	if (func < 0) {
 		fprintf(stderr, "unknown call %s\n", argv[2]);
 		return 2;
 	}

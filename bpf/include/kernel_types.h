@@ -3,6 +3,9 @@
 #ifndef KRETSPAN_KERNEL_TYPES_H
 #define KRETSPAN_KERNEL_TYPES_H
 
+/* bpf_tracing.h: name registers as the kernel does, as these types do. */
+#define __VMLINUX_H__
+
 typedef unsigned char __u8;
 typedef short int __s16;
 typedef unsigned short __u16;

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/kretspan/kretspan/argspec"
 	"github.com/kretspan/kretspan/bpf"
 	"github.com/kretspan/kretspan/probe"
 )
@@ -19,9 +20,10 @@ func runList(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("kretspan list", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	binary := fs.String("binary", "", "list the function symbols of this binary or library")
+	verbose := fs.Bool("v", false, "list each target's arguments with their types, as --args captures them")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, "Usage: kretspan list [--binary PATH] [PATTERN]   (PATTERN: a glob; syscall:GLOB for syscalls)")
+			fmt.Fprintln(stdout, "Usage: kretspan list [-v] [--binary PATH] [PATTERN]   (PATTERN: a glob; syscall:GLOB for syscalls; -v: arguments and their types)")
 			return err
 		}
 		return usagef("list: %v", err)
@@ -38,7 +40,11 @@ func runList(args []string, stdout io.Writer) error {
 		if err != nil {
 			return usageError{err}
 		}
-		return listMatching(stdout, pattern, "uprobe:"+file+":", func() ([]string, error) {
+		var params argParams
+		if *verbose {
+			params = func(name string) ([]argspec.Param, error) { return argspec.UserParams(file, name) }
+		}
+		return listMatching(stdout, pattern, "uprobe:"+file+":", params, func() ([]string, error) {
 			symbols, err := probe.FunctionSymbols(file)
 			names := make([]string, len(symbols))
 			for i, sym := range symbols {
@@ -50,17 +56,36 @@ func runList(args []string, stdout io.Writer) error {
 	// Listing changes nothing on the system: it reads a tracefs already mounted, else kallsyms.
 	tracefs, tracefsErr := bpf.FindTracefs()
 	kernel := &probe.Kernel{TracefsDir: tracefs}
+	sources := &argSources{tracefs: tracefs}
 	if rest, ok := strings.CutPrefix(pattern, "syscall:"); ok {
 		if tracefsErr != nil {
 			return fmt.Errorf("list syscalls: %w", tracefsErr)
 		}
-		return listMatching(stdout, rest, "syscall:", kernel.Syscalls)
+		var params argParams
+		if *verbose {
+			params = func(name string) ([]argspec.Param, error) { return argspec.SyscallParams(tracefs, name) }
+		}
+		return listMatching(stdout, rest, "syscall:", params, kernel.Syscalls)
 	}
-	return listMatching(stdout, pattern, "", kernel.KernelFunctions)
+	var params argParams
+	if *verbose {
+		params = func(name string) ([]argspec.Param, error) {
+			spec, err := sources.kernelSpec()
+			if err != nil {
+				return nil, err
+			}
+			return argspec.KernelParams(spec, name)
+		}
+	}
+	return listMatching(stdout, pattern, "", params, kernel.KernelFunctions)
 }
 
-// listMatching prints the names matching pattern (a glob, as in probe specs), each after prefix.
-func listMatching(stdout io.Writer, pattern, prefix string, names func() ([]string, error)) error {
+// argParams describes a target's parameters, for list -v; nil: names only.
+type argParams func(name string) ([]argspec.Param, error)
+
+// listMatching prints the names matching pattern (a glob, as in probe specs), each after prefix,
+// and with params, each one's parameters below it, as bpftrace -lv does.
+func listMatching(stdout io.Writer, pattern, prefix string, params argParams, names func() ([]string, error)) error {
 	if _, err := path.Match(pattern, ""); err != nil {
 		return usagef("bad pattern %q: %v", pattern, err)
 	}
@@ -74,8 +99,31 @@ func listMatching(stdout io.Writer, pattern, prefix string, names func() ([]stri
 	}
 	for _, name := range matched {
 		fmt.Fprintln(stdout, prefix+name)
+		if params != nil {
+			writeParams(stdout, name, params)
+		}
 	}
 	return nil
+}
+
+// writeParams writes a target's parameters, one a line, saying which --args does not capture.
+func writeParams(stdout io.Writer, name string, params argParams) {
+	list, err := params(name)
+	if err != nil {
+		fmt.Fprintf(stdout, "    (arguments unknown: %v)\n", err)
+		return
+	}
+	for _, p := range list {
+		line := "    " + p.Type
+		if !strings.HasSuffix(line, "*") {
+			line += " "
+		}
+		line += p.Name
+		if why := p.NotCaptured(); why != "" {
+			line += "    (not captured: " + why + ")"
+		}
+		fmt.Fprintln(stdout, line)
+	}
 }
 
 // checkReport is what kretspan check --json prints.

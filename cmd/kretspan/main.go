@@ -162,7 +162,8 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 	for i, p := range s.Probes {
 		specs[i] = p.Spec
 	}
-	targets, notes, err := probe.Resolve(specs, bpf.DetectFeatures().Kernel(), s.MaxGlob)
+	kernel := bpf.DetectFeatures().Kernel()
+	targets, notes, err := probe.Resolve(specs, kernel, s.MaxGlob)
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -175,12 +176,17 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 	}
 	probes := make([]bpf.Probe, len(targets))
 	infos := make([]otelbridge.ProbeInfo, len(targets)+1)
+	args := &argSources{tracefs: kernel.TracefsDir}
 	for i, t := range targets {
 		probes[i] = bpf.Probe{Target: t, Filter: s.ProbeFilter(filters[t.Spec.Raw])}
 		if err := probes[i].Check(); err != nil {
 			return nil, usageError{err}
 		}
+		if probes[i].Args, err = args.argPlan(t, s.ProbeArgs(filters[t.Spec.Raw])); err != nil {
+			return nil, usageError{err}
+		}
 		infos[t.ID] = otelbridge.NewProbeInfo(t, probes[i].Filter.NotFailures)
+		infos[t.ID].WithArgs(probes[i].Args)
 	}
 	markers, scanned, err := findMarkers(s)
 	if err != nil {
@@ -229,6 +235,7 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 		BPFFS:          s.BPFFS,
 		Markers:        markers,
 		Sched:          bpf.SchedOptions{BlockedStacks: s.BlockedStacks, BlockedStackMin: s.BlockedStackMin},
+		ArgStringMax:   s.ArgStringMax,
 	}, probes)
 	if err != nil {
 		if metrics != nil {

@@ -23,6 +23,7 @@ type Program struct {
 var Programs = []Program{
 	{Name: "kretspan", Source: "./cmd/kretspan"},
 	{Name: "gonested", Source: "./cmd/kretspan/testdata/gonested"},
+	{Name: "goargs", Source: "./cmd/kretspan/testdata/goargs"},
 	{Name: "httpservice", Source: "./examples/httpservice"},
 	{Name: "nested", Source: "cmd/kretspan/testdata/nested.c"},
 	{Name: "driver", Source: "cmd/kretspan/testdata/driver.c", CFlags: []string{"-pthread"}},

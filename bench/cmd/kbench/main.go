@@ -19,6 +19,7 @@ func main() {
 	reps := flag.Int("reps", 0, "repetitions per overhead row on the tracepoints")
 	uprobeReps := flag.Int("uprobe-reps", 0, "repetitions per overhead row on the uprobe")
 	e2e := flag.Duration("e2e", 0, "how long each end-to-end run offers calls")
+	argumentsOnly := flag.Bool("arguments-only", false, "measure only the rows of probes with and without --args")
 	flag.Parse()
 	if *quick {
 		cfg = bench.Quick()
@@ -35,6 +36,7 @@ func main() {
 		cfg.E2E = *e2e
 	}
 	cfg.Kretspan = *kretspan
+	cfg.ArgumentsOnly = *argumentsOnly
 	cfg.Log = os.Stderr
 	start := time.Now()
 	r, err := bench.Run(cfg)

@@ -6,6 +6,8 @@
 //   sleepers N MS   → "slept" once N threads have each slept MS milliseconds, concurrently
 //   spin SECONDS    → "spun N" after calling getppid as fast as it can for SECONDS
 //   leave           → exits inside leave_now(), a function that never returns
+//   describe N TAG  → "described RET" after describe(N, TAG, strlen(TAG)), whose arguments the
+//                     argument tests read
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +33,11 @@ __attribute__((noinline)) void leave_now(void)
 {
 	fflush(stdout);
 	_exit(0);
+}
+
+__attribute__((noinline)) long describe(int n, const char *tag, unsigned long size)
+{
+	return n * 1000L + (long)size + tag[0];
 }
 
 int main(void)
@@ -66,6 +73,8 @@ int main(void)
 			printf("read %ld\n", got);
 			if (fd >= 0)
 				close(fd);
+		} else if (sscanf(line, "describe %ld %4095s", &n, arg) == 2) {
+			printf("described %ld\n", describe((int)n, arg, strlen(arg)));
 		} else if (strncmp(line, "leave", 5) == 0) {
 			leave_now();
 		} else if (sscanf(line, "spin %ld", &n) == 1) {

@@ -1,0 +1,132 @@
+package bpf
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/kretspan/kretspan/argspec"
+)
+
+// EventArgs flags a record that ends with the call's arguments (enum event_flag).
+const EventArgs = uint32(kretspanEventFlagEVENT_ARGS)
+
+// argValuesHeaderSize is struct arg_values_header's; argValueSize is struct arg_value's.
+const (
+	argValuesHeaderSize = 8
+	argValueSize        = 16
+)
+
+// argLayout is how captured values lie in a record's args tail, the same for every probe of a
+// run: the most arguments any probe captures, each in a slot of stride bytes.
+type argLayout struct {
+	slots, stride, stringMax uint32
+}
+
+// newArgLayout sizes the slots for the plans: each holds struct arg_value and a string of
+// stringMax bytes and the two more the kernel reads to tell a truncated one (rounded to 8).
+func newArgLayout(probes []Probe, stringMax int) argLayout {
+	var l argLayout
+	for _, p := range probes {
+		if p.Args != nil {
+			l.slots = max(l.slots, uint32(len(p.Args.Args)))
+		}
+	}
+	if l.slots == 0 {
+		return argLayout{}
+	}
+	l.stringMax = uint32(stringMax)
+	l.stride = argValueSize + (l.stringMax+2+7)&^7
+	return l
+}
+
+func (l argLayout) valueSize() uint32 { return argValuesHeaderSize + l.slots*l.stride }
+
+// configureArgs sizes the argument maps for the plans, and shrinks them to one small entry when
+// no probe has arguments: the programs' argument code is then dead, and the verifier drops it.
+func configureArgs(s *kretspanSpecs, cfg Config, probes []Probe) error {
+	if cfg.ArgStringMax < 1 || cfg.ArgStringMax > argspec.MaxStringMax {
+		if newArgLayout(probes, 1).slots > 0 {
+			return fmt.Errorf("argument string limit %d: want 1 to %d", cfg.ArgStringMax, argspec.MaxStringMax)
+		}
+	}
+	l := newArgLayout(probes, cfg.ArgStringMax)
+	if l.slots == 0 {
+		small := s.PathScratch
+		small.Value, small.ValueSize = nil, 8
+		return nil
+	}
+	size := l.valueSize()
+	s.ArgPlans.MaxEntries = uint32(len(probes) + 1)
+	s.ArgFrames.ValueSize, s.ArgFrames.MaxEntries = size, 4*DefaultMaxInflight
+	s.ArgScratch.ValueSize = size
+	for _, v := range []struct {
+		spec  *ebpf.VariableSpec
+		value uint32
+	}{
+		{s.ArgSlots, l.slots},
+		{s.ArgStride, l.stride},
+		{s.ArgStringMax, l.stringMax},
+		{s.ArgsValueSize, size},
+	} {
+		if err := v.spec.Set(v.value); err != nil {
+			return fmt.Errorf("set %s: %w", v.spec.Name, err)
+		}
+	}
+	return nil
+}
+
+// argPlan is a plan as the kernel follows it (struct arg_plan).
+func argPlan(plan *argspec.Plan) (kretspanArgPlan, error) {
+	var k kretspanArgPlan
+	if len(plan.Args) > len(k.Args) {
+		return k, fmt.Errorf("%d arguments, at most %d", len(plan.Args), len(k.Args))
+	}
+	k.Count = uint32(len(plan.Args))
+	k.PathIndex = uint32(len(k.Args))
+	for i, a := range plan.Args {
+		if a.Read.IsPath() {
+			if k.PathIndex != uint32(len(k.Args)) {
+				return k, fmt.Errorf("arguments %s and %s are both file paths, and a probe captures one", plan.Args[k.PathIndex].Name, a.Name)
+			}
+			k.PathIndex = uint32(i)
+		}
+		s := &k.Args[i]
+		if len(a.Hops) > len(s.Hops) {
+			return k, fmt.Errorf("argument %s follows %d pointers, at most %d", a.Name, len(a.Hops), len(s.Hops))
+		}
+		s.Source, s.Index, s.Read, s.Size = uint8(a.Source), a.Index, uint8(a.Read), a.Size
+		s.HopCount, s.Field, s.UserMemory = uint8(len(a.Hops)), boolByte(a.Field), boolByte(a.UserMemory)
+		s.Offset, s.FieldOffset, s.LengthOffset = a.Offset, a.FieldOffset, a.LengthOffset
+		copy(s.Hops[:], a.Hops)
+	}
+	return k, nil
+}
+
+// ArgsTail returns the args tail of a record decoded by DecodeEvent (nil when it has none): it
+// lies in the same record, after the fixed part.
+func ArgsTail(e *Event) []byte {
+	if e.Flags&EventArgs == 0 {
+		return nil
+	}
+	start := unsafe.Add(unsafe.Pointer(e), recordSize(e.Flags))
+	size := *(*uint16)(start)
+	return unsafe.Slice((*byte)(start), size)
+}
+
+// checkArgsTail checks that a record flagged with arguments holds the whole tail its header
+// announces, so that ArgsTail stays within it.
+func checkArgsTail(raw []byte, flags uint32) error {
+	if flags&EventArgs == 0 {
+		return nil
+	}
+	tail := raw[recordSize(flags):]
+	if len(tail) < argValuesHeaderSize {
+		return fmt.Errorf("ring-buffer record of %d bytes has no room for its arguments", len(raw))
+	}
+	if size := int(*(*uint16)(unsafe.Pointer(&tail[0]))); size < argValuesHeaderSize || size > len(tail) {
+		return fmt.Errorf("ring-buffer record's arguments of %d bytes in %d", size, len(tail))
+	}
+	return nil
+}
