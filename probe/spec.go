@@ -94,6 +94,9 @@ func Parse(raw string) (Spec, error) {
 // cutArgs cuts a trailing argument list, (ARG, ...), off a spec. The list's opening parenthesis
 // is the one that matches the last: Go symbols have parentheses of their own, main.(*T).Handle.
 func cutArgs(s string) (string, []argspec.Selector, error) {
+	if strings.Count(s, "(") != strings.Count(s, ")") {
+		return "", nil, fmt.Errorf("unbalanced parentheses: an argument list is (ARG, ...) at the end")
+	}
 	if !strings.HasSuffix(s, ")") {
 		return s, nil, nil
 	}

@@ -98,6 +98,9 @@ func TestParseErrors(t *testing.T) {
 		{"fentry:x:y", "may not contain"},
 		{"uprobe:/bin/x:main. handle", "may not contain"},
 		{"uprobe:/bin/x:main.h\tandle", "may not contain"},
+		{"syscall:openat(filename", "unbalanced parentheses"},
+		{"uprobe:/bin/x:main.(*T.Handle", "unbalanced parentheses"},
+		{"kprobe:vfs_read(file))", "unbalanced parentheses"},
 	} {
 		t.Run(fmt.Sprintf("%q", tc.raw), func(t *testing.T) {
 			spec, err := Parse(tc.raw)
