@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/kretspan/kretspan/probe/userargs"
 )
 
 // A few kernel types as BTF describes them, with their real shapes but offsets of this test's.
@@ -105,6 +107,7 @@ func TestCompileRefusesNamingWhatExists(t *testing.T) {
 		{"file->f_path.dentry->d_name", "name one of its fields: hash, len, hash_len, name"},
 		{"count->x", "'count' is not a pointer (size_t)"},
 		{"file->", "bad argument expression"},
+		{"file-f_path", `want -> or . before "-f_path"`},
 	} {
 		_, err := Compile("vfs_read", params, []Selector{{Expr: tc.expr}})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -257,6 +260,31 @@ func FuzzFieldPath(f *testing.F) {
 			if h < 0 || h >= 96 {
 				t.Errorf("%q: offset %d outside the test's structs", expr, h)
 			}
+		}
+	})
+}
+
+// FuzzParsePath parses any expression: never a panic, and a path it accepts is spelled back
+// (userargs.Spell) as an expression without blanks that parses to the same path.
+func FuzzParsePath(f *testing.F) {
+	for _, seed := range []string{"n", "req->name", "req->hdr.len", "a . b -> c", "req->", "->x", "é->ü", "a..b", "", "x->y->z.w"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, expr string) {
+		path, err := ParsePath(expr)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error")
+			}
+			return
+		}
+		spelled := userargs.Spell(path[0].Name, path[1:]...)
+		again, err := ParsePath(spelled)
+		if err != nil {
+			t.Fatalf("ParsePath(%q) is spelled %q, which does not parse again: %v", expr, spelled, err)
+		}
+		if !reflect.DeepEqual(again, path) || path[0].Pointer || strings.ContainsAny(spelled, " \t") {
+			t.Fatalf("ParsePath(%q) = %#v, spelled %q, which parses to %#v", expr, path, spelled, again)
 		}
 	})
 }

@@ -4,14 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/kretspan/kretspan/probe/userargs"
 )
 
 // PathStep is one name of a field path: the argument, then each field, reached through a pointer
-// (->) or within the struct (.).
-type PathStep struct {
-	Name    string
-	Pointer bool // reached by ->
-}
+// (->) or within the struct (.). It is userargs' step: user functions' paths compile from it, and
+// userargs.Spell writes a path back as this syntax.
+type PathStep = userargs.Step
 
 // Path is a parsed argument expression: an argument's name and the fields into it.
 type Path []PathStep
@@ -69,21 +69,6 @@ func (p Path) AttributeName() string {
 		names[i] = s.Name
 	}
 	return strings.Join(names, ".")
-}
-
-func (p Path) String() string {
-	var b strings.Builder
-	for i, s := range p {
-		if i > 0 {
-			if s.Pointer {
-				b.WriteString("->")
-			} else {
-				b.WriteString(".")
-			}
-		}
-		b.WriteString(s.Name)
-	}
-	return b.String()
 }
 
 // ParseSelector parses one argument of a probe spec's list: EXPR or NAME=EXPR.

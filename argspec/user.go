@@ -15,19 +15,16 @@ func UserParams(binary, symbol string) ([]Param, error) {
 	}
 	params := make([]Param, len(fn.Arguments))
 	for i, argument := range fn.Arguments {
-		expr := argument.Name
 		params[i] = Param{Name: argument.Name, Type: argument.Type.Name, Index: i}
-		resolve := func(attr, expr string) (Arg, error) {
-			read, err := fn.Resolve(expr)
+		resolve := func(attr string, path []PathStep) (Arg, error) {
+			read, err := fn.Resolve(argument.Name, path)
 			if err != nil {
 				return Arg{}, err
 			}
 			return userArg(attr, read)
 		}
-		params[i].arg = func(attr string) (Arg, error) { return resolve(attr, expr) }
-		params[i].field = func(attr string, path []PathStep) (Arg, error) {
-			return resolve(attr, append(Path{{Name: expr}}, path...).String())
-		}
+		params[i].arg = func(attr string) (Arg, error) { return resolve(attr, nil) }
+		params[i].field = resolve
 	}
 	return params, nil
 }

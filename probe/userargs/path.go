@@ -4,104 +4,52 @@ import (
 	"debug/dwarf"
 	"fmt"
 	"strings"
-	"unicode"
 )
 
-// fieldPath is a parsed expression: an argument, then member accesses.
-type fieldPath struct {
-	argument string
-	steps    []pathStep
+// Step is one field of a field path: its name, and whether it is reached through a pointer (->) or
+// within the struct (.). Package argspec parses a probe spec's paths into an argument's name and
+// steps.
+type Step struct {
+	Name    string
+	Pointer bool // reached by ->
 }
 
-type pathStep struct {
-	arrow bool // "->": through a pointer; otherwise "."
-	field string
-}
-
-func (p fieldPath) String() string {
+// Spell writes a field path as a probe spec does, "req->hdr.len": from (an argument's name, or a
+// path already spelled), then each step.
+func Spell(from string, steps ...Step) string {
 	var b strings.Builder
-	b.WriteString(p.argument)
-	for _, s := range p.steps {
-		if s.arrow {
+	b.WriteString(from)
+	for _, s := range steps {
+		if s.Pointer {
 			b.WriteString("->")
 		} else {
 			b.WriteString(".")
 		}
-		b.WriteString(s.field)
+		b.WriteString(s.Name)
 	}
 	return b.String()
 }
 
-// parsePath parses "arg", "arg->field", "arg->field.sub->leaf"; blanks around the operators are
-// allowed.
-func parsePath(expr string) (fieldPath, error) {
-	rest := strings.TrimSpace(expr)
-	name, rest, err := parseName(expr, rest)
-	if err != nil {
-		return fieldPath{}, err
-	}
-	path := fieldPath{argument: name}
-	for rest != "" {
-		var step pathStep
-		switch {
-		case strings.HasPrefix(rest, "->"):
-			step.arrow, rest = true, rest[2:]
-		case strings.HasPrefix(rest, "."):
-			rest = rest[1:]
-		default:
-			return fieldPath{}, fmt.Errorf("field path %q: expected '->' or '.' before %q", expr, rest)
-		}
-		if step.field, rest, err = parseName(expr, strings.TrimLeft(rest, " \t")); err != nil {
-			return fieldPath{}, err
-		}
-		path.steps = append(path.steps, step)
-	}
-	return path, nil
-}
-
-// parseName takes an identifier (a letter or '_', then letters, digits, '_') off the front of
-// rest, and the blanks after it.
-func parseName(expr, rest string) (name, after string, err error) {
-	end := 0
-	for i, r := range rest {
-		if !(r == '_' || unicode.IsLetter(r) || i > 0 && unicode.IsDigit(r)) {
-			break
-		}
-		end = i + len(string(r))
-	}
-	if end == 0 {
-		if rest == "" {
-			return "", "", fmt.Errorf("field path %q: a name is missing at its end", expr)
-		}
-		return "", "", fmt.Errorf("field path %q: expected a name at %q", expr, rest)
-	}
-	return rest[:end], strings.TrimLeft(rest[end:], " \t"), nil
-}
-
-// Resolve compiles an expression naming an argument ("n") or a field reached from one
+// Resolve compiles a path that names an argument (no steps: "n") or a field reached from one
 // ("req->name", "req->hdr.len") into a Read. In a Go function "." also goes through a pointer, as
 // in Go. Errors name what exists: "handle has no argument 'tg'; it has n, tag, req".
-func (f *Function) Resolve(expr string) (Read, error) {
-	path, err := parsePath(expr)
-	if err != nil {
-		return Read{}, err
-	}
+func (f *Function) Resolve(argumentName string, steps []Step) (Read, error) {
 	var argument *Argument
 	for i := range f.Arguments {
-		if f.Arguments[i].Name == path.argument {
+		if f.Arguments[i].Name == argumentName {
 			argument = &f.Arguments[i]
 		}
 	}
 	if argument == nil {
-		return Read{}, fmt.Errorf("%s has no argument '%s'; it has %s", f.Symbol, path.argument, spellArguments(f.Arguments))
+		return Read{}, fmt.Errorf("%s has no argument '%s'; it has %s", f.Symbol, argumentName, spellArguments(f.Arguments))
 	}
-	read := Read{Argument: *argument, Type: argument.Type, Path: path.String()}
-	if len(path.steps) == 0 {
+	read := Read{Argument: *argument, Type: argument.Type, Path: Spell(argument.Name, steps...)}
+	if len(steps) == 0 {
 		switch argument.Type.Kind {
 		case Unsupported:
 			return Read{}, fmt.Errorf("%s: argument %s cannot be read: %s", f.Symbol, argument.Name, argument.Unsupported)
 		case Pointer:
-			return Read{}, fmt.Errorf("%s: argument %s is a %s, whose address is not exported; name a field, e.g. %s->%s", f.Symbol, argument.Name, argument.Type.Name, argument.Name, f.firstField(argument.Name))
+			return Read{}, fmt.Errorf("%s: argument %s is a %s, whose address is not exported; name a field, e.g. %s", f.Symbol, argument.Name, argument.Type.Name, Spell(argument.Name, Step{Name: f.firstField(argument.Name), Pointer: true}))
 		}
 		return read, nil
 	}
@@ -114,14 +62,17 @@ func (f *Function) Resolve(expr string) (Read, error) {
 	goLanguage := f.Language == "Go"
 	current := f.types[argument.Name]
 	reached := argument.Name
-	for _, step := range path.steps {
+	for _, step := range steps {
+		if step.Name == "" {
+			return Read{}, fmt.Errorf("%s: a field's name is missing after %s", f.Symbol, reached)
+		}
 		pointer, isPointer := underlying(current).(*dwarf.PtrType)
-		through := step.arrow || goLanguage && isPointer
+		through := step.Pointer || goLanguage && isPointer
 		switch {
 		case through && !isPointer:
-			return Read{}, fmt.Errorf("%s: %s is a %s, not a pointer: write %s.%s", f.Symbol, reached, typeName(current, goLanguage), reached, step.field)
+			return Read{}, fmt.Errorf("%s: %s is a %s, not a pointer: write %s", f.Symbol, reached, typeName(current, goLanguage), Spell(reached, Step{Name: step.Name}))
 		case !through && isPointer:
-			return Read{}, fmt.Errorf("%s: %s is a pointer: write %s->%s", f.Symbol, reached, reached, step.field)
+			return Read{}, fmt.Errorf("%s: %s is a pointer: write %s", f.Symbol, reached, Spell(reached, Step{Name: step.Name, Pointer: true}))
 		case through:
 			read.Hops = append(read.Hops, Hop{})
 			current = pointer.Type
@@ -133,16 +84,16 @@ func (f *Function) Resolve(expr string) (Read, error) {
 		if structure.Incomplete {
 			return Read{}, fmt.Errorf("%s: %s is only declared in this binary's DWARF, its fields are not known", f.Symbol, typeName(current, goLanguage))
 		}
-		field, offset, found := findField(structure, step.field)
+		field, offset, found := findField(structure, step.Name)
 		if !found {
-			return Read{}, fmt.Errorf("%s has no field '%s'; it has %s", typeName(current, goLanguage), step.field, strings.Join(fieldNames(structure), ", "))
+			return Read{}, fmt.Errorf("%s has no field '%s'; it has %s", typeName(current, goLanguage), step.Name, strings.Join(fieldNames(structure), ", "))
 		}
 		if field.BitSize > 0 {
-			return Read{}, fmt.Errorf("%s: %s.%s is a bit-field, which is not read", f.Symbol, typeName(current, goLanguage), step.field)
+			return Read{}, fmt.Errorf("%s: %s.%s is a bit-field, which is not read", f.Symbol, typeName(current, goLanguage), step.Name)
 		}
 		read.Hops[len(read.Hops)-1].Offset += offset
 		current = field.Type
-		reached = fieldPath{argument: reached, steps: []pathStep{step}}.String()
+		reached = Spell(reached, step)
 	}
 	typ, reason := describe(current, goLanguage)
 	switch {

@@ -239,7 +239,7 @@ func checkPassed(t *testing.T, workload string, symbols []string) {
 		}
 		stopAtEntry(t, workload, symbol, func(call *stoppedCall) {
 			for expr, want := range passed[symbol] {
-				read, err := function.Resolve(expr)
+				read, err := function.Resolve(splitPath(expr))
 				if err != nil {
 					t.Errorf("%s: %v", symbol, err)
 					continue

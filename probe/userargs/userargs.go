@@ -29,7 +29,8 @@
 //
 // # Following a field path
 //
-// [Function.Resolve] compiles "req->hdr.len" into a [Read]. Reading it:
+// [Function.Resolve] compiles a field path, such as req->hdr.len (the argument req, then the
+// [Step]s ->hdr and .len), into a [Read]. Reading it:
 //
 //	v := value of Read.Argument (a pointer: 8 bytes from Parts[0])
 //	for each hop except the last: v = *(uint64 *)(v + hop.Offset)   // one pointer load per "->" after the first
@@ -133,7 +134,7 @@ type Read struct {
 	Argument Argument
 	Hops     []Hop
 	Type     Type
-	Path     string // the expression in canonical form, e.g. "req->hdr.len"
+	Path     string // the field path as [Spell] writes it, e.g. "req->hdr.len"
 }
 
 // Function is a user-space function and where its arguments are at entry.

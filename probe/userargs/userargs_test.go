@@ -270,7 +270,7 @@ func TestOpenedBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := main.Resolve("x"); err == nil || err.Error() != "main has no argument 'x'; it has argc, argv" {
+	if _, err := main.Resolve("x", nil); err == nil || err.Error() != "main has no argument 'x'; it has argc, argv" {
 		t.Errorf("Resolve in main: %v", err)
 	}
 }
