@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/kretspan/kretspan/probe/userargs"
 )
 
 // KernelParams reads a kernel function's parameters from BTF (the kernel's: btf.LoadKernelSpec,
@@ -161,7 +163,7 @@ func fieldRead(a Arg, name string, typ btf.Type, path []PathStep, user bool) (Ar
 		a.Field, a.FieldOffset = true, a.FieldOffset+int32(offset)
 		atAddress = true
 		typ = member.Type
-		what = what + map[bool]string{true: "->", false: "."}[step.Pointer] + step.Name
+		what = userargs.Spell(what, step)
 	}
 	a.UserMemory = user
 	return finalRead(a, what, typ, atAddress, user)
