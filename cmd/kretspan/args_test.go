@@ -291,10 +291,7 @@ func TestKernelArgumentsWithSchedSplit(t *testing.T) {
 		t.Errorf("openat filename %v flags %v ret %v; want %s %d -2", s.Attr("kretspan.arg.filename"), s.Attr("kretspan.arg.flags"), s.Attr("kretspan.return_value"), missing, unix.O_RDONLY)
 	}
 	split, d0 := spanSplit(t, s), spanDuration(s)
-	slack := d0 / 100
-	if emulated {
-		slack += 2 * time.Millisecond
-	}
+	slack := splitSlack(d0)
 	if sum := split.onCPU + split.runqueue + split.blocked; sum < d0-slack || sum > d0+slack {
 		t.Errorf("%v on CPU + %v runnable + %v blocked = %v, want the span's %v", split.onCPU, split.runqueue, split.blocked, sum, d0)
 	}
