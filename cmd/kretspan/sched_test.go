@@ -147,11 +147,11 @@ func TestKernelSchedSplit(t *testing.T) {
 			name = "child " + name
 		}
 		splits[name] = split
-		// The three times add up to the span's duration, within 1%.
+		// The three times add up to the span's duration, within splitSlack.
 		d := spanDuration(s)
 		slack := splitSlack(d)
 		if sum := split.onCPU + split.runqueue + split.blocked; sum < d-slack || sum > d+slack {
-			t.Errorf("%s: %v on CPU + %v runnable + %v blocked = %v, want the span's %v within 1%%", name, split.onCPU, split.runqueue, split.blocked, sum, d)
+			t.Errorf("%s: %v on CPU + %v runnable + %v blocked = %v, want the span's %v within %v", name, split.onCPU, split.runqueue, split.blocked, sum, d, slack)
 		}
 		t.Logf("%s: took %v: %v on CPU, %v runnable, %v blocked, %d voluntary and %d involuntary switches",
 			name, d, split.onCPU, split.runqueue, split.blocked, split.voluntary, split.involuntary)
