@@ -16,9 +16,11 @@ const (
 )
 
 type config struct {
-	batchSize    int
-	batchTimeout time.Duration
-	queueBatches int
+	batchSize        int
+	batchTimeout     time.Duration
+	queueBatches     int
+	processes        ProcessSource
+	fixedServiceName bool
 }
 
 func newConfig(opts []Option) config {
@@ -41,3 +43,10 @@ func WithBatchTimeout(d time.Duration) Option { return func(c *config) { c.batch
 // WithQueueBatches bounds the export queue, in batches (default DefaultQueueBatches); events arriving while all of
 // them are full or exporting are dropped and counted.
 func WithQueueBatches(n int) Option { return func(c *config) { c.queueBatches = n } }
+
+// WithProcesses gives each process its own resource: the host's attributes, the process's
+// (process.*, container.id, k8s.pod.uid), and its service.name, unless fixedServiceName says
+// the user named the service for every span, as the host resource's service.name does.
+func WithProcesses(source ProcessSource, fixedServiceName bool) Option {
+	return func(c *config) { c.processes, c.fixedServiceName = source, fixedServiceName }
+}
