@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kretspan/kretspan/bpf"
+	"github.com/kretspan/kretspan/internal/summary"
 	"github.com/kretspan/kretspan/otlpwire"
 	"github.com/kretspan/kretspan/processinfo"
 )
@@ -232,10 +233,7 @@ func (c *processCache) remove(pid uint32) {
 }
 
 // ServiceSpans counts one service's spans.
-type ServiceSpans struct {
-	Service                string
-	Exported, ExportFailed uint64
-}
+type ServiceSpans = summary.ServiceSpans
 
 // serviceSpans is a service's counts, guarded by its table's lock.
 type serviceSpans struct{ ServiceSpans }

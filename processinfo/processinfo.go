@@ -106,7 +106,9 @@ func (r *Reader) StartTicks(pid uint32) (uint64, error) {
 	return stat.startTicks, err
 }
 
-func (r *Reader) dir(pid uint32) string { return filepath.Join(r.root, strconv.FormatUint(uint64(pid), 10)) }
+func (r *Reader) dir(pid uint32) string {
+	return filepath.Join(r.root, strconv.FormatUint(uint64(pid), 10))
+}
 
 type statFields struct {
 	comm       string

@@ -24,6 +24,7 @@ import (
 	"github.com/kretspan/kretspan/internal/summary"
 	"github.com/kretspan/kretspan/otelbridge"
 	"github.com/kretspan/kretspan/probe"
+	"github.com/kretspan/kretspan/processinfo"
 )
 
 const usageText = `Usage:
@@ -190,12 +191,14 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 	if err != nil {
 		return nil, err
 	}
-	res, err := otelbridge.DetectResource(ctx)
+	res, err := otelbridge.DetectResource(ctx, s.ServiceName)
 	if err != nil {
 		return nil, err
 	}
-	pipeline, err := otelbridge.NewPipeline(sink, infos, otelbridge.ResourceProto(res), otelbridge.NewWallClock(otelbridge.SystemClocks()),
-		otelbridge.WithBatchSize(s.BatchSize), otelbridge.WithBatchTimeout(s.BatchTimeout), otelbridge.WithQueueBatches(s.QueueBatches))
+	processes := processinfo.NewReader("/proc", s.ProcessCommandLine)
+	pipeline, err := otelbridge.NewPipeline(sink, infos, otelbridge.SpanResource(res), otelbridge.NewWallClock(otelbridge.SystemClocks()),
+		otelbridge.WithBatchSize(s.BatchSize), otelbridge.WithBatchTimeout(s.BatchTimeout), otelbridge.WithQueueBatches(s.QueueBatches),
+		otelbridge.WithProcesses(processes, otelbridge.UserNamedService(ctx, s.ServiceName)))
 	if err != nil {
 		return nil, err
 	}
@@ -324,6 +327,7 @@ func (t *trace) shutDownAndReport(interrupted context.Context, readErr error, st
 			Received: stats.Received, Exported: stats.Exported, DroppedQueue: stats.DroppedQueue, ExportFailed: stats.ExportFailed,
 			ExportedByID: stats.ExportedByID, Latency: stats.LatencyByProbe,
 		})
+		summary.WriteServices(stderr, stats.ByService, summary.Processes{Read: stats.ProcessesRead, Cached: stats.ProcessesCached})
 	}
 	if err := t.pipeline.LastError(); err != nil {
 		printError(stderr, fmt.Errorf("last export error: %w", err))
