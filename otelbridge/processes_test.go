@@ -86,7 +86,7 @@ func TestProcessCacheKeyAndLifetime(t *testing.T) {
 	waitExported(t, p, 4)
 	p.Idle()
 	cached(0)
-	if st := p.Stats(); st.ProcessesRead != 2 || len(st.ByService) != 2 || st.ByService[0] != (ServiceSpans{"first", 2, 0}) || st.ByService[1] != (ServiceSpans{"second", 2, 0}) {
+	if st := p.Stats(); st.ProcessesRead != 2 || len(st.ByService) != 2 || st.ByService[0] != (ServiceSpans{Service: "first", Exported: 2}) || st.ByService[1] != (ServiceSpans{Service: "second", Exported: 2}) {
 		t.Errorf("stats %+v, want 2 processes read, and 2 spans of each service", st)
 	}
 	close(sink.gate)

@@ -47,14 +47,15 @@ func NewResource(ctx context.Context) (*resourcepb.Resource, error) {
 }
 
 // DetectResource describes kretspan on this host: service.name, host.name, os.type, os.version
-// (the kernel release), the DownwardAPI variables that are set, then OTEL_RESOURCE_ATTRIBUTES
+// (the kernel release), telemetry.distro.*, the DownwardAPI variables that are set, then OTEL_RESOURCE_ATTRIBUTES
 // and OTEL_SERVICE_NAME, which override the rest, and serviceName (--service-name) if not empty.
 func DetectResource(ctx context.Context, serviceName string) (*resource.Resource, error) {
 	var uname unix.Utsname
 	if err := unix.Uname(&uname); err != nil {
 		return nil, fmt.Errorf("uname: %w", err)
 	}
-	attributes := []attribute.KeyValue{semconv.ServiceName(DefaultServiceName), semconv.OSVersion(unix.ByteSliceToString(uname.Release[:]))}
+	attributes := []attribute.KeyValue{semconv.ServiceName(DefaultServiceName), semconv.OSVersion(unix.ByteSliceToString(uname.Release[:])),
+		semconv.TelemetryDistroName(DefaultServiceName), semconv.TelemetryDistroVersion(Version)}
 	for _, v := range DownwardAPI {
 		if value := strings.TrimSpace(os.Getenv(v.Env)); value != "" {
 			attributes = append(attributes, v.Key.String(value))
