@@ -5,6 +5,8 @@
 //   loop overhead getppid|func CALLS REPS   one line per repetition: "ns_per_call X"
 //   loop rate getppid|func RATE MILLIS      paced at RATE calls/s (0: flat out) for MILLIS ms:
 //                                           "calls N elapsed_ns E"
+//   loop churn getppid|func N 0             forks N children one after another, each making one
+//                                           call and exiting: "children N elapsed_ns E"
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 // The uprobed function: not inlined, not optimised away.
 __attribute__((noinline, used)) int bench_func(int x)
@@ -41,7 +44,7 @@ static inline void call(int func)
 int main(int argc, char **argv)
 {
 	if (argc != 5) {
-		fprintf(stderr, "usage: %s overhead|rate getppid|func CALLS|RATE REPS|MILLIS\n", argv[0]);
+		fprintf(stderr, "usage: %s overhead|rate|churn getppid|func CALLS|RATE|CHILDREN REPS|MILLIS|0\n", argv[0]);
 		return 2;
 	}
 	int func = strcmp(argv[2], "func") == 0;
@@ -83,6 +86,25 @@ int main(int argc, char **argv)
 			}
 		}
 		printf("calls %lld elapsed_ns %lld\n", calls, now - start);
+		return 0;
+	}
+	if (strcmp(argv[1], "churn") == 0) {
+		long long start = now_ns(), children = 0;
+		for (long long i = 0; i < a; i++) {
+			pid_t child = fork();
+
+			if (child < 0) {
+				perror("fork");
+				return 1;
+			}
+			if (child == 0) {
+				call(func);
+				_exit(0);
+			}
+			waitpid(child, NULL, 0);
+			children++;
+		}
+		printf("children %lld elapsed_ns %lld\n", children, now_ns() - start);
 		return 0;
 	}
 	fprintf(stderr, "unknown mode %s\n", argv[1]);

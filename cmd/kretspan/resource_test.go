@@ -24,23 +24,16 @@ func TestKernelProcessResources(t *testing.T) {
 	dir := buildTools(t)
 	mount := cgrouptest.Mount(t)
 
-	top := "kretspan-test-" + randomHex(t, 4)
-	podContainerID, dockerID := randomHex(t, 32), randomHex(t, 32)
-	uid := randomHex(t, 16)
-	podUID := strings.Join([]string{uid[:8], uid[8:12], uid[12:16], uid[16:20], uid[20:]}, "-")
-	pod := "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + strings.ReplaceAll(podUID, "-", "_") + ".slice"
-	podContainer := filepath.Join(top, pod, "cri-containerd-"+podContainerID+".scope")
-	dockerContainer := filepath.Join(top, "system.slice", "docker-"+dockerID+".scope")
-	makeCgroups(t, mount, podContainer, dockerContainer)
+	c := cgrouptest.NewContainers(t, mount)
 
 	driver := filepath.Join(dir, "driver")
 	inPod := testprocess.StartWorkloadEnv(t, driver, []string{"OTEL_SERVICE_NAME=checkout"})
 	inDocker := testprocess.StartWorkloadEnv(t, driver, []string{"OTEL_SERVICE_NAME=", "OTEL_RESOURCE_ATTRIBUTES="})
-	enterCgroup(t, filepath.Join(mount, podContainer), inPod.PID)
-	enterCgroup(t, filepath.Join(mount, dockerContainer), inDocker.PID)
+	cgrouptest.Enter(t, filepath.Join(mount, c.PodContainer), inPod.PID)
+	cgrouptest.Enter(t, filepath.Join(mount, c.DockerContainer), inDocker.PID)
 
 	receiver := startReceiver(t)
-	k := startKretspan(t, dir, "--otlp-endpoint", receiver.Endpoint(), "--batch-timeout", "50ms", "--cgroup", top, "syscall:openat")
+	k := startKretspan(t, dir, "--otlp-endpoint", receiver.Endpoint(), "--batch-timeout", "50ms", "--cgroup", c.Root, "syscall:openat")
 	const opens = 3
 	for range opens {
 		inPod.Do(t, "open /proc/self/status")
@@ -60,8 +53,8 @@ func TestKernelProcessResources(t *testing.T) {
 		owner = u.Username
 	}
 	want := map[int64]map[string]any{
-		inPod.PID:    {"service.name": "checkout", "container.id": podContainerID, "k8s.pod.uid": podUID},
-		inDocker.PID: {"service.name": "driver", "container.id": dockerID, "k8s.pod.uid": nil},
+		inPod.PID:    {"service.name": "checkout", "container.id": c.PodContainerID, "k8s.pod.uid": c.PodUID},
+		inDocker.PID: {"service.name": "driver", "container.id": c.DockerID, "k8s.pod.uid": nil},
 	}
 	for pid, w := range want {
 		w["process.pid"], w["process.parent_pid"] = pid, int64(os.Getpid())
@@ -133,10 +126,10 @@ func TestKernelProcessChurn(t *testing.T) {
 // their spans' resources and the cache of processes; it returns kretspan, stopped.
 func checkChurn(t *testing.T, dir, mount string, n int) *testprocess.Kretspan {
 	t.Helper()
-	group := "kretspan-test-" + randomHex(t, 4)
-	makeCgroups(t, mount, group)
+	group := "kretspan-test-" + cgrouptest.RandomHex(t, 4)
+	cgrouptest.Make(t, mount, group)
 	w := startDriver(t, dir)
-	enterCgroup(t, filepath.Join(mount, group), w.PID)
+	cgrouptest.Enter(t, filepath.Join(mount, group), w.PID)
 	receiver := startReceiver(t)
 	k := startKretspan(t, dir, "--otlp-endpoint", receiver.Endpoint(), "--batch-timeout", "50ms", "--cgroup", group, "syscall:getppid")
 
