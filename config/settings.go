@@ -48,10 +48,10 @@ type Settings struct {
 	// process its own.
 	ServiceName        string
 	ProcessCommandLine bool // process.command_line on each process's resource
-	NoCorrelation     bool
-	Correlate         []string
-	BPFFS             string
-	Probes            []Probe
+	NoCorrelation      bool
+	Correlate          []string
+	BPFFS              string
+	Probes             []Probe
 }
 
 // OTLPSignal is where and how one signal is exported, resolved from the settings and the

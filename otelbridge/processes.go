@@ -174,7 +174,7 @@ func (c *processCache) processResource(p *processinfo.Process) ([]byte, *service
 	}
 	own := []*commonpb.KeyValue{keyValue(semconv.ServiceName(service))}
 	for _, a := range processAttributes {
-		if v := a.value(p); v.Type() != attribute.INVALID && v.Emit() != "" {
+		if v := a.value(p); v.Type() != attribute.EMPTY && (v.Type() != attribute.STRING || v.AsString() != "") {
 			own = append(own, keyValue(attribute.KeyValue{Key: a.key, Value: v}))
 		}
 	}

@@ -146,13 +146,13 @@ func checkChurn(t *testing.T, dir, mount string, n int) *testprocess.Kretspan {
 		}
 		children[pid] = true
 	}
-	spans := receiver.WaitFor(30*time.Second, func(s []otlpreceiver.Span) bool { return len(s) >= n })
+	receiver.WaitFor(30*time.Second, func(s []otlpreceiver.Span) bool { return len(s) >= n })
 	// Two sweeps of the cache after the last export: the first finds the children gone, the
 	// second drops them.
 	time.Sleep(3 * time.Second)
 	peakRSS := k.PeakRSS(t)
 	k.Stop(t)
-	spans = receiver.Spans()
+	spans := receiver.Spans()
 
 	seen := map[int64]bool{}
 	full := 0
