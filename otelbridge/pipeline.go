@@ -111,7 +111,7 @@ func (b *Batch) runEnd(i int) int {
 // batch's last span was another process's.
 func (b *Batch) add(e *processEntry) *segment {
 	if e.fill != b.fill {
-		e.fill, e.lastFill, e.segment = b.fill, b.fill, int32(len(b.segments))
+		e.fill, e.segment = b.fill, int32(len(b.segments))
 		b.segments = append(b.segments, segment{resource: e.resource, service: e.service, firstRun: -1, lastRun: -1})
 	}
 	s := &b.segments[e.segment]
@@ -311,11 +311,7 @@ func (p *Pipeline) Idle() {
 	if p.current != nil && time.Since(p.current.opened) >= p.cfg.batchTimeout {
 		p.send()
 	}
-	var filling uint64
-	if p.current != nil {
-		filling = p.current.fill
-	}
-	p.processes.sweep(time.Now(), filling, p.exported.Load())
+	p.processes.sweep(time.Now(), p.exported.Load())
 }
 
 func (p *Pipeline) send() {

@@ -1,7 +1,6 @@
 package otelbridge
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -75,11 +74,11 @@ type processEntry struct {
 	startTicks uint64 // with pid, the key: 0 for a process read only from its record
 	resource   []byte // the ResourceSpans' resource field
 	service    *serviceSpans
-	// The batch being filled that has a segment of this process's spans (by its fill number),
-	// which segment, and the last batch that had any.
-	fill, lastFill uint64
-	segment        int32
-	exited         bool // a sweep found it gone; the next one drops it
+	// The last batch with a segment of this process's spans (by its fill number), and which
+	// segment it is there.
+	fill    uint64
+	segment int32
+	exited  bool // a sweep found it gone; the next one drops it
 }
 
 // processCache maps the pids of records to their processes' resources. Without a source, every
@@ -159,7 +158,6 @@ func (c *processCache) readProcess(event *bpf.Event) *processEntry {
 			n++
 		}
 		p = processinfo.Process{PID: event.Pid, Comm: string(event.Comm[:n])}
-		e.exited = errors.Is(err, processinfo.ErrGone)
 	}
 	e.resource, e.service = c.processResource(&p)
 	return e
@@ -201,11 +199,11 @@ func containsKey(kvs []*commonpb.KeyValue, key string) bool {
 	return false
 }
 
-// sweep drops the processes that have exited and have no spans in the batch being filled
-// (filling) or in the queue (fills after exported). A process found gone is kept one sweep
-// more, for its last records still in the ring; one whose pid now names another process (a
-// later start time) is dropped at once, so the new process is read at its next record.
-func (c *processCache) sweep(now time.Time, filling, exported uint64) {
+// sweep drops the processes that have exited and have no spans in a batch still to export (one
+// filled after the exported one, the batch being filled included). A process found gone is kept
+// one sweep more, for its last records still in the ring; one whose pid now names another
+// process (another start time) is dropped at once, so the new process is read at its next record.
+func (c *processCache) sweep(now time.Time, exported uint64) {
 	if c.source == nil || now.Sub(c.lastSweep) < c.sweepEvery {
 		return
 	}
@@ -218,7 +216,7 @@ func (c *processCache) sweep(now time.Time, filling, exported uint64) {
 			c.remove(pid)
 		case !e.exited:
 			e.exited = true
-		case e.fill != filling && e.lastFill <= exported:
+		case e.fill <= exported:
 			c.remove(pid)
 		}
 	}
