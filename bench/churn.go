@@ -48,13 +48,7 @@ func churnRun(cfg Config, workload string, res *ChurnResult) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		select {
-		case <-k.exited:
-		default:
-			k.kill()
-		}
-	}()
+	defer k.kill() // nothing to kill once it has stopped: exited is closed then
 	cmd := exec.Command(workload, "churn", "getppid", strconv.Itoa(res.Children), "0")
 	out, err := cmd.Output()
 	if err != nil {
