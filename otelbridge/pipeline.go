@@ -107,9 +107,9 @@ func (b *Batch) runEnd(i int) int {
 	return len(b.spans)
 }
 
-// add starts a span of process e: it returns e's segment, after starting a run of it if the
-// batch's last span was another process's.
-func (b *Batch) add(e *processEntry) *segment {
+// add counts a span of process e, which is about to be written, in e's segment, starting the
+// segment if it is e's first span in the batch, and a run if the last span was another process's.
+func (b *Batch) add(e *processEntry) {
 	if e.fill != b.fill {
 		e.fill, e.segment = b.fill, int32(len(b.segments))
 		b.segments = append(b.segments, segment{resource: e.resource, service: e.service, firstRun: -1, lastRun: -1})
@@ -126,7 +126,6 @@ func (b *Batch) add(e *processEntry) *segment {
 		s.lastRun = r
 	}
 	s.n++
-	return s
 }
 
 // reset empties the batch for its next filling.
