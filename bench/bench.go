@@ -70,16 +70,9 @@ func Run(cfg Config) (*Results, error) {
 	r.LoadBefore = loadAvg()
 	start := time.Now()
 
-	workload, err := buildWorkload(cfg.WorkDir)
+	workload, err := buildPrograms(&cfg)
 	if err != nil {
 		return nil, err
-	}
-	if cfg.Kretspan == "" {
-		cfg.Kretspan = filepath.Join(cfg.WorkDir, "kretspan")
-		fmt.Fprintln(cfg.Log, "building kretspan")
-		if out, err := exec.Command("go", "build", "-o", cfg.Kretspan, "github.com/kretspan/kretspan/cmd/kretspan").CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("build kretspan: %v: %s", err, out)
-		}
 	}
 	receiver, err := StartReceiver()
 	if err != nil {
@@ -98,6 +91,21 @@ func Run(cfg Config) (*Results, error) {
 	r.LoadAfter = loadAvg()
 	r.Elapsed = time.Since(start)
 	return r, nil
+}
+
+// buildPrograms builds the workload into cfg.WorkDir, and kretspan too unless cfg names one.
+func buildPrograms(cfg *Config) (workload string, err error) {
+	if workload, err = buildWorkload(cfg.WorkDir); err != nil {
+		return "", err
+	}
+	if cfg.Kretspan == "" {
+		cfg.Kretspan = filepath.Join(cfg.WorkDir, "kretspan")
+		fmt.Fprintln(cfg.Log, "building kretspan")
+		if out, err := exec.Command("go", "build", "-o", cfg.Kretspan, "github.com/kretspan/kretspan/cmd/kretspan").CombinedOutput(); err != nil {
+			return "", fmt.Errorf("build kretspan: %v: %s", err, out)
+		}
+	}
+	return workload, nil
 }
 
 func buildWorkload(dir string) (string, error) {

@@ -41,6 +41,30 @@ func BenchmarkEncoder(b *testing.B) {
 	b.ReportMetric(r.AddProcesses()/r.Add(), "processes/one")
 }
 
+// BenchmarkChurn: the process-churn row alone, with make bench's count of processes (each b.N
+// is one churn). As root.
+func BenchmarkChurn(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("the churn row loads BPF programs: run as root")
+	}
+	cfg := Full()
+	cfg.WorkDir, cfg.Log = b.TempDir(), io.Discard
+	workload, err := buildPrograms(&cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		c := runChurn(cfg, workload)
+		b.Log(churnRow(c))
+		if c.Err != nil {
+			b.Fatal(c.Err)
+		}
+		b.ReportMetric(float64(c.OwnResource)/float64(c.Spans), "own-resource/span")
+		b.ReportMetric(float64(c.Processes.Cached), "cached-at-end")
+		b.ReportMetric(float64(c.PeakRSSKB)/1024, "peak-RSS-MiB")
+	}
+}
+
 // TestQuick runs every benchmark with tiny counts and checks the numbers are sane: it keeps the
 // benchmarks working in CI. It asserts nothing about timing.
 func TestQuick(t *testing.T) {

@@ -2,11 +2,15 @@ package bench
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/kretspan/kretspan/cgroup"
 	"github.com/kretspan/kretspan/internal/otlpreceiver"
 	"github.com/kretspan/kretspan/internal/summary"
 )
@@ -43,13 +47,29 @@ func churnRun(cfg Config, workload string, res *ChurnResult) error {
 		return err
 	}
 	defer receiver.Stop()
-	// The workload and its children are the only tasks named loop: the row traces them alone.
-	k, err := startKretspan(cfg.Kretspan, "--otlp-endpoint", receiver.Endpoint(), "--batch-timeout", "50ms", "--comm", "loop", "syscall:getppid")
+	// The workload starts in a cgroup of its own, its children with it, and the row traces that
+	// cgroup alone: other programs on the machine may be called loop too.
+	mount, err := cgroup.Mount()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(mount, fmt.Sprintf("kretspan-bench-churn-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	defer os.Remove(dir) // empty once the workload has exited: it reaps every child
+	cgroupFD, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer cgroupFD.Close()
+	k, err := startKretspan(cfg.Kretspan, "--otlp-endpoint", receiver.Endpoint(), "--batch-timeout", "50ms", "--cgroup", dir, "syscall:getppid")
 	if err != nil {
 		return err
 	}
 	defer k.kill() // nothing to kill once it has stopped: exited is closed then
 	cmd := exec.Command(workload, "churn", "getppid", strconv.Itoa(res.Children), "0")
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cgroupFD.Fd())}
 	out, err := cmd.Output()
 	if err != nil {
 		return fmt.Errorf("workload: %w", err)
