@@ -237,7 +237,8 @@ func TestSpanLengthsOfEverySize(t *testing.T) {
 }
 
 // BenchmarkEncodeRequest encodes 512 spans into a request: from the kernel's records, as the
-// pipeline does (the per-span work), against proto.Marshal of the same request's structs.
+// pipeline does (the per-span work), against proto.Marshal of the same request's structs; and
+// the same spans from 100 processes, a resource each.
 func BenchmarkEncodeRequest(b *testing.B) {
 	const spans = 512
 	events := spantest.VariedEvents(spans)
@@ -253,9 +254,33 @@ func BenchmarkEncodeRequest(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	host := &processEntry{resource: otlpwire.AppendBytes(nil, otlpwire.ResourceSpansResource, nil), fill: 1}
-	batch := &Batch{scope: scope, fill: 1}
+	batch := &Batch{scope: scope}
 	comms := newCommInterner()
+	// One resource for every span, or one per process of 100 whose spans take turns.
+	oneResource, err := newProcessCache(testResource(), nil, false, newServiceTable())
+	if err != nil {
+		b.Fatal(err)
+	}
+	processes := newFakeProcesses()
+	processEvents := slices.Clone(events)
+	for i := range processEvents {
+		processEvents[i].Pid = uint32(1000 + i%100)
+		processes.add(processinfo.Process{PID: processEvents[i].Pid, StartTicks: 1, ExecutableName: "app", ContainerID: "c"})
+	}
+	perProcess, err := newProcessCache(testResource(), processes, false, newServiceTable())
+	if err != nil {
+		b.Fatal(err)
+	}
+	encode := func(cache *processCache, events []bpf.Event) int {
+		batch.reset()
+		batch.fill++
+		for i := range events {
+			e := &events[i]
+			batch.add(cache.lookup(e))
+			batch.spans, _ = appendSpan(batch.spans, e, &probes[e.ProbeId], clock, comms.intern(&e.Comm))
+		}
+		return batch.RequestSize()
+	}
 	for _, bench := range []struct {
 		name   string
 		encode func() int
@@ -267,16 +292,8 @@ func BenchmarkEncodeRequest(b *testing.B) {
 			}
 			return len(data)
 		}},
-		{"kretspan", func() int {
-			batch.reset()
-			host.fill = 0
-			for i := range events {
-				e := &events[i]
-				batch.add(host)
-				batch.spans, _ = appendSpan(batch.spans, e, &probes[e.ProbeId], clock, comms.intern(&e.Comm))
-			}
-			return batch.RequestSize()
-		}},
+		{"kretspan", func() int { return encode(oneResource, events) }},
+		{"kretspan, 100 processes", func() int { return encode(perProcess, processEvents) }},
 	} {
 		b.Run(bench.name, func(b *testing.B) {
 			b.ReportAllocs()
