@@ -87,6 +87,7 @@ type processCache struct {
 	source      ProcessSource
 	fixedName   bool                 // the user named the service: it holds for every process
 	host        []*commonpb.KeyValue // what every resource says
+	hostService string               // its service.name
 	hostEntry   *processEntry
 	byPID       map[uint32]*processEntry
 	recent      [recentProcesses]*processEntry // direct-mapped by pid: records come in runs
@@ -101,21 +102,17 @@ const recentProcesses = 256
 func newProcessCache(host *resourcepb.Resource, source ProcessSource, fixedName bool, services *serviceTable) (*processCache, error) {
 	c := &processCache{source: source, fixedName: fixedName, host: host.GetAttributes(), byPID: map[uint32]*processEntry{},
 		sweepEvery: ProcessSweepInterval, services: services}
-	resource, err := encodeResource(host.GetAttributes())
+	for _, kv := range c.host {
+		if kv.Key == string(semconv.ServiceNameKey) {
+			c.hostService = kv.Value.GetStringValue()
+		}
+	}
+	resource, err := encodeResource(c.host)
 	if err != nil {
 		return nil, err
 	}
-	c.hostEntry = &processEntry{resource: resource, service: services.get(hostServiceName(host))}
+	c.hostEntry = &processEntry{resource: resource, service: services.get(c.hostService)}
 	return c, nil
-}
-
-func hostServiceName(host *resourcepb.Resource) string {
-	for _, kv := range host.GetAttributes() {
-		if kv.Key == string(semconv.ServiceNameKey) {
-			return kv.Value.GetStringValue()
-		}
-	}
-	return ""
 }
 
 func encodeResource(attributes []*commonpb.KeyValue) ([]byte, error) {
@@ -166,7 +163,7 @@ func (c *processCache) readProcess(event *bpf.Event) *processEntry {
 // processResource is p's resource field and its service's counts. A resource that cannot be
 // encoded (never: every value is valid UTF-8) falls back to the host's.
 func (c *processCache) processResource(p *processinfo.Process) ([]byte, *serviceSpans) {
-	service := hostServiceName(&resourcepb.Resource{Attributes: c.host})
+	service := c.hostService
 	if !c.fixedName {
 		service = ProcessServiceName(p)
 	}
