@@ -34,6 +34,7 @@ type Config struct {
 	// The encoder row's rounds, each of EncoderBatches batches through Pipeline.Add and as many
 	// proto.Marshal calls; the medians of the rounds are reported.
 	EncoderRounds, EncoderBatches int
+	ChurnChildren                 int       // short-lived processes of the churn row
 	Log                           io.Writer // progress
 	ArgumentsOnly                 bool      // measure only the argument rows
 }
@@ -41,13 +42,13 @@ type Config struct {
 // Full is the configuration of `make bench`.
 func Full() Config {
 	return Config{Calls: 1_000_000, UprobeCalls: 100_000, Reps: 3, UprobeReps: 5, E2E: 5 * time.Second, E2ERate: 100_000, InProcessN: 1_000_000,
-		EncoderRounds: 30, EncoderBatches: 64}
+		EncoderRounds: 30, EncoderBatches: 64, ChurnChildren: TargetChurnProcesses}
 }
 
 // Quick runs every part with tiny counts, to keep the benchmarks working (CI).
 func Quick() Config {
 	return Config{Calls: 20_000, UprobeCalls: 2_000, Reps: 2, UprobeReps: 2, E2E: 300 * time.Millisecond, E2ERate: 20_000, InProcessN: 5_000,
-		EncoderRounds: 3, EncoderBatches: 4}
+		EncoderRounds: 3, EncoderBatches: 4, ChurnChildren: 200}
 }
 
 // Run measures everything and returns the results; parts that cannot run say why in their rows.
@@ -70,16 +71,9 @@ func Run(cfg Config) (*Results, error) {
 	r.LoadBefore = loadAvg()
 	start := time.Now()
 
-	workload, err := buildWorkload(cfg.WorkDir)
+	workload, err := buildPrograms(&cfg)
 	if err != nil {
 		return nil, err
-	}
-	if cfg.Kretspan == "" {
-		cfg.Kretspan = filepath.Join(cfg.WorkDir, "kretspan")
-		fmt.Fprintln(cfg.Log, "building kretspan")
-		if out, err := exec.Command("go", "build", "-o", cfg.Kretspan, "github.com/kretspan/kretspan/cmd/kretspan").CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("build kretspan: %v: %s", err, out)
-		}
 	}
 	receiver, err := StartReceiver()
 	if err != nil {
@@ -96,6 +90,7 @@ func Run(cfg Config) (*Results, error) {
 	// The in-process row's ratio is to the encoder row's proto.Marshal: both in this run.
 	r.Encoder = runEncoder(cfg)
 	r.InProcess = runInProcess(cfg)
+	r.Churn = runChurn(cfg, workload)
 	for _, h := range []hook{{name: "tracepoint", call: "getppid"}, {name: "uprobe", call: "func", binary: workload}} {
 		r.Overhead = append(r.Overhead, runOverhead(cfg, h, workload, receiver))
 	}
@@ -104,6 +99,21 @@ func Run(cfg Config) (*Results, error) {
 	r.LoadAfter = loadAvg()
 	r.Elapsed = time.Since(start)
 	return r, nil
+}
+
+// buildPrograms builds the workload into cfg.WorkDir, and kretspan too unless cfg names one.
+func buildPrograms(cfg *Config) (workload string, err error) {
+	if workload, err = buildWorkload(cfg.WorkDir); err != nil {
+		return "", err
+	}
+	if cfg.Kretspan == "" {
+		cfg.Kretspan = filepath.Join(cfg.WorkDir, "kretspan")
+		fmt.Fprintln(cfg.Log, "building kretspan")
+		if out, err := exec.Command("go", "build", "-o", cfg.Kretspan, "github.com/kretspan/kretspan/cmd/kretspan").CombinedOutput(); err != nil {
+			return "", fmt.Errorf("build kretspan: %v: %s", err, out)
+		}
+	}
+	return workload, nil
 }
 
 func buildWorkload(dir string) (string, error) {

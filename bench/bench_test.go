@@ -38,6 +38,31 @@ func BenchmarkEncoder(b *testing.B) {
 	b.ReportMetric(r.Add(), "add-ns/span")
 	b.ReportMetric(r.Marshal(), "marshal-ns/span")
 	b.ReportMetric(r.Add()/r.Marshal(), "add/marshal")
+	b.ReportMetric(r.AddProcesses()/r.Add(), "processes/one")
+}
+
+// BenchmarkChurn: the process-churn row alone, with make bench's count of processes (each b.N
+// is one churn). As root.
+func BenchmarkChurn(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("the churn row loads BPF programs: run as root")
+	}
+	cfg := Full()
+	cfg.WorkDir, cfg.Log = b.TempDir(), io.Discard
+	workload, err := buildPrograms(&cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		c := runChurn(cfg, workload)
+		b.Log(churnRow(c))
+		if c.Err != nil {
+			b.Fatal(c.Err)
+		}
+		b.ReportMetric(float64(c.OwnResource)/float64(c.Spans), "own-resource/span")
+		b.ReportMetric(float64(c.Processes.Cached), "cached-at-end")
+		b.ReportMetric(float64(c.PeakRSSKB)/1024, "peak-RSS-MiB")
+	}
 }
 
 // TestQuick runs every benchmark with tiny counts and checks the numbers are sane: it keeps the
@@ -83,6 +108,12 @@ func TestQuick(t *testing.T) {
 	}
 	if ip := r.InProcess; ip.Err != nil || ip.CPUNsPerSpan <= 0 || ip.BytesPerSpan <= 0 {
 		t.Errorf("in process: %+v", ip)
+	}
+	if enc := r.Encoder; len(enc.AddProcessesNsPerSpan) != enc.Rounds || enc.AddProcesses() <= 0 {
+		t.Errorf("encoder with a resource per process: %v ns/span", enc.AddProcessesNsPerSpan)
+	}
+	if c := r.Churn; c.Err != nil || c.Spans != c.Children || c.OwnResource != c.Children || c.Processes.Read != uint64(c.Children) || c.Processes.Cached != 0 {
+		t.Errorf("process churn: %+v", c)
 	}
 	if len(r.Overhead) != 2 {
 		t.Fatalf("overhead: %d hooks, want 2", len(r.Overhead))

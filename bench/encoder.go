@@ -2,17 +2,21 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"time"
 
 	collectortracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kretspan/kretspan/bpf"
 	"github.com/kretspan/kretspan/errno"
 	"github.com/kretspan/kretspan/internal/spantest"
 	"github.com/kretspan/kretspan/otelbridge"
 	"github.com/kretspan/kretspan/probe"
+	"github.com/kretspan/kretspan/processinfo"
 )
 
 // encoderBatch is the encoder row's batch: the size at which the encoder's target is set.
@@ -25,8 +29,11 @@ type EncoderResult struct {
 	Rounds, Batches  int       // measured rounds, batches of encoderBatch spans in each
 	AddNsPerSpan     []float64 // per round, wall time
 	MarshalNsPerSpan []float64 // per round, wall time
-	BytesPerSpan     float64   // the request's, the same from both
-	Err              error
+	// Pipeline.Add of the same spans from EncoderProcesses processes, each with its resource,
+	// per round, wall time.
+	AddProcessesNsPerSpan []float64
+	BytesPerSpan          float64 // the request's, the same from both
+	Err                   error
 }
 
 // Add is the median ns per span of Pipeline.Add.
@@ -34,6 +41,27 @@ func (r EncoderResult) Add() float64 { return median(r.AddNsPerSpan) }
 
 // Marshal is the median ns per span of proto.Marshal.
 func (r EncoderResult) Marshal() float64 { return median(r.MarshalNsPerSpan) }
+
+// AddProcesses is the median ns per span of Pipeline.Add with a resource per process.
+func (r EncoderResult) AddProcesses() float64 { return median(r.AddProcessesNsPerSpan) }
+
+// EncoderProcesses is how many processes' spans the encoder row's batches mix, in the variant
+// with a resource per process; they take turns span by span, the most segments a batch can have
+// for them.
+const EncoderProcesses = 100
+
+// benchProcesses is a ProcessSource of EncoderProcesses running processes, from pid firstPID.
+type benchProcesses struct{}
+
+const firstPID = 1000
+
+func (benchProcesses) Read(pid uint32) (processinfo.Process, error) {
+	return processinfo.Process{PID: pid, ParentPID: 1, StartTicks: uint64(pid) * 7, ExecutableName: fmt.Sprint("app", pid),
+		ExecutablePath: fmt.Sprint("/usr/local/bin/app", pid), Owner: "nobody", ServiceName: fmt.Sprint("service-", pid%10),
+		ContainerID: fmt.Sprintf("%064x", pid), PodUID: fmt.Sprintf("00000000-0000-0000-0000-%012x", pid)}, nil
+}
+
+func (benchProcesses) StartTicks(pid uint32) (uint64, error) { return uint64(pid) * 7, nil }
 
 // benchProbes are the spans' probes, by probe id: getppid as kretspan traces it, and the
 // workload's function under a uprobe.
@@ -58,9 +86,13 @@ func MeasureEncoder(rounds, batches int) EncoderResult {
 		return res
 	}
 	clock := otelbridge.NewWallClock(otelbridge.SystemClocks())
-	newPipeline := func(sink otelbridge.Sink, queue int) (*otelbridge.Pipeline, error) {
+	newPipeline := func(sink otelbridge.Sink, queue int, opts ...otelbridge.Option) (*otelbridge.Pipeline, error) {
 		return otelbridge.NewPipeline(sink, benchProbes(), resource, clock,
-			otelbridge.WithBatchSize(encoderBatch), otelbridge.WithQueueBatches(queue))
+			append([]otelbridge.Option{otelbridge.WithBatchSize(encoderBatch), otelbridge.WithQueueBatches(queue)}, opts...)...)
+	}
+	processEvents := slices.Clone(events)
+	for i := range processEvents {
+		processEvents[i].Pid = firstPID + uint32(i%EncoderProcesses)
 	}
 
 	// The request as protobuf-go structs, decoded from one batch of a pipeline of its own.
@@ -91,9 +123,15 @@ func MeasureEncoder(rounds, batches int) EncoderResult {
 		res.Err = err
 		return res
 	}
+	processSink := &encodeSink{exported: make(chan struct{}, 1)}
+	pProcesses, err := newPipeline(processSink, batches+1, otelbridge.WithProcesses(benchProcesses{}, false))
+	if err != nil {
+		res.Err = err
+		return res
+	}
 	spans := uint64(batches * encoderBatch)
 	size := 0
-	for round := range rounds + 1 { // round 0 warms up: every batch grows to its size once
+	timeAdd := func(p *otelbridge.Pipeline, sink *encodeSink, events []bpf.Event, round int) time.Duration {
 		runtime.GC()
 		start := time.Now()
 		for range batches {
@@ -105,9 +143,14 @@ func MeasureEncoder(rounds, batches int) EncoderResult {
 		for sink.spans.Load() < uint64(round+1)*spans {
 			<-sink.exported
 		}
+		return add
+	}
+	for round := range rounds + 1 { // round 0 warms up: every batch grows to its size once
+		add := timeAdd(p, sink, events, round)
+		addProcesses := timeAdd(pProcesses, processSink, processEvents, round)
 
 		runtime.GC()
-		start = time.Now()
+		start := time.Now()
 		for range batches {
 			data, err := proto.Marshal(request)
 			if err != nil {
@@ -120,10 +163,15 @@ func MeasureEncoder(rounds, batches int) EncoderResult {
 		if round > 0 {
 			res.AddNsPerSpan = append(res.AddNsPerSpan, float64(add.Nanoseconds())/float64(spans))
 			res.MarshalNsPerSpan = append(res.MarshalNsPerSpan, float64(marshal.Nanoseconds())/float64(spans))
+			res.AddProcessesNsPerSpan = append(res.AddProcessesNsPerSpan, float64(addProcesses.Nanoseconds())/float64(spans))
 		}
 	}
-	if err := p.Close(context.Background()); err != nil {
+	if err := errors.Join(p.Close(context.Background()), pProcesses.Close(context.Background())); err != nil {
 		res.Err = err
+		return res
+	}
+	if st := pProcesses.Stats(); st.ProcessesRead != EncoderProcesses || st.Exported != uint64(rounds+1)*spans {
+		res.Err = fmt.Errorf("with a resource per process: %d processes read, want %d; %d spans exported of %d", st.ProcessesRead, EncoderProcesses, st.Exported, uint64(rounds+1)*spans)
 		return res
 	}
 	res.BytesPerSpan = float64(size) / encoderBatch

@@ -18,6 +18,7 @@ type Results struct {
 	E2E        []E2EResult
 	Encoder    EncoderResult
 	InProcess  InProcessResult
+	Churn      ChurnResult
 	Overhead   []OverheadResult
 	Sched      SchedResult
 	Args       []OverheadResult // the same probes with and without --args
@@ -36,6 +37,9 @@ const (
 	TargetVsBpftrace         = 0.25
 	TargetVsMinimal          = 1.5
 	TargetFiltered           = 1.0 / 3
+	// Pipeline.Add per span with EncoderProcesses processes in each batch ÷ with one resource
+	TargetProcessesVsOne = 1.10
+	TargetChurnProcesses = 20_000 // short-lived processes the churn row starts
 )
 
 type tableRow struct{ part, row, result, detail, target, meets string }
@@ -52,6 +56,7 @@ func (r *Results) Print(w io.Writer) {
 	}
 	if !r.Config.ArgumentsOnly {
 		rows = append(rows, encoderRows(r.Encoder, r.InProcess)...)
+		rows = append(rows, processesRow(r.Encoder), churnRow(r.Churn))
 	}
 	for _, o := range r.Overhead {
 		rows = append(rows, overheadRows(o)...)
@@ -99,6 +104,28 @@ func encoderRows(enc EncoderResult, ip InProcessResult) []tableRow {
 		ipRow.meets = "ratio ?, " + allocs
 	}
 	return []tableRow{encRow, ipRow}
+}
+
+// processesRow is Pipeline.Add with a resource per process against one resource, in the encoder
+// row's rounds.
+func processesRow(enc EncoderResult) tableRow {
+	row := tableRow{part: "in process", row: fmt.Sprintf("Pipeline.Add, %d processes in each %d-span batch (a resource each, spans interleaved) vs one resource", EncoderProcesses, encoderBatch),
+		target: fmt.Sprintf("≤ %.2f×", TargetProcessesVsOne), meets: "-"}
+	if enc.Err != nil || len(enc.AddProcessesNsPerSpan) == 0 {
+		row.result = "not measured"
+		if enc.Err != nil {
+			row.result = "failed: " + enc.Err.Error()
+		}
+		return row
+	}
+	ratio := enc.AddProcesses() / enc.Add()
+	row.result = fmt.Sprintf("%.1f against %.1f ns/span: %.2f×", enc.AddProcesses(), enc.Add(), ratio)
+	row.detail = fmt.Sprintf("wall time, medians of %d rounds, in turns with the encoder row; per round %s ns/span", enc.Rounds, fmtReps(enc.AddProcessesNsPerSpan))
+	if spread(enc.AddProcessesNsPerSpan) > 0.15 {
+		row.detail += "; NOISY (rounds differ by more than 15%)"
+	}
+	row.meets = yesNo(ratio <= TargetProcessesVsOne)
+	return row
 }
 
 func e2eRows(e E2EResult) []tableRow {

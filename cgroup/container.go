@@ -65,14 +65,19 @@ func ContainerID(path string) string {
 // "hierarchy:controllers:path", one for cgroup v2 ("0::/path") and one per cgroup v1 hierarchy;
 // "" when no line names a container.
 func ProcContainerID(procCgroup string) string {
+	return firstInProcCgroup(procCgroup, ContainerID)
+}
+
+// firstInProcCgroup is the first non-empty answer of find for the paths of /proc/PID/cgroup's lines.
+func firstInProcCgroup(procCgroup string, find func(path string) string) string {
 	for _, line := range strings.Split(procCgroup, "\n") {
 		_, rest, ok := strings.Cut(line, ":")
 		if !ok {
 			continue
 		}
 		if _, path, ok := strings.Cut(rest, ":"); ok {
-			if id := ContainerID(path); id != "" {
-				return id
+			if found := find(path); found != "" {
+				return found
 			}
 		}
 	}
@@ -154,4 +159,37 @@ func findContainer(root, id string) (Container, error) {
 		return Container{}, fmt.Errorf("container %s has %d cgroups: %s; name one with --cgroup", found[0].ID, len(found), strings.Join(dirs, ", "))
 	}
 	return found[0], nil
+}
+
+// podNames are the cgroup directory names Kubernetes gives a pod, one row per cgroup driver; the
+// pod's UID is the name pattern's first group, with the systemd driver's underscores for dashes.
+var podNames = []struct {
+	name, parent *regexp.Regexp // parent nil: any
+}{
+	// systemd driver: /kubepods.slice/kubepods-QOS.slice/kubepods-QOS-podUID.slice, and
+	// /kubepods.slice/kubepods-podUID.slice for Guaranteed pods.
+	{name: regexp.MustCompile(`^kubepods(?:-[a-z]+)?-pod([0-9a-f_]{32,36})\.slice$`)},
+	// cgroupfs driver: /kubepods/QOS/podUID, and /kubepods/podUID for Guaranteed pods.
+	{name: regexp.MustCompile(`^pod([0-9a-f-]{32,36})$`), parent: regexp.MustCompile(`^(?:kubepods|besteffort|burstable)$`)},
+}
+
+// PodUID is the UID of the Kubernetes pod a cgroup path belongs to, in the form the API server
+// gives it (dashes, as metadata.uid); "" when the path is no pod's. The path is as ContainerID's.
+func PodUID(path string) string {
+	var uid, parent string
+	for _, name := range strings.Split(path, "/") {
+		for _, row := range podNames {
+			if m := row.name.FindStringSubmatch(name); m != nil && (row.parent == nil || row.parent.MatchString(parent)) {
+				uid = strings.ReplaceAll(m[1], "_", "-")
+			}
+		}
+		parent = name
+	}
+	return uid
+}
+
+// ProcPodUID is the UID of the pod of a process, from its /proc/PID/cgroup (ProcContainerID's
+// form); "" when no line names a pod.
+func ProcPodUID(procCgroup string) string {
+	return firstInProcCgroup(procCgroup, PodUID)
 }

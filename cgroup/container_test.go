@@ -136,3 +136,29 @@ func TestFindContainer(t *testing.T) {
 		t.Error("findContainer under a missing root succeeded")
 	}
 }
+
+// Each driver's pod cgroups, as /proc/PID/cgroup shows them, with the UID as the API server
+// spells it.
+func TestProcPodUID(t *testing.T) {
+	static := "0123456789abcdef0123456789abcdef"
+	for _, tc := range []struct {
+		name, procCgroup, want string
+	}{
+		{"systemd v2, burstable", "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + podUIDSlice + ".slice/cri-containerd-" + id + ".scope\n", podUID},
+		{"systemd v1, guaranteed", "4:memory:/kubepods.slice/kubepods-pod" + podUIDSlice + ".slice/crio-" + id + ".scope\n0::/\n", podUID},
+		{"cgroupfs v1, besteffort", "12:memory:/kubepods/besteffort/pod" + podUID + "/" + id + "\n0::/\n", podUID},
+		{"cgroupfs v2, guaranteed", "0::/kubepods/pod" + podUID + "/" + id + "\n", podUID},
+		{"cgroupfs, static pod", "0::/kubepods/burstable/pod" + static + "/" + id + "\n", static},
+		{"the pod's own cgroup", "0::/kubepods/burstable/pod" + podUID + "\n", podUID},
+		{"no pod: docker", "0::/system.slice/docker-" + id + ".scope\n", ""},
+		{"no pod: pod under another parent", "0::/system.slice/pod" + podUID + "\n", ""},
+		{"no pod: the root", "0::/\n", ""},
+		{"empty", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ProcPodUID(tc.procCgroup); got != tc.want {
+				t.Errorf("ProcPodUID(%q) = %q, want %q", tc.procCgroup, got, tc.want)
+			}
+		})
+	}
+}

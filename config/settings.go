@@ -47,11 +47,15 @@ type Settings struct {
 	ShutdownTimeout   time.Duration // the most the exports still queued at the end may take, together
 	BlockedStacks     bool          // with --sched: each call's longest block's stacks
 	BlockedStackMin   time.Duration // the shortest block that gets its stacks
-	NoCorrelation     bool
-	Correlate         []string
-	BPFFS             string
-	ArgStringMax      int // bytes of each captured string or path
-	Probes            []Probe
+	// ServiceName is the service.name of every span when the user names one; "" gives each
+	// process its own.
+	ServiceName        string
+	ProcessCommandLine bool // process.command_line on each process's resource
+	NoCorrelation      bool
+	Correlate          []string
+	BPFFS              string
+	ArgStringMax       int // bytes of each captured string or path
+	Probes             []Probe
 }
 
 // OTLPSignal is where and how one signal is exported, resolved from the settings and the
@@ -234,6 +238,8 @@ var (
 	metricsExporter = scalar[string]{func(s *Settings) *string { return &s.MetricsExporter }, stringKind, "", oneOf(exporter.MetricsExporterNames()...)}
 )
 
+var serviceName = scalar[string]{func(s *Settings) *string { return &s.ServiceName }, stringKind, "", nil}
+
 var (
 	prometheusAddressField = func(s *Settings) *string { return &s.PrometheusAddress }
 	prometheusAddress      = scalar[string]{prometheusAddressField, stringKind, DefaultPrometheusAddress, checkAddress}
@@ -323,6 +329,10 @@ var settings = []setting{
 		bind: scalar[time.Duration]{func(s *Settings) *time.Duration { return &s.MetricsInterval }, durationKind, 10 * time.Second, notNegative}},
 	{flag: "shutdown-timeout", key: "shutdown_timeout", usage: "at the end, wait at most this long in all for queued exports; what is left counts as failed (a second SIGINT or SIGTERM stops waiting)",
 		bind: scalar[time.Duration]{func(s *Settings) *time.Duration { return &s.ShutdownTimeout }, durationKind, 5 * time.Second, positive}},
+	{flag: "service-name", key: "service_name", usage: "service.name of every span (default: each process's own: its OTEL_SERVICE_NAME, else its executable's name; over OTEL_SERVICE_NAME)",
+		bind: serviceName, env: []envVar{{"OTEL_SERVICE_NAME", serviceName}}},
+	{flag: "process-command-line", key: "process_command_line", usage: "put each process's command line on its resource (process.command_line); command lines may hold secrets",
+		bind: scalar[bool]{func(s *Settings) *bool { return &s.ProcessCommandLine }, boolKind, false, nil}},
 	{flag: "correlate", key: "correlate", usage: "also find the span-binding marker in this `binary` (repeatable; running processes are scanned anyway)",
 		bind: list[string]{func(s *Settings) *[]string { return &s.Correlate }, stringKind}},
 	{flag: "no-correlation", key: "no_correlation", usage: "do not parent calls under application spans (neither the marker nor traces_ctx_v1)",

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/resource"
+	semconv "go.opentelemetry.io/otel/semconv/v1.39.0"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -33,7 +34,13 @@ const (
 	// MetricSchedTime is the time the calls of each --sched probe spent in each state, in ns.
 	MetricSchedTime = "kretspan.call.sched.time"
 	AttrSchedState  = "kretspan.sched.state" // on_cpu, runqueue, blocked
+	// MetricServiceSpans is spans by service.name and outcome (exported, export_failed).
+	MetricServiceSpans = "kretspan.service.spans"
+	// MetricProcesses is the cache of traced processes: read (at their first span) and cached (now).
+	MetricProcesses = "kretspan.processes"
 	AttrOutcome     = "kretspan.outcome"
+	// AttrProcessState says which count of processes a kretspan.processes point is.
+	AttrProcessState = "kretspan.processes.state"
 )
 
 // Where the ledger's metrics may go (--metrics-exporter, OTEL_METRICS_EXPORTER).
@@ -341,11 +348,27 @@ func BuildMetrics(res *resource.Resource, targets []probe.Target, counters []bpf
 		spans.DataPoints = append(spans.DataPoints, metricdata.DataPoint[int64]{
 			Attributes: attribute.NewSet(attribute.String(AttrOutcome, outcome.name)), StartTime: start, Time: now, Value: int64(outcome.count)})
 	}
+	services := metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true}
+	for _, s := range stats.ByService {
+		for _, outcome := range []struct {
+			name  string
+			count uint64
+		}{{"exported", s.Exported}, {"export_failed", s.ExportFailed}} {
+			services.DataPoints = append(services.DataPoints, metricdata.DataPoint[int64]{
+				Attributes: attribute.NewSet(semconv.ServiceName(s.Service), attribute.String(AttrOutcome, outcome.name)), StartTime: start, Time: now, Value: int64(outcome.count)})
+		}
+	}
+	processes := metricdata.Gauge[int64]{DataPoints: []metricdata.DataPoint[int64]{
+		{Attributes: attribute.NewSet(attribute.String(AttrProcessState, "read")), Time: now, Value: int64(stats.ProcessesRead)},
+		{Attributes: attribute.NewSet(attribute.String(AttrProcessState, "cached")), Time: now, Value: int64(stats.ProcessesCached)},
+	}}
 	metrics := []metricdata.Metrics{
 		{Name: MetricCalls, Description: "Calls of each probe by what became of them; entered = submitted + filtered + sampled out + dropped + missed + in flight.", Unit: "{call}", Data: calls},
 		{Name: MetricInFlight, Description: "Calls entered whose return has not come yet.", Unit: "{call}", Data: inFlight},
 		{Name: MetricSpans, Description: "Events read from the kernel by what became of them in user space.", Unit: "{span}", Data: spans},
 		{Name: MetricDuration, Description: "Duration of every call that returned, filtered and sampled out ones included.", Unit: "ns", Data: durations},
+		{Name: MetricServiceSpans, Description: "Spans by the service.name of their process, by what became of them.", Unit: "{span}", Data: services},
+		{Name: MetricProcesses, Description: "Traced processes: read at their first span since the start, and cached now (running, or with spans to export).", Unit: "{process}", Data: processes},
 	}
 	if len(schedTime.DataPoints) > 0 {
 		metrics = append(metrics, metricdata.Metrics{Name: MetricSchedTime, Unit: "ns", Data: schedTime,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -33,7 +34,9 @@ func TestBuildMetrics(t *testing.T) {
 	c.LatencySumNs = 30000
 	exemplars := []otelbridge.Exemplar{{}, {DurationNs: 7000, EndUnixNano: 1e18, TraceID: [16]byte{1}, SpanID: [8]byte{2}}}
 	start := time.Unix(100, 0)
-	rm := BuildMetrics(resource.Empty(), targets, counters, otelbridge.Stats{Received: 6, Exported: 5, DroppedQueue: 1}, exemplars, start, start.Add(time.Second))
+	stats := otelbridge.Stats{Received: 6, Exported: 5, DroppedQueue: 1, ProcessesRead: 3, ProcessesCached: 2,
+		ByService: []otelbridge.ServiceSpans{{Service: "checkout", Exported: 4}, {Service: "cat", Exported: 1, ExportFailed: 2}}}
+	rm := BuildMetrics(resource.Empty(), targets, counters, stats, exemplars, start, start.Add(time.Second))
 
 	metrics := map[string]metricdata.Aggregation{}
 	for _, m := range rm.ScopeMetrics[0].Metrics {
@@ -72,6 +75,23 @@ func TestBuildMetrics(t *testing.T) {
 	}
 	if spans["received"] != 6 || spans["exported"] != 5 || spans["dropped_queue_full"] != 1 {
 		t.Errorf("kretspan.spans %v", spans)
+	}
+	byService := map[string]int64{}
+	for _, p := range metrics[MetricServiceSpans].(metricdata.Sum[int64]).DataPoints {
+		service, _ := p.Attributes.Value("service.name")
+		outcome, _ := p.Attributes.Value(AttrOutcome)
+		byService[service.AsString()+" "+outcome.AsString()] = p.Value
+	}
+	if want := map[string]int64{"checkout exported": 4, "checkout export_failed": 0, "cat exported": 1, "cat export_failed": 2}; !maps.Equal(byService, want) {
+		t.Errorf("kretspan.service.spans %v, want %v", byService, want)
+	}
+	processes := map[string]int64{}
+	for _, p := range metrics[MetricProcesses].(metricdata.Gauge[int64]).DataPoints {
+		state, _ := p.Attributes.Value(AttrProcessState)
+		processes[state.AsString()] = p.Value
+	}
+	if processes["read"] != 3 || processes["cached"] != 2 || len(processes) != 2 {
+		t.Errorf("kretspan.processes %v", processes)
 	}
 }
 

@@ -16,10 +16,12 @@ const (
 )
 
 type config struct {
-	batchSize    int
-	batchTimeout time.Duration
-	queueBatches int
-	stacks       StackNamer
+	batchSize        int
+	batchTimeout     time.Duration
+	queueBatches     int
+	stacks           StackNamer
+	processes        ProcessSource
+	fixedServiceName bool
 }
 
 func newConfig(opts []Option) config {
@@ -50,3 +52,10 @@ type StackNamer func(pid uint32, kernelID, userID int32) (text string, ok bool)
 // WithBlockedStacks gives each span whose call has a longest block a span event named blocked,
 // with that block's stacks as names gives them; a block whose stack cannot be named gets none.
 func WithBlockedStacks(names StackNamer) Option { return func(c *config) { c.stacks = names } }
+
+// WithProcesses gives each process its own resource: the host's attributes, the process's
+// (process.*, container.id, k8s.pod.uid), and its service.name, unless fixedServiceName says
+// the user named the service for every span, as the host resource's service.name does.
+func WithProcesses(source ProcessSource, fixedServiceName bool) Option {
+	return func(c *config) { c.processes, c.fixedServiceName = source, fixedServiceName }
+}

@@ -24,20 +24,40 @@ import (
 
 // Batch is a set of spans handed to a Sink in one export: an OTLP export request, already
 // encoded, and how many spans each probe contributed, for the pipeline's accounting.
+//
+// The spans are written in the order they come, each process's into its segment: the request
+// holds one ResourceSpans per segment, with the process's resource, in the order the processes
+// first came, and their spans in order. A run is spans of one segment that came one after
+// another; the request is the segments' framing and their runs, in pieces, with no span copied.
 type Batch struct {
-	spans   []byte // the spans, each a span field of the request's one ScopeSpans
-	n       int
-	framing *requestFraming
-	head    []byte    // the request up to the spans, written by Request
-	request [2][]byte // head, spans
-	byProbe []uint64  // spans by probe id
-	opened  time.Time // when the first span went in
+	spans    []byte // each a span field of its segment's ScopeSpans
+	n        int
+	fill     uint64    // which filling of a batch this is, counting from 1
+	segments []segment // one per process
+	runs     []run
+	scope    []byte    // the ScopeSpans' scope field, the same for every segment
+	head     []byte    // each segment's framing up to its spans, written by Request
+	request  [][]byte  // what Request returns
+	byProbe  []uint64  // spans by probe id
+	opened   time.Time // when the first span went in
 }
 
-// requestFraming is what a request holds besides its spans, encoded once per pipeline.
-type requestFraming struct {
-	resource []byte // the ResourceSpans' resource field
-	scope    []byte // the ScopeSpans' scope field
+// segment is one process's spans in a batch.
+type segment struct {
+	resource          []byte // its ResourceSpans' resource field
+	service           *serviceSpans
+	n                 int   // spans
+	firstRun, lastRun int32 // its runs, linked by run.next
+	size              int   // bytes of its spans, and where its framing is in head: set by Request
+	headStart         int
+	headEnd           int
+}
+
+// run is spans of one segment that came one after another: they end where the next run
+// begins, or at the end of the batch.
+type run struct {
+	segment, next int32 // next: the segment's next run, -1 for none
+	start         int
 }
 
 // Len is the number of spans in the batch.
@@ -47,16 +67,72 @@ func (b *Batch) Len() int { return b.n }
 // sent one after the other; it is valid until the Sink's Export returns. The bytes are those
 // protobuf-go's deterministic Marshal writes for the same request.
 func (b *Batch) Request() [][]byte {
-	scopeSpans := len(b.framing.scope) + len(b.spans)
-	resourceSpans := len(b.framing.resource) + 1 + protowire.SizeBytes(scopeSpans)
-	head := append(b.head[:0], otlpwire.RequestResourceSpans)
-	head = protowire.AppendVarint(head, uint64(resourceSpans))
-	head = append(head, b.framing.resource...)
-	head = append(head, otlpwire.ResourceSpansScopeSpans)
-	head = protowire.AppendVarint(head, uint64(scopeSpans))
-	b.head = append(head, b.framing.scope...)
-	b.request = [2][]byte{b.head, b.spans}
-	return b.request[:]
+	for i := range b.segments {
+		b.segments[i].size = 0
+	}
+	for i, r := range b.runs {
+		b.segments[r.segment].size += b.runEnd(i) - r.start
+	}
+	head := b.head[:0]
+	for i := range b.segments {
+		s := &b.segments[i]
+		scopeSpans := len(b.scope) + s.size
+		resourceSpans := len(s.resource) + 1 + protowire.SizeBytes(scopeSpans)
+		s.headStart = len(head)
+		head = append(head, otlpwire.RequestResourceSpans)
+		head = protowire.AppendVarint(head, uint64(resourceSpans))
+		head = append(head, s.resource...)
+		head = append(head, otlpwire.ResourceSpansScopeSpans)
+		head = protowire.AppendVarint(head, uint64(scopeSpans))
+		head = append(head, b.scope...)
+		s.headEnd = len(head)
+	}
+	b.head = head
+	request := b.request[:0]
+	for i := range b.segments {
+		s := &b.segments[i]
+		request = append(request, head[s.headStart:s.headEnd])
+		for r := s.firstRun; r >= 0; r = b.runs[r].next {
+			request = append(request, b.spans[b.runs[r].start:b.runEnd(int(r))])
+		}
+	}
+	b.request = request
+	return request
+}
+
+func (b *Batch) runEnd(i int) int {
+	if i+1 < len(b.runs) {
+		return b.runs[i+1].start
+	}
+	return len(b.spans)
+}
+
+// add counts a span of process e, which is about to be written, in e's segment, starting the
+// segment if it is e's first span in the batch, and a run if the last span was another process's.
+func (b *Batch) add(e *processEntry) {
+	if e.fill != b.fill {
+		e.fill, e.segment = b.fill, int32(len(b.segments))
+		b.segments = append(b.segments, segment{resource: e.resource, service: e.service, firstRun: -1, lastRun: -1})
+	}
+	s := &b.segments[e.segment]
+	if last := len(b.runs) - 1; last < 0 || b.runs[last].segment != e.segment {
+		r := int32(len(b.runs))
+		b.runs = append(b.runs, run{segment: e.segment, next: -1, start: len(b.spans)})
+		if s.lastRun >= 0 {
+			b.runs[s.lastRun].next = r
+		} else {
+			s.firstRun = r
+		}
+		s.lastRun = r
+	}
+	s.n++
+}
+
+// reset empties the batch for its next filling.
+func (b *Batch) reset() {
+	b.spans, b.n = b.spans[:0], 0
+	b.segments, b.runs = b.segments[:0], b.runs[:0]
+	clear(b.byProbe)
 }
 
 // RequestSize is the length of Request's bytes.
@@ -91,6 +167,10 @@ type Stats struct {
 	ExportFailed   uint64 // spans in batches the sink rejected
 	ExportedByID   []uint64
 	LatencyByProbe []*summary.LatencyHistogram // durations of received events, by probe id
+	ByService      []ServiceSpans              // exported and failed spans by service, busiest first
+	// ProcessesRead counts the processes read at their first record; ProcessesCached is how
+	// many are cached now: running, or exited with spans still to export.
+	ProcessesRead, ProcessesCached uint64
 }
 
 // Pipeline turns events into spans, batches them and exports them through a Sink from its own
@@ -101,6 +181,12 @@ type Pipeline struct {
 	probes []ProbeInfo // by probe id
 	clock  *WallClock
 	comms  *commInterner
+	scope  []byte // the ScopeSpans' scope field
+
+	processes *processCache
+	services  *serviceTable
+	fills     uint64        // batches filled so far
+	exported  atomic.Uint64 // the last filling whose export is over (batches are exported in order)
 
 	free    chan *Batch // batches ready to fill; empty means the queue is full
 	queue   chan *Batch
@@ -119,18 +205,19 @@ type Pipeline struct {
 	exemplarMu sync.Mutex
 	exemplars  []Exemplar
 
-	mu           sync.Mutex // guards the export accounting below
-	droppedQueue uint64
-	exported     uint64
-	exportFailed uint64
-	exportedByID []uint64
-	abandoned    bool // Close timed out: what was still queued is counted as failed
-	lastErr      error
-	closeOnce    sync.Once
+	mu            sync.Mutex // guards the export accounting below
+	droppedQueue  uint64
+	exportedSpans uint64
+	exportFailed  uint64
+	exportedByID  []uint64
+	abandoned     bool // Close timed out: what was still queued is counted as failed
+	lastErr       error
+	closeOnce     sync.Once
 }
 
 // NewPipeline starts a pipeline exporting through sink. probes is indexed by probe id (index 0
-// unused); resource describes this host.
+// unused); resource describes this host, and is every span's resource unless WithProcesses gives
+// each process its own.
 func NewPipeline(sink Sink, probes []ProbeInfo, resource *resourcepb.Resource, clock *WallClock, opts ...Option) (*Pipeline, error) {
 	cfg := newConfig(opts)
 	if cfg.batchSize < 1 || cfg.queueBatches < 1 || cfg.batchTimeout <= 0 {
@@ -151,12 +238,17 @@ func NewPipeline(sink Sink, probes []ProbeInfo, resource *resourcepb.Resource, c
 		exemplars:    make([]Exemplar, len(probes)),
 	}
 	p.exportCtx, p.cancelExport = context.WithCancel(context.Background())
-	framing, err := newRequestFraming(resource)
+	scope, err := encodeScope()
 	if err != nil {
 		return nil, err
 	}
+	p.scope = scope
+	p.services = newServiceTable()
+	if p.processes, err = newProcessCache(resource, cfg.processes, cfg.fixedServiceName, p.services); err != nil {
+		return nil, err
+	}
 	for range cfg.queueBatches {
-		p.free <- &Batch{spans: make([]byte, 0, cfg.batchSize*typicalSpanBytes), framing: framing, byProbe: make([]uint64, len(probes))}
+		p.free <- &Batch{spans: make([]byte, 0, cfg.batchSize*typicalSpanBytes), scope: scope, byProbe: make([]uint64, len(probes))}
 	}
 	go p.export()
 	return p, nil
@@ -165,20 +257,13 @@ func NewPipeline(sink Sink, probes []ProbeInfo, resource *resourcepb.Resource, c
 // typicalSpanBytes sizes a batch's buffer at first; it grows to what the spans need and keeps it.
 const typicalSpanBytes = 256
 
-func newRequestFraming(resource *resourcepb.Resource) (*requestFraming, error) {
-	deterministic := proto.MarshalOptions{Deterministic: true}
-	res, err := deterministic.Marshal(resource)
-	if err != nil {
-		return nil, fmt.Errorf("encode the resource: %w", err)
-	}
-	scope, err := deterministic.Marshal(&commonpb.InstrumentationScope{Name: ScopeName, Version: Version})
+// encodeScope is the ScopeSpans' scope field, encoded once per pipeline.
+func encodeScope() ([]byte, error) {
+	scope, err := proto.MarshalOptions{Deterministic: true}.Marshal(&commonpb.InstrumentationScope{Name: ScopeName, Version: Version})
 	if err != nil {
 		return nil, fmt.Errorf("encode the instrumentation scope: %w", err)
 	}
-	return &requestFraming{
-		resource: otlpwire.AppendBytes(nil, otlpwire.ResourceSpansResource, res),
-		scope:    otlpwire.AppendBytes(nil, otlpwire.ScopeSpansScope, scope),
-	}, nil
+	return otlpwire.AppendBytes(nil, otlpwire.ScopeSpansScope, scope), nil
 }
 
 // Add converts one event into a span. The event may be reused after Add returns.
@@ -197,12 +282,15 @@ func (p *Pipeline) Add(event *bpf.Event) {
 		select {
 		case p.current = <-p.free:
 			p.current.opened = time.Now()
+			p.fills++
+			p.current.fill = p.fills
 		default:
 			p.countDropped()
 			return
 		}
 	}
 	b := p.current
+	b.add(p.processes.lookup(event))
 	var end uint64
 	b.spans, end = appendSpan(b.spans, event, &p.probes[id], p.clock, p.comms.intern(&event.Comm), p.blockedStack(event))
 	b.n++
@@ -222,6 +310,7 @@ func (p *Pipeline) Idle() {
 	if p.current != nil && time.Since(p.current.opened) >= p.cfg.batchTimeout {
 		p.send()
 	}
+	p.processes.sweep(time.Now(), p.exported.Load())
 }
 
 func (p *Pipeline) send() {
@@ -281,8 +370,8 @@ func (p *Pipeline) export() {
 			err = p.sink.Export(p.exportCtx, b)
 		}
 		p.account(b, err)
-		b.spans, b.n = b.spans[:0], 0
-		clear(b.byProbe)
+		p.exported.Store(b.fill)
+		b.reset()
 		p.free <- b
 	}
 }
@@ -293,12 +382,13 @@ func (p *Pipeline) account(b *Batch, err error) {
 	if p.abandoned {
 		return // Close has counted this batch as failed already
 	}
+	p.services.account(b.segments, err != nil)
 	if err != nil {
 		p.exportFailed += uint64(b.Len())
 		p.lastErr = err
 		return
 	}
-	p.exported += uint64(b.Len())
+	p.exportedSpans += uint64(b.Len())
 	for id, n := range b.byProbe {
 		p.exportedByID[id] += n
 	}
@@ -320,7 +410,7 @@ func (p *Pipeline) Close(ctx context.Context) error {
 			p.cancelExport()
 			p.mu.Lock()
 			p.abandoned = true
-			unaccounted := p.received.Load() - p.droppedQueue - p.exported - p.exportFailed
+			unaccounted := p.received.Load() - p.droppedQueue - p.exportedSpans - p.exportFailed
 			p.exportFailed += unaccounted
 			p.mu.Unlock()
 			err = fmt.Errorf("export did not finish, %d spans not exported: %w", unaccounted, context.Cause(ctx))
@@ -346,11 +436,14 @@ func (p *Pipeline) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return Stats{
-		Received:       p.received.Load(),
-		Exported:       p.exported,
-		DroppedQueue:   p.droppedQueue,
-		ExportFailed:   p.exportFailed,
-		ExportedByID:   slices.Clone(p.exportedByID),
-		LatencyByProbe: p.latency,
+		Received:        p.received.Load(),
+		Exported:        p.exportedSpans,
+		DroppedQueue:    p.droppedQueue,
+		ExportFailed:    p.exportFailed,
+		ExportedByID:    slices.Clone(p.exportedByID),
+		LatencyByProbe:  p.latency,
+		ByService:       p.services.snapshot(),
+		ProcessesRead:   p.processes.read.Load(),
+		ProcessesCached: p.processes.count.Load(),
 	}
 }

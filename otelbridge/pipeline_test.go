@@ -17,6 +17,7 @@ import (
 	"github.com/kretspan/kretspan/bpf"
 	"github.com/kretspan/kretspan/errno"
 	"github.com/kretspan/kretspan/internal/spantest"
+	"github.com/kretspan/kretspan/processinfo"
 )
 
 // exportedSpan is what a recordingSink keeps of one span: a deep copy, since batches are reused,
@@ -110,7 +111,36 @@ func testProbes() []ProbeInfo {
 }
 
 func testResource() *resourcepb.Resource {
-	return &resourcepb.Resource{Attributes: []*commonpb.KeyValue{stringKeyValue("service.name", "pipeline-test")}}
+	return &resourcepb.Resource{Attributes: []*commonpb.KeyValue{stringKeyValue("service.name", "pipeline-test"), stringKeyValue("host.name", "test-host")}}
+}
+
+// fakeProcesses is a ProcessSource of the processes a test adds; a pid without one is gone.
+type fakeProcesses struct {
+	processes map[uint32]processinfo.Process
+	reads     map[uint32]int
+}
+
+func newFakeProcesses() *fakeProcesses {
+	return &fakeProcesses{processes: map[uint32]processinfo.Process{}, reads: map[uint32]int{}}
+}
+
+func (f *fakeProcesses) add(p processinfo.Process) { f.processes[p.PID] = p }
+
+func (f *fakeProcesses) Read(pid uint32) (processinfo.Process, error) {
+	f.reads[pid]++
+	p, ok := f.processes[pid]
+	if !ok {
+		return processinfo.Process{}, processinfo.ErrGone
+	}
+	return p, nil
+}
+
+func (f *fakeProcesses) StartTicks(pid uint32) (uint64, error) {
+	p, ok := f.processes[pid]
+	if !ok {
+		return 0, processinfo.ErrGone
+	}
+	return p.StartTicks, nil
 }
 
 // discardSink drops every batch, as kretspan's none exporter does.

@@ -3,6 +3,9 @@ package otelbridge
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,6 +20,7 @@ import (
 	"github.com/kretspan/kretspan/errno"
 	"github.com/kretspan/kretspan/internal/spantest"
 	"github.com/kretspan/kretspan/otlpwire"
+	"github.com/kretspan/kretspan/processinfo"
 )
 
 // buildSpan encodes the span for event as a Pipeline does, checks the bytes are protobuf-go's,
@@ -76,11 +80,11 @@ func stringKeyValue(key, value string) *commonpb.KeyValue {
 
 // runPipeline hands events to a Pipeline with batches of batchSize and the test resource, and
 // each batch to export.
-func runPipeline(tb testing.TB, probes []ProbeInfo, events []bpf.Event, batchSize int, export func(*Batch) error) {
+func runPipeline(tb testing.TB, probes []ProbeInfo, events []bpf.Event, batchSize int, export func(*Batch) error, opts ...Option) {
 	tb.Helper()
 	// A queue that holds every batch, so that none is dropped however slowly export runs.
 	p, err := NewPipeline(sinkFunc(export), probes, testResource(), fixedClock(1_700_000_000_000_000_000),
-		WithBatchSize(batchSize), WithQueueBatches(len(events)/batchSize+1))
+		append([]Option{WithBatchSize(batchSize), WithQueueBatches(len(events)/batchSize + 1)}, opts...)...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -141,6 +145,88 @@ func TestRequestEncodesLikeProtobuf(t *testing.T) {
 	}
 }
 
+// With a resource per process, a request holds a ResourceSpans per process in the batch, in the
+// order the processes first came, each with the process's resource and exactly its spans in
+// order; the bytes are still protobuf-go's. The records' pids come in runs and interleave.
+func TestRequestEncodesLikeProtobufWithResourcePerProcess(t *testing.T) {
+	events := spantest.VariedEvents(300)
+	for i := range events {
+		events[i].Pid = uint32(100 + (i/3)%7) // runs of 3, 7 processes, one of them gone
+	}
+	processes := newFakeProcesses()
+	for pid := uint32(100); pid < 106; pid++ {
+		processes.add(processinfo.Process{PID: pid, ParentPID: 1, StartTicks: 5000 + uint64(pid), ExecutableName: fmt.Sprint("exe", pid),
+			ExecutablePath: fmt.Sprint("/bin/exe", pid), Owner: "root", ContainerID: fmt.Sprint("c", pid), PodUID: fmt.Sprint("pod", pid)})
+	}
+	batches, spans := 0, 0
+	runPipeline(t, testProbes(), events, 64, func(b *Batch) error {
+		batches++
+		request, err := b.Decode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkCanonical(t, request, slices.Concat(b.Request()...))
+		var order []uint32 // the batch's pids in the order they first came
+		byPID := map[uint32][]*bpf.Event{}
+		for i := spans; i < spans+b.Len(); i++ {
+			e := &events[i]
+			if byPID[e.Pid] == nil {
+				order = append(order, e.Pid)
+			}
+			byPID[e.Pid] = append(byPID[e.Pid], e)
+		}
+		if len(request.ResourceSpans) != len(order) {
+			t.Fatalf("batch %d: %d resources, want %d (one per process)", batches, len(request.ResourceSpans), len(order))
+		}
+		for i, rs := range request.ResourceSpans {
+			pid := order[i]
+			res := resourceMap(rs.Resource)
+			want := map[string]any{"service.name": fmt.Sprint("exe", pid), "process.pid": int64(pid), "process.parent_pid": int64(1),
+				"process.executable.name": fmt.Sprint("exe", pid), "process.executable.path": fmt.Sprint("/bin/exe", pid),
+				"process.owner": "root", "container.id": fmt.Sprint("c", pid), "k8s.pod.uid": fmt.Sprint("pod", pid), "host.name": "test-host"}
+			if pid == 106 { // gone before it was read: what its first record says
+				first := slices.IndexFunc(events, func(e bpf.Event) bool { return e.Pid == pid })
+				want = map[string]any{"service.name": string(bytes.TrimRight(events[first].Comm[:], "\x00")), "process.pid": int64(pid), "host.name": "test-host"}
+			}
+			if !maps.Equal(res, want) {
+				t.Errorf("resource of process %d: %v, want %v", pid, res, want)
+			}
+			got := rs.ScopeSpans[0].Spans
+			if len(rs.ScopeSpans) != 1 || len(got) != len(byPID[pid]) {
+				t.Fatalf("process %d: %d scopes, %d spans, want 1 scope of %d", pid, len(rs.ScopeSpans), len(got), len(byPID[pid]))
+			}
+			for j, span := range got {
+				if e := byPID[pid][j]; attrs(span)["process.pid"] != int64(e.Pid) || span.SpanId[7] != byte(e.SpanId) {
+					t.Errorf("process %d's span %d is not its record's: %v", pid, j, span)
+				}
+			}
+		}
+		spans += b.Len()
+		return nil
+	}, WithProcesses(processes, false))
+	if spans != len(events) {
+		t.Errorf("%d spans of %d", spans, len(events))
+	}
+	for pid, n := range processes.reads {
+		if n != 1 {
+			t.Errorf("process %d read %d times, want once", pid, n)
+		}
+	}
+}
+
+func resourceMap(res *resourcepb.Resource) map[string]any {
+	m := map[string]any{}
+	for _, kv := range res.GetAttributes() {
+		switch v := kv.Value.GetValue().(type) {
+		case *commonpb.AnyValue_IntValue:
+			m[kv.Key] = v.IntValue
+		case *commonpb.AnyValue_StringValue:
+			m[kv.Key] = v.StringValue
+		}
+	}
+	return m
+}
+
 // A span longer than the two bytes OpenMessage leaves for its length, and a link shorter than
 // one byte's worth, are moved into place.
 func TestSpanLengthsOfEverySize(t *testing.T) {
@@ -157,7 +243,8 @@ func TestSpanLengthsOfEverySize(t *testing.T) {
 }
 
 // BenchmarkEncodeRequest encodes 512 spans into a request: from the kernel's records, as the
-// pipeline does (the per-span work), against proto.Marshal of the same request's structs.
+// pipeline does (the per-span work), against proto.Marshal of the same request's structs; and
+// the same spans from 100 processes, a resource each.
 func BenchmarkEncodeRequest(b *testing.B) {
 	const spans = 512
 	events := spantest.VariedEvents(spans)
@@ -169,12 +256,37 @@ func BenchmarkEncodeRequest(b *testing.B) {
 		request, err = batch.Decode()
 		return err
 	})
-	framing, err := newRequestFraming(&resourcepb.Resource{})
+	scope, err := encodeScope()
 	if err != nil {
 		b.Fatal(err)
 	}
-	batch := &Batch{framing: framing}
+	batch := &Batch{scope: scope}
 	comms := newCommInterner()
+	// One resource for every span, or one per process of 100 whose spans take turns.
+	oneResource, err := newProcessCache(testResource(), nil, false, newServiceTable())
+	if err != nil {
+		b.Fatal(err)
+	}
+	processes := newFakeProcesses()
+	processEvents := slices.Clone(events)
+	for i := range processEvents {
+		processEvents[i].Pid = uint32(1000 + i%100)
+		processes.add(processinfo.Process{PID: processEvents[i].Pid, StartTicks: 1, ExecutableName: "app", ContainerID: "c"})
+	}
+	perProcess, err := newProcessCache(testResource(), processes, false, newServiceTable())
+	if err != nil {
+		b.Fatal(err)
+	}
+	encode := func(cache *processCache, events []bpf.Event) int {
+		batch.reset()
+		batch.fill++
+		for i := range events {
+			e := &events[i]
+			batch.add(cache.lookup(e))
+			batch.spans, _ = appendSpan(batch.spans, e, &probes[e.ProbeId], clock, comms.intern(&e.Comm), "")
+		}
+		return batch.RequestSize()
+	}
 	for _, bench := range []struct {
 		name   string
 		encode func() int
@@ -186,14 +298,8 @@ func BenchmarkEncodeRequest(b *testing.B) {
 			}
 			return len(data)
 		}},
-		{"kretspan", func() int {
-			batch.spans = batch.spans[:0]
-			for i := range events {
-				e := &events[i]
-				batch.spans, _ = appendSpan(batch.spans, e, &probes[e.ProbeId], clock, comms.intern(&e.Comm), "")
-			}
-			return batch.RequestSize()
-		}},
+		{"kretspan", func() int { return encode(oneResource, events) }},
+		{"kretspan, 100 processes", func() int { return encode(perProcess, processEvents) }},
 	} {
 		b.Run(bench.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -9,6 +9,8 @@
 //   loop pingpong - ROUNDS REPS             two threads on one CPU pass a byte back and forth
 //                                           through pipes, two context switches per round: one
 //                                           line per repetition, "ns_per_call X" per round
+//   loop churn getppid|func N 0             forks N children one after another, each making one
+//                                           call and exiting: "children N elapsed_ns E"
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <fcntl.h>
+#include <sys/wait.h>
 
 // The uprobed function: not inlined, not optimised away.
 __attribute__((noinline, used)) int bench_func(int x)
@@ -114,7 +117,7 @@ static int pingpong(long long rounds, long long reps)
 int main(int argc, char **argv)
 {
 	if (argc != 5) {
-		fprintf(stderr, "usage: %s overhead|rate getppid|func CALLS|RATE REPS|MILLIS\n", argv[0]);
+		fprintf(stderr, "usage: %s overhead|rate|churn|pingpong getppid|func|- CALLS|RATE|CHILDREN|ROUNDS REPS|MILLIS|0\n", argv[0]);
 		return 2;
 	}
 	if (strcmp(argv[1], "pingpong") == 0)
@@ -162,6 +165,25 @@ int main(int argc, char **argv)
 			}
 		}
 		printf("calls %lld elapsed_ns %lld\n", calls, now - start);
+		return 0;
+	}
+	if (strcmp(argv[1], "churn") == 0) {
+		long long start = now_ns(), children = 0;
+		for (long long i = 0; i < a; i++) {
+			pid_t child = fork();
+
+			if (child < 0) {
+				perror("fork");
+				return 1;
+			}
+			if (child == 0) {
+				call(func);
+				_exit(0);
+			}
+			waitpid(child, NULL, 0);
+			children++;
+		}
+		printf("children %lld elapsed_ns %lld\n", children, now_ns() - start);
 		return 0;
 	}
 	fprintf(stderr, "unknown mode %s\n", argv[1]);

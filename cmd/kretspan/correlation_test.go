@@ -133,8 +133,10 @@ func TestKernelHTTPServiceSpansInsideRequestSpans(t *testing.T) {
 			if s.StartTimeUnixNano < server.StartTimeUnixNano || s.EndTimeUnixNano > server.EndTimeUnixNano {
 				t.Errorf("%s [%d, %d] lies outside its request span [%d, %d]", s.Name, s.StartTimeUnixNano, s.EndTimeUnixNano, server.StartTimeUnixNano, server.EndTimeUnixNano)
 			}
-			if s.Resource["service.name"] != "kretspan" || server.Resource["service.name"] != "httpservice" {
-				t.Errorf("services %v and %v", s.Resource["service.name"], server.Resource["service.name"])
+			// The kernel spans' resource is the service's process, as kretspan reads it; the
+			// request span's is the one the service's SDK gives it.
+			if s.Resource["service.name"] != "httpservice" || s.Resource["process.pid"] != service.pid || server.Resource["service.name"] != "httpservice" {
+				t.Errorf("kernel span of service %v, process %v; request span of service %v; want httpservice, process %d", s.Resource["service.name"], s.Resource["process.pid"], server.Resource["service.name"], service.pid)
 			}
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/kretspan/kretspan/internal/summary"
 	"github.com/kretspan/kretspan/otelbridge"
 	"github.com/kretspan/kretspan/probe"
+	"github.com/kretspan/kretspan/processinfo"
 	"github.com/kretspan/kretspan/stacks"
 )
 
@@ -197,17 +198,18 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 	if err != nil {
 		return nil, err
 	}
-	res, err := otelbridge.DetectResource(ctx)
+	res, err := otelbridge.DetectResource(ctx, s.ServiceName)
 	if err != nil {
 		return nil, err
 	}
-	pipelineOptions := []otelbridge.Option{otelbridge.WithBatchSize(s.BatchSize), otelbridge.WithBatchTimeout(s.BatchTimeout), otelbridge.WithQueueBatches(s.QueueBatches)}
+	pipelineOptions := []otelbridge.Option{otelbridge.WithBatchSize(s.BatchSize), otelbridge.WithBatchTimeout(s.BatchTimeout), otelbridge.WithQueueBatches(s.QueueBatches),
+		otelbridge.WithProcesses(processinfo.NewReader("/proc", s.ProcessCommandLine), otelbridge.UserNamedService(ctx, s.ServiceName))}
 	var symbolizer *stacks.Symbolizer
 	if s.BlockedStacks {
 		symbolizer = stacks.New("/proc/kallsyms")
 		pipelineOptions = append(pipelineOptions, otelbridge.WithBlockedStacks(symbolizer.Stack))
 	}
-	pipeline, err := otelbridge.NewPipeline(sink, infos, otelbridge.ResourceProto(res), otelbridge.NewWallClock(otelbridge.SystemClocks()), pipelineOptions...)
+	pipeline, err := otelbridge.NewPipeline(sink, infos, otelbridge.SpanResource(res), otelbridge.NewWallClock(otelbridge.SystemClocks()), pipelineOptions...)
 	if err != nil {
 		return nil, err
 	}
@@ -342,6 +344,7 @@ func (t *trace) shutDownAndReport(interrupted context.Context, readErr error, st
 			Received: stats.Received, Exported: stats.Exported, DroppedQueue: stats.DroppedQueue, ExportFailed: stats.ExportFailed,
 			ExportedByID: stats.ExportedByID, Latency: stats.LatencyByProbe,
 		})
+		summary.WriteServices(stderr, stats.ByService, summary.Processes{Read: stats.ProcessesRead, Cached: stats.ProcessesCached})
 	}
 	if err := t.pipeline.LastError(); err != nil {
 		printError(stderr, fmt.Errorf("last export error: %w", err))

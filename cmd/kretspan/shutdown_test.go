@@ -117,7 +117,7 @@ func checkShutdownOutput(t *testing.T, stderr string, labels ...string) {
 	for line := range strings.Lines(stderr) {
 		line = strings.TrimSuffix(line, "\n")
 		ok := line == "" || strings.HasPrefix(line, "kretspan: ") || strings.HasPrefix(line, " ") ||
-			strings.HasPrefix(line, "kernel: ") || strings.HasPrefix(line, "user space: ")
+			strings.HasPrefix(line, "kernel: ") || strings.HasPrefix(line, "user space: ") || strings.HasPrefix(line, "processes: ")
 		for _, label := range labels {
 			ok = ok || line == label // a histogram's title
 		}

@@ -68,8 +68,9 @@ func checkNestedSpans(t *testing.T, spans []otlpreceiver.Span, made []testproces
 		if s.Attr("process.pid") != w.PID || s.Attr("thread.id") != w.TID {
 			t.Errorf("%s: pid %v tid %v, want %d %d", s.Name, s.Attr("process.pid"), s.Attr("thread.id"), w.PID, w.TID)
 		}
-		if s.Attr("kretspan.probe.kind") != "uprobe" || s.Resource["service.name"] != "kretspan" {
-			t.Errorf("%s: probe kind %v, service %v", s.Name, s.Attr("kretspan.probe.kind"), s.Resource["service.name"])
+		// The workload names no service: its spans' service is its executable's name.
+		if exe := filepath.Base(w.Cmd.Path); s.Attr("kretspan.probe.kind") != "uprobe" || s.Resource["service.name"] != exe || s.Resource["process.pid"] != w.PID {
+			t.Errorf("%s: probe kind %v, service %v of process %v; want uprobe, service %s of %d", s.Name, s.Attr("kretspan.probe.kind"), s.Resource["service.name"], s.Resource["process.pid"], exe, w.PID)
 		}
 		switch s.Name {
 		case outerName:

@@ -2,6 +2,7 @@ package summary
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -68,5 +69,22 @@ func TestRoundDuration(t *testing.T) {
 		if got := roundDuration(d).String(); got != want {
 			t.Errorf("roundDuration(%v) = %v, want %s", d, got, want)
 		}
+	}
+}
+
+func TestServicesRoundTrip(t *testing.T) {
+	var services []ServiceSpans
+	for i := range maxServiceRows + 3 {
+		services = append(services, ServiceSpans{Service: fmt.Sprintf("svc %d", i), Exported: uint64(100 - i), ExportFailed: uint64(i % 2)})
+	}
+	var out strings.Builder
+	WriteServices(&out, services, Processes{Read: 40, Cached: 2})
+	got, processes, err := ParseServices("noise\n" + out.String())
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, out.String())
+	}
+	want := append(slices.Clone(services[:maxServiceRows]), ServiceSpans{"(3 more services)", 80 + 79 + 78, 0 + 1 + 0})
+	if !slices.Equal(got, want) || processes != (Processes{40, 2}) {
+		t.Errorf("parsed %v %v\nwant %v\n%s", got, processes, want, out.String())
 	}
 }

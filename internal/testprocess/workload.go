@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -29,7 +30,16 @@ type Workload struct {
 // StartWorkload starts a workload and waits for its "ready PID TID" line; it is killed when the test ends.
 func StartWorkload(t testing.TB, path string, args ...string) *Workload {
 	t.Helper()
+	return StartWorkloadEnv(t, path, nil, args...)
+}
+
+// StartWorkloadEnv is StartWorkload with variables added to the test's environment.
+func StartWorkloadEnv(t testing.TB, path string, env []string, args ...string) *Workload {
+	t.Helper()
 	p := &Workload{Cmd: exec.Command(path, args...)}
+	if env != nil {
+		p.Cmd.Env = append(os.Environ(), env...)
+	}
 	var err error
 	if p.stdin, err = p.Cmd.StdinPipe(); err != nil {
 		t.Fatal(err)

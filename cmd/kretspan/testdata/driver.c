@@ -1,6 +1,8 @@
 // A workload that the kernel tests drive line by line on stdin, so that they know exactly which
 // kernel calls it makes. It prints "ready PID TID" first, then one line per command:
 //   fork N          → "forked PID..." after forking N children that exit at once
+//   churn N         → "churned PID..." after forking N children, one after another, that each
+//                     call getppid once and exit
 //   open PATH       → "open RET" (RET is -errno on failure)
 //   read PATH       → "read BYTES"
 //   sleepers N MS   → "slept" once N threads have each slept MS milliseconds, concurrently
@@ -55,6 +57,19 @@ int main(void)
 
 				if (child == 0)
 					_exit(0);
+				printf(" %d", child);
+				waitpid(child, NULL, 0);
+			}
+			printf("\n");
+		} else if (sscanf(line, "churn %ld", &n) == 1) {
+			printf("churned");
+			for (long i = 0; i < n; i++) {
+				pid_t child = fork();
+
+				if (child == 0) {
+					syscall(SYS_getppid);
+					_exit(0);
+				}
 				printf(" %d", child);
 				waitpid(child, NULL, 0);
 			}
