@@ -39,7 +39,8 @@ GO=${GO:-go}
 duration=${DEMO_DURATION:-}
 min_duration=${DEMO_MIN_DURATION:-10us}
 run_dir=${DEMO_RUN_DIR:-${TMPDIR:-/tmp}/kretspan-demo}
-service=${OTEL_SERVICE_NAME:-kretspan}
+# Each traced process is its own service unless OTEL_SERVICE_NAME names one for every span.
+service=${OTEL_SERVICE_NAME:-}
 export JAEGER_OTLP_GRPC_PORT=${JAEGER_OTLP_GRPC_PORT:-4317}
 export JAEGER_OTLP_HTTP_PORT=${JAEGER_OTLP_HTTP_PORT:-4318}
 export JAEGER_QUERY_HTTP_PORT=${JAEGER_QUERY_HTTP_PORT:-16686}
@@ -199,7 +200,7 @@ if [[ -n $duration ]]; then
 	args+=(--duration "$duration")
 fi
 
-url="$JAEGER_QUERY_URL/search?service=$service"
+url="$JAEGER_QUERY_URL/search${service:+?service=$service}"
 log "Jaeger UI:  $url"
 log "tracing:    ${probes[*]} (--min-duration ${min_duration:-0})"
 if [[ -n $duration ]]; then
@@ -220,7 +221,7 @@ set +e
 pidfile=$run_dir/kretspan.pid
 rm -f "$pidfile"
 # shellcheck disable=SC2016 # $$, $0 and $@ are the inner shell's
-$SUDO sh -c 'echo $$ >"$0"; exec "$@"' "$pidfile" env OTEL_SERVICE_NAME="$service" bin/kretspan "${args[@]}" "${probes[@]}" &
+$SUDO sh -c 'echo $$ >"$0"; exec "$@"' "$pidfile" env ${service:+OTEL_SERVICE_NAME="$service"} bin/kretspan "${args[@]}" "${probes[@]}" &
 kretspan_pid=$!
 status=0
 while :; do
@@ -239,15 +240,19 @@ set -e
 
 # --- 6. what reached Jaeger --------------------------------------------------------------------
 sleep 1 # Jaeger's own batch processor (200 ms) makes the last spans queryable
-if body=$(curl -fsS --max-time 10 "$JAEGER_QUERY_URL/api/traces?service=$service&limit=100000&lookback=1h" 2>/dev/null); then
-	log "Jaeger received $(jq '[.data[].spans[]] | length' <<<"$body") spans in $(jq '.data | length' <<<"$body") traces:"
-	jq -r '[.data[].spans[].operationName] | group_by(.) | map("\(length) \(.[0])") | .[]' <<<"$body" |
-		sed 's/^/[demo]     /' >&2
-fi
-if body=$(curl -fsS --max-time 10 "$JAEGER_QUERY_URL/api/traces?service=httpservice&limit=100000&lookback=1h" 2>/dev/null); then
-	log "httpservice: $(jq '.data | length' <<<"$body") request traces, with these kernel spans inside them:"
-	jq -r '[.data[] | .processes as $p | .spans[] | select($p[.processID].serviceName == "'"$service"'") | .operationName]
-		| group_by(.) | map("\(length) \(.[0])") | .[]' <<<"$body" | sed 's/^/[demo]     /' >&2
+# kretspan's spans are the ones with kretspan.probe.kind. Each traced process is its service
+# (unless OTEL_SERVICE_NAME names one), so one line per service: its kernel spans by operation.
+# httpservice's also sit inside its own request traces.
+kernel_spans='[.data[] | .processes as $p | .spans[] | select($p[.processID].serviceName == $name and any(.tags[]; .key == "kretspan.probe.kind")) | .operationName]'
+if services=$(curl -fsS --max-time 10 "$JAEGER_QUERY_URL/api/services" 2>/dev/null | jq -r '.data[]?' | sort); then
+	log "Jaeger's services with kernel spans:"
+	while IFS= read -r name; do
+		body=$(curl -fsS --max-time 10 -G "$JAEGER_QUERY_URL/api/traces" --data-urlencode "service=$name" \
+			-d limit=100000 -d lookback=1h 2>/dev/null) || continue
+		jq -r --arg name "$name" "$kernel_spans"' | select(length > 0)
+			| "\($name): \(length) spans (" + (group_by(.) | map("\(length) \(.[0])") | join(", ")) + ")"' <<<"$body" |
+			sed 's/^/[demo]     /' >&2
+	done <<<"$services"
 fi
 if ((status != 0)) && ((!interrupted)); then
 	die "kretspan exited with status $status"
