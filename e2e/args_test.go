@@ -11,14 +11,15 @@ import (
 	"github.com/kretspan/kretspan/internal/testprocess"
 )
 
-// TestArgumentsToJaeger traces the driver's openat and read with --args into a real Jaeger, and
-// checks that Jaeger returns the path the driver opened, the descriptor and buffer size it read
-// with, and the path of the file behind that descriptor.
+// TestArgumentsToJaeger traces the driver's openat and read, and a C and a Go function, with
+// --args into a real Jaeger, and checks that Jaeger returns the path the driver opened, the
+// buffer size it read with and the path of the file behind that descriptor, and the arguments
+// the C and Go functions were passed.
 func TestArgumentsToJaeger(t *testing.T) {
 	requireRoot(t)
 	jaegerBin := jaegerBinary(t)
 	dir := t.TempDir()
-	if err := testprocess.BuildPrograms(dir, false, "kretspan", "driver"); err != nil {
+	if err := testprocess.BuildPrograms(dir, false, "kretspan", "driver", "goargs"); err != nil {
 		t.Fatal(err)
 	}
 	assets, _ := uiAssets(t)
@@ -33,10 +34,13 @@ func TestArgumentsToJaeger(t *testing.T) {
 	}
 
 	service := fmt.Sprintf("kretspan-args-e2e-%d-%d", os.Getpid(), time.Now().UnixNano())
-	d := testprocess.StartWorkload(t, filepath.Join(dir, "driver"))
+	driver, goargs := filepath.Join(dir, "driver"), filepath.Join(dir, "goargs")
+	d := testprocess.StartWorkload(t, driver)
+	g := testprocess.StartWorkload(t, goargs)
 	k := testprocess.StartKretspan(t, filepath.Join(dir, "kretspan"), []string{"OTEL_SERVICE_NAME=" + service},
-		"--otlp-endpoint", j.otlpEndpoint, "--pid", strconv.FormatInt(d.PID, 10), "--batch-timeout", "50ms",
-		"--args", "syscall:openat", "syscall:read(fd, count)")
+		"--otlp-endpoint", j.otlpEndpoint, "--pid", strconv.FormatInt(d.PID, 10), "--pid", strconv.FormatInt(g.PID, 10),
+		"--batch-timeout", "50ms", "--args", "syscall:openat", "syscall:read(fd, count)",
+		"uprobe:"+driver+":describe", "uprobe:"+goargs+":main.handle(n, label=tag)")
 	missing := "/nonexistent/kretspan-args-e2e"
 	if got := d.Do(t, "open "+missing); got != "open -2" {
 		t.Fatalf("driver: %s", got)
@@ -44,10 +48,16 @@ func TestArgumentsToJaeger(t *testing.T) {
 	if got := d.Do(t, "read "+file); got != "read 15" {
 		t.Fatalf("driver: %s", got)
 	}
+	if got := d.Do(t, "describe -7 kretspan"); got != fmt.Sprint("described ", -7*1000+8+'k') {
+		t.Fatalf("driver: %s", got)
+	}
+	if got := g.Do(t, "42 gopher"); got != "handled 42006" {
+		t.Fatalf("goargs: %s", got)
+	}
 	k.Stop(t)
-	// The driver's two openat (the missing path, the file), its read of the file, and the reads
-	// of its commands from stdin.
-	traces := j.waitForSpans(t, service, 4, 20*time.Second)
+	// The driver's two openat (the missing path, the file), its read of the file, the reads of
+	// its commands from stdin, describe and main.handle.
+	traces := j.waitForSpans(t, service, 6, 20*time.Second)
 	tags := map[string][]map[string]string{}
 	for _, tr := range traces {
 		for _, s := range tr.Spans {
@@ -73,6 +83,23 @@ func TestArgumentsToJaeger(t *testing.T) {
 		}
 		if _, ok := m["kretspan.arg.buf"]; ok {
 			t.Errorf("read exported its buffer pointer: %v", m)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		want map[string]string
+	}{
+		{"describe", map[string]string{"kretspan.arg.n": "-7", "kretspan.arg.tag": "kretspan", "kretspan.arg.size": "8"}},
+		{"main.handle", map[string]string{"kretspan.arg.n": "42", "kretspan.arg.label": "gopher"}},
+	} {
+		if len(tags[c.name]) != 1 {
+			t.Errorf("Jaeger holds %d %s spans, want 1", len(tags[c.name]), c.name)
+			continue
+		}
+		for key, want := range c.want {
+			if got := tags[c.name][0][key]; got != want {
+				t.Errorf("%s: %s = %q, want %q", c.name, key, got, want)
+			}
 		}
 	}
 	if !sawMissing || !sawFile || !sawRead {
