@@ -12,7 +12,7 @@ build:
 	$(GO) build -o $(BIN)/kretspan ./cmd/kretspan
 
 # Regenerates the eBPF objects and bindings (needs clang, llvm, libbpf-dev: see .ci/run) and the
-# syscall table (needs linux-libc-dev).
+# syscall tables (need linux-libc-dev and linux-libc-dev-arm64-cross).
 generate:
 	$(GO) generate ./bpf ./probe
 
