@@ -103,6 +103,17 @@ if [[ "${1:-}" == "--candidates" ]]; then
 	exit 0
 fi
 
+# is_cached DEST STAMP FILE: DEST holds FILE, extracted for the pin STAMP.
+is_cached() { [[ -f "$1/stamp" && "$(cat "$1/stamp")" == "$2" && -f "$1/$3" ]]; }
+
+# install_extracted TMP DEST STAMP: TMP/out, stamped with the pin, becomes DEST; TMP goes.
+install_extracted() {
+	echo "$3" >"$1/out/stamp"
+	rm -rf "$2"
+	mv "$1/out" "$2"
+	rm -rf "$1"
+}
+
 updated=0
 declare -A arches=()
 while read -r label pkg version sha256; do
@@ -113,7 +124,7 @@ while read -r label pkg version sha256; do
 	arches[$arch]=1
 	dest="$cache/kernels/$label"
 	stamp="$pkg $version $sha256"
-	if [[ -f "$dest/stamp" && "$(cat "$dest/stamp")" == "$stamp" && -f "$dest/vmlinuz" ]]; then
+	if is_cached "$dest" "$stamp" vmlinuz; then
 		echo "fetch-kernels: $label: cached ($pkg $version)"
 		continue
 	fi
@@ -131,10 +142,7 @@ while read -r label pkg version sha256; do
 	mv "$tmp/boot/vmlinuz-$release" "$tmp/out/vmlinuz"
 	mv "$tmp/boot/config-$release" "$tmp/out/config"
 	echo "$release" >"$tmp/out/release"
-	echo "$stamp" >"$tmp/out/stamp"
-	rm -rf "$dest"
-	mv "$tmp/out" "$dest"
-	rm -rf "$tmp"
+	install_extracted "$tmp" "$dest" "$stamp"
 	echo "fetch-kernels: $label: ready in $dest (uname -r: $release)"
 done < <(lock_entries)
 
@@ -143,7 +151,7 @@ while read -r arch pkg version sha256; do
 	[[ -n "${arches[$arch]:-}" ]] || continue
 	dest="$cache/busybox/$arch"
 	stamp="$pkg $version $sha256"
-	if [[ -f "$dest/stamp" && "$(cat "$dest/stamp")" == "$stamp" && -f "$dest/busybox" ]]; then
+	if is_cached "$dest" "$stamp" busybox; then
 		echo "fetch-kernels: busybox for $arch: cached ($pkg $version)"
 		continue
 	fi
@@ -158,9 +166,6 @@ while read -r arch pkg version sha256; do
 	[[ -n "$bin" ]] || die "busybox for $arch: $deb has no bin/busybox or usr/bin/busybox"
 	mkdir -p "$tmp/out"
 	mv "$bin" "$tmp/out/busybox"
-	echo "$stamp" >"$tmp/out/stamp"
-	rm -rf "$dest"
-	mv "$tmp/out" "$dest"
-	rm -rf "$tmp"
+	install_extracted "$tmp" "$dest" "$stamp"
 	echo "fetch-kernels: busybox for $arch: ready in $dest"
 done < <(grep -Ev '^[[:space:]]*(#|$)' "$busybox_lock")
