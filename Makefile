@@ -85,9 +85,8 @@ vmtest-selfcheck: vmtest
 	done
 
 vmtest-files:
-	rm -rf $(VMTEST_FILES) $(VMTEST_FILES_ARM64) && mkdir -p $(VMTEST_FILES) $(VMTEST_FILES_ARM64)
-	$(if $(vmtest_amd64),$(GO) run ./internal/testprocess/cmd/buildprograms -static -goarch amd64 -o $(VMTEST_FILES))
-	$(if $(vmtest_arm64),$(GO) run ./internal/testprocess/cmd/buildprograms -static -goarch arm64 -o $(VMTEST_FILES_ARM64))
+	$(if $(vmtest_amd64),rm -rf $(VMTEST_FILES) && mkdir -p $(VMTEST_FILES) && $(GO) run ./internal/testprocess/cmd/buildprograms -static -goarch amd64 -o $(VMTEST_FILES))
+	$(if $(vmtest_arm64),rm -rf $(VMTEST_FILES_ARM64) && mkdir -p $(VMTEST_FILES_ARM64) && $(GO) run ./internal/testprocess/cmd/buildprograms -static -goarch arm64 -o $(VMTEST_FILES_ARM64))
 
 # Benchmarks (bench/README.md), as root: end to end through a real OTLP receiver (gRPC and HTTP),
 # probe overhead against an empty program, a minimal program and bpftrace, filters, in-process

@@ -49,7 +49,6 @@ vmtest-fetch:
 # cross-built: Go needs no emulator for that). Rebuilt from scratch so removed
 # packages drop out.
 vmtest-bins:
-	rm -rf $(VMTEST_BINS) $(VMTEST_BINS_ARM64) && mkdir -p $(VMTEST_BINS) $(VMTEST_BINS_ARM64)
-	$(if $(vmtest_amd64),CGO_ENABLED=0 GOARCH=amd64 $(GO) test -c -o $(VMTEST_BINS)/ $(VMTEST_PKGS))
-	$(if $(vmtest_arm64),CGO_ENABLED=0 GOARCH=arm64 $(GO) test -c -o $(VMTEST_BINS_ARM64)/ $(VMTEST_PKGS_ARM64))
+	$(if $(vmtest_amd64),rm -rf $(VMTEST_BINS) && mkdir -p $(VMTEST_BINS) && CGO_ENABLED=0 GOARCH=amd64 $(GO) test -c -o $(VMTEST_BINS)/ $(VMTEST_PKGS))
+	$(if $(vmtest_arm64),rm -rf $(VMTEST_BINS_ARM64) && mkdir -p $(VMTEST_BINS_ARM64) && CGO_ENABLED=0 GOARCH=arm64 $(GO) test -c -o $(VMTEST_BINS_ARM64)/ $(VMTEST_PKGS_ARM64))
 
