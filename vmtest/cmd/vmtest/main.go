@@ -2,11 +2,13 @@
 // in vmtest/kernels.lock, each under QEMU, and exits non-zero unless every
 // binary reported exit status 0 on every kernel.
 //
-//	vmtest -tests DIR [-tests ARM64DIR] [-kernels all|5.10,arm64-6.1] [flags] [-- ARGS for every test binary]
+//	vmtest -tests DIR [-tests ARM64DIR] [-kernels all|5.10,arm64-6.1] [-run LABEL=REGEX] [flags] [-- ARGS for every test binary]
 //
 // Kernels must have been fetched with vmtest/fetch-kernels.sh first. Each
 // kernel runs the binaries of its own architecture: -tests and -files take
-// one directory per architecture, recognised by the binaries in it.
+// one directory per architecture, recognised by the binaries in it. -run
+// gives one kernel its own set of tests (-test.run REGEX), unless ARGS name
+// their own.
 package main
 
 import (
@@ -52,6 +54,31 @@ func binariesByArch(dirs []string) (map[string][]vmtest.TestBinary, error) {
 	return byArch, nil
 }
 
+// runFlag collects -run LABEL=REGEX: the tests each named kernel runs.
+type runFlag map[string]string
+
+func (r runFlag) String() string { return fmt.Sprint(map[string]string(r)) }
+func (r runFlag) Set(v string) error {
+	label, regex, ok := strings.Cut(v, "=")
+	if !ok || label == "" || regex == "" {
+		return fmt.Errorf("%q is not LABEL=REGEX", v)
+	}
+	if _, dup := r[label]; dup {
+		return fmt.Errorf("a second -run for kernel %s", label)
+	}
+	r[label] = regex
+	return nil
+}
+
+// kernelArgs are the test binaries' arguments on kernel label: its -run regex first, so that a
+// -test.run in args, the later one, wins.
+func (r runFlag) kernelArgs(label string, args []string) []string {
+	if regex, ok := r[label]; ok {
+		return append([]string{"-test.run", regex}, args...)
+	}
+	return args
+}
+
 func main() {
 	os.Exit(run())
 }
@@ -73,9 +100,11 @@ func run() int {
 		env      listFlag
 		testDirs listFlag
 		fileDirs listFlag
+		runs     = runFlag{}
 	)
 	flag.Var(&env, "env", "KEY=VALUE for the guest tests (repeatable)")
 	flag.Var(&testDirs, "tests", "directory of static test binaries (CGO_ENABLED=0 go test -c -o DIR/ PKGS); one per architecture")
+	flag.Var(runs, "run", "LABEL=REGEX: kernel LABEL runs only the tests REGEX matches, unless the test args give -test.run (repeatable, one per kernel)")
 	flag.Var(&fileDirs, "files", "directory of static programs the tests run, placed under /files in the guest; one per architecture")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: vmtest -tests DIR [flags] [-- test binary args]\n")
@@ -99,6 +128,11 @@ func run() int {
 	selected, err := vmtest.SelectKernels(pinned, strings.Split(*kernels, ","))
 	if err != nil {
 		return fail("%v", err)
+	}
+	for label := range runs {
+		if !slices.ContainsFunc(pinned, func(k vmtest.Kernel) bool { return k.Label == label }) {
+			return fail("-run: kernel %q is not pinned in %s", label, *lockPath)
+		}
 	}
 	if *archOnly != "" {
 		if _, ok := vmtest.Arches[*archOnly]; !ok {
@@ -174,7 +208,7 @@ func run() int {
 			// expected release for the tests.
 			initramfs := filepath.Join(workDir, "initramfs-"+k.Label+".cpio")
 			arch := k.Arch()
-			run := vmtest.GuestRun{Kernel: k, Tests: tests[arch], Files: files[arch], Args: testArgs, Env: env}
+			run := vmtest.GuestRun{Kernel: k, Tests: tests[arch], Files: files[arch], Args: runs.kernelArgs(k.Label, testArgs), Env: env}
 			if err := vmtest.BuildInitramfs(initramfs, busyboxes[arch], run); err != nil {
 				results[i] = vmtest.BootResult{Kernel: k, Err: fmt.Errorf("building initramfs: %v", err)}
 				return
