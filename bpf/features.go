@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
 	"github.com/kretspan/kretspan/cgroup"
@@ -147,13 +148,21 @@ func haveFentry(btfErr error) error {
 				asm.Return(),
 			},
 		})
+		if err != nil {
+			lastErr = fmt.Errorf("fentry programs do not load: %w", err)
+			continue
+		}
+		// Loading is not enough: arm64 kernels without ftrace direct calls (Debian's 6.1) load
+		// fentry programs but have no trampoline to attach them with.
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+		prog.Close()
 		if err == nil {
-			prog.Close()
+			l.Close()
 			return nil
 		}
-		lastErr = err
+		lastErr = fmt.Errorf("fentry programs load but do not attach: %w", err)
 	}
-	return fmt.Errorf("fentry programs do not load: %w", lastErr)
+	return lastErr
 }
 
 // tracefsDirs are where tracefs is found: its own mount point, then the one under debugfs.

@@ -11,6 +11,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "go_abi.h"
 #include "kretspan.h"
 
 char __license[] SEC("license") = "Dual BSD/GPL";
@@ -542,7 +543,7 @@ int kprobe_entry(struct pt_regs *ctx)
 SEC("kretprobe")
 int kprobe_return(struct pt_regs *ctx)
 {
-	return on_return(instance_probe_id, ctx->ax);
+	return on_return(instance_probe_id, PT_REGS_RC(ctx));
 }
 
 SEC("kprobe.multi")
@@ -554,7 +555,7 @@ int kprobe_multi_entry(struct pt_regs *ctx)
 SEC("kretprobe.multi")
 int kprobe_multi_return(struct pt_regs *ctx)
 {
-	return on_return(bpf_get_attach_cookie(ctx), ctx->ax);
+	return on_return(bpf_get_attach_cookie(ctx), PT_REGS_RC(ctx));
 }
 
 SEC("fentry")
@@ -605,7 +606,7 @@ int uprobe_entry(struct pt_regs *ctx)
 SEC("uretprobe")
 int uprobe_return(struct pt_regs *ctx)
 {
-	return on_return(instance_probe_id, ctx->ax);
+	return on_return(instance_probe_id, PT_REGS_RC(ctx));
 }
 
 // Go binaries: a uprobe on each RET instruction of the function stands in for the uretprobe,
@@ -613,7 +614,7 @@ int uprobe_return(struct pt_regs *ctx)
 SEC("uprobe")
 int uprobe_ret_instruction(struct pt_regs *ctx)
 {
-	return on_return(instance_probe_id, ctx->ax);
+	return on_return(instance_probe_id, PT_REGS_RC(ctx));
 }
 
 SEC("tracepoint")
@@ -653,7 +654,7 @@ int thread_exit(void *ctx)
 
 // The marker: kretspan's application libraries call kretspan_marker(trace_hi, trace_lo, span_id,
 // wall_ns, flags) to bind a span to the calling thread (or release it). Go passes the arguments in
-// its register ABI (RAX, RBX, RCX, RDI, RSI), C in the System V one (RDI, RSI, RDX, RCX, R8).
+// its register ABI (go_abi.h), C in the platform's C ABI (bpf_tracing.h's PT_REGS_PARMn).
 static __always_inline int on_marker(__u64 trace_hi, __u64 trace_lo, __u64 span_id, __u64 wall_ns, __u64 flags)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -680,11 +681,11 @@ static __always_inline int on_marker(__u64 trace_hi, __u64 trace_lo, __u64 span_
 SEC("uprobe")
 int marker_go(struct pt_regs *ctx)
 {
-	return on_marker(ctx->ax, ctx->bx, ctx->cx, ctx->di, ctx->si);
+	return on_marker(GO_PARM1(ctx), GO_PARM2(ctx), GO_PARM3(ctx), GO_PARM4(ctx), GO_PARM5(ctx));
 }
 
 SEC("uprobe")
 int marker_c(struct pt_regs *ctx)
 {
-	return on_marker(ctx->di, ctx->si, ctx->dx, ctx->cx, ctx->r8);
+	return on_marker(PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx), PT_REGS_PARM3(ctx), PT_REGS_PARM4(ctx), PT_REGS_PARM5(ctx));
 }

@@ -314,7 +314,7 @@ func (j *jaeger) waitForWorkloadTraces(t *testing.T, service string, timeout, se
 // build compiles kretspan and the workloads the tests trace into dir.
 func build(t *testing.T, dir string) (kretspan, nested string) {
 	t.Helper()
-	if err := testprocess.BuildPrograms(dir, false, "kretspan", "nested", "driver"); err != nil {
+	if err := testprocess.BuildPrograms(dir, false, "", "kretspan", "nested", "driver"); err != nil {
 		t.Fatal(err)
 	}
 	return filepath.Join(dir, "kretspan"), filepath.Join(dir, "nested")

@@ -19,7 +19,7 @@ func TestSchedToJaeger(t *testing.T) {
 	requireRoot(t)
 	jaegerBin := jaegerBinary(t)
 	dir := t.TempDir()
-	if err := testprocess.BuildPrograms(dir, false, "kretspan", "sched"); err != nil {
+	if err := testprocess.BuildPrograms(dir, false, "", "kretspan", "sched"); err != nil {
 		t.Fatal(err)
 	}
 	workload := filepath.Join(dir, "sched")

@@ -8,16 +8,21 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 
+	"golang.org/x/arch/arm64/arm64asm"
 	"golang.org/x/arch/x86/x86asm"
 )
 
-// libraryDirs are searched, in order, for a bare library name such as "libc".
+// libraryDirs are searched, in order, for a bare library name such as "libc": the Debian
+// multiarch directories of the architecture kretspan runs on, then the common ones.
 var libraryDirs = []string{
-	"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib",
+	"/lib/" + multiarchTuple[runtime.GOARCH], "/usr/lib/" + multiarchTuple[runtime.GOARCH], "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib",
 }
+
+var multiarchTuple = map[string]string{"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}
 
 // ResolveBinary turns a uprobe PATH into a file: a path as given, or a bare library name
 // ("libc", "libssl.so.3") looked up the way the dynamic loader would.
@@ -206,15 +211,21 @@ func signed32Returns(file *elf.File, names []string) map[string]bool {
 }
 
 // goProbeOffsets decodes a Go function's machine code and returns where its entry probe goes and
-// the offsets of its RET instructions (a byte scan for 0xc3 would also hit immediates).
+// the offsets of its RET instructions (a byte scan for a RET's encoding would also hit immediates).
 //
 // The entry probe goes after the stack-bound check: when the goroutine's stack must grow, the
 // prologue calls morestack, which restarts the function from its first instruction, so a probe
 // there would see one call enter twice.
 func goProbeOffsets(exe *executable, sym elf.Symbol) (entry uint64, returns []uint64, err error) {
 	file, binary := exe.elf, exe.path
-	if file.Machine != elf.EM_X86_64 {
-		return 0, nil, fmt.Errorf("%s: Go functions are supported on x86-64 only, not %s", binary, file.Machine)
+	var decode func(code []byte) (entry uint64, returns []uint64, err error)
+	switch file.Machine {
+	case elf.EM_X86_64:
+		decode = goProbeOffsetsAMD64
+	case elf.EM_AARCH64:
+		decode = goProbeOffsetsARM64
+	default:
+		return 0, nil, fmt.Errorf("%s: Go functions are supported on x86-64 and arm64, not %s", binary, file.Machine)
 	}
 	if sym.Size == 0 || int(sym.Section) >= len(file.Sections) {
 		return 0, nil, fmt.Errorf("%s: symbol %s has no size; cannot find its returns", binary, sym.Name)
@@ -224,13 +235,24 @@ func goProbeOffsets(exe *executable, sym elf.Symbol) (entry uint64, returns []ui
 	if _, err := section.ReadAt(code, int64(sym.Value-section.Addr)); err != nil {
 		return 0, nil, fmt.Errorf("%s: read code of %s: %w", binary, sym.Name, err)
 	}
+	entry, returns, err = decode(code)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s: %s: %w", binary, sym.Name, err)
+	}
+	if len(returns) == 0 {
+		return 0, nil, fmt.Errorf("%s: function %s has no RET instruction (it may never return)", binary, sym.Name)
+	}
+	return entry, returns, nil
+}
+
+func goProbeOffsetsAMD64(code []byte) (entry uint64, returns []uint64, err error) {
 	const prologueInstructions = 4
 	stackCheck := false
 	for offset, count := 0, 0; offset < len(code); count++ {
 		inst, err := x86asm.Decode(code[offset:], 64)
 		if err != nil {
 			// A uprobe inside an instruction would corrupt the program: refuse rather than guess.
-			return 0, nil, fmt.Errorf("%s: cannot decode %s at offset %d: %w", binary, sym.Name, offset, err)
+			return 0, nil, fmt.Errorf("cannot decode at offset %d: %w", offset, err)
 		}
 		next := offset + inst.Len
 		if count < prologueInstructions {
@@ -245,9 +267,6 @@ func goProbeOffsets(exe *executable, sym elf.Symbol) (entry uint64, returns []ui
 			returns = append(returns, uint64(offset))
 		}
 		offset = next
-	}
-	if len(returns) == 0 {
-		return 0, nil, fmt.Errorf("%s: function %s has no RET instruction (it may never return)", binary, sym.Name)
 	}
 	return entry, returns, nil
 }
@@ -266,4 +285,40 @@ func usesR14(inst x86asm.Inst) bool {
 		}
 	}
 	return false
+}
+
+// goProbeOffsetsARM64 reads arm64 code, whose instructions are all 4 bytes and aligned: a word the
+// decoder does not know (padding, a literal of the assembler's pool) cannot shift the others, so
+// it is stepped over. The prologue loads g.stackguard0 through g (R28), compares the stack pointer
+// or the frame's lowest address with it and branches to morestack with B.LS; frames larger than
+// the stack guard first check for wrap-around with B.LO (B.CC), so the entry is after the B.LS.
+func goProbeOffsetsARM64(code []byte) (entry uint64, returns []uint64, err error) {
+	const (
+		instructionSize      = 4
+		prologueInstructions = 6
+		condLS               = 9 // "lower or same": condition field 0b1001
+	)
+	stackCheck := false
+	for offset := 0; offset+instructionSize <= len(code); offset += instructionSize {
+		inst, err := arm64asm.Decode(code[offset : offset+instructionSize])
+		if err != nil {
+			continue
+		}
+		if offset/instructionSize < prologueInstructions && entry == 0 {
+			if inst.Op == arm64asm.LDR && loadsThroughG(inst) {
+				stackCheck = true
+			} else if cond, ok := inst.Args[0].(arm64asm.Cond); stackCheck && inst.Op == arm64asm.B && ok && cond.Value == condLS {
+				entry = uint64(offset + instructionSize)
+			}
+		}
+		if inst.Op == arm64asm.RET {
+			returns = append(returns, uint64(offset))
+		}
+	}
+	return entry, returns, nil
+}
+
+func loadsThroughG(inst arm64asm.Inst) bool {
+	mem, ok := inst.Args[1].(arm64asm.MemImmediate)
+	return ok && mem.Base == arm64asm.RegSP(arm64asm.X28)
 }

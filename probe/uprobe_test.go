@@ -54,11 +54,12 @@ var builtBinaries struct {
 	paths map[string]string
 }
 
-// buildTestBinary builds the C or Go test program once per test binary.
+// buildTestBinary builds the C or Go test program once per test binary: "c" and "go" for this
+// machine, "goarm64" the Go one cross-built for arm64 (with testGoBigFrame).
 func buildTestBinary(t *testing.T, lang string) string {
 	t.Helper()
-	if runtime.GOARCH != "amd64" {
-		t.Skip("Go RET decoding is x86-64 only")
+	if runtime.GOARCH != "amd64" && lang != "goarm64" {
+		t.Skip("these checks decode x86-64 code")
 	}
 	builtBinaries.Lock()
 	defer builtBinaries.Unlock()
@@ -83,7 +84,7 @@ func buildTestBinary(t *testing.T, lang string) string {
 			t.Fatal(err)
 		}
 		cmd = exec.Command("cc", "-O1", "-o", out, src)
-	case "go":
+	case "go", "goarm64":
 		goTool, err := exec.LookPath("go")
 		if err != nil {
 			t.Skipf("no go tool: %v", err)
@@ -97,6 +98,12 @@ func buildTestBinary(t *testing.T, lang string) string {
 		cmd = exec.Command(goTool, "build", "-o", out, ".")
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "GOFLAGS=", "GOTOOLCHAIN=local", "CGO_ENABLED=0")
+		if lang == "goarm64" {
+			if err := os.WriteFile(filepath.Join(dir, "big.go"), []byte(testGoBigFrame), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Env = append(cmd.Env, "GOARCH=arm64")
+		}
 	}
 	if output, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", cmd, err, output)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -14,6 +15,7 @@ import (
 type TestBinary struct {
 	Name string // file name; also the name in the status lines
 	Path string // on the host
+	Arch string // the Arches key of the machine it was built for
 }
 
 // safeName keeps binary names usable unquoted in /init and status lines.
@@ -23,7 +25,8 @@ var safeName = regexp.MustCompile(`^[A-Za-z0-9._+-]+$`)
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // FindTestBinaries lists the executables in dir (sorted) and checks that each
-// is a static x86-64 ELF: the guest has no dynamic loader or libc.
+// is a static ELF of one architecture vmtest boots: the guest has no dynamic
+// loader or libc.
 func FindTestBinaries(dir string) ([]TestBinary, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -42,10 +45,14 @@ func FindTestBinaries(dir string) ([]TestBinary, error) {
 			return nil, fmt.Errorf("test binary name %q: use only letters, digits and ._+-", e.Name())
 		}
 		path := filepath.Join(dir, e.Name())
-		if err := checkStaticAMD64(path); err != nil {
+		arch, err := staticArch(path)
+		if err != nil {
 			return nil, err
 		}
-		bins = append(bins, TestBinary{Name: e.Name(), Path: path})
+		if len(bins) > 0 && bins[0].Arch != arch {
+			return nil, fmt.Errorf("%s holds %s binaries and %s ones (%s); give each architecture its own directory", dir, bins[0].Arch, arch, e.Name())
+		}
+		bins = append(bins, TestBinary{Name: e.Name(), Path: path, Arch: arch})
 	}
 	if len(bins) == 0 {
 		return nil, fmt.Errorf("no executable test binaries in %s (build them with CGO_ENABLED=0 go test -c -o %s/ PKGS)", dir, dir)
@@ -54,21 +61,24 @@ func FindTestBinaries(dir string) ([]TestBinary, error) {
 	return bins, nil
 }
 
-func checkStaticAMD64(path string) error {
+// staticArch returns the architecture of a static ELF executable.
+func staticArch(path string) (string, error) {
 	f, err := elf.Open(path)
 	if err != nil {
-		return fmt.Errorf("%s: not an ELF executable: %v", path, err)
+		return "", fmt.Errorf("%s: not an ELF executable: %v", path, err)
 	}
 	defer f.Close()
-	if f.Machine != elf.EM_X86_64 {
-		return fmt.Errorf("%s: built for %v, the guest is x86-64", path, f.Machine)
-	}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("%s: dynamically linked; build with CGO_ENABLED=0", path)
+			return "", fmt.Errorf("%s: dynamically linked; build with CGO_ENABLED=0", path)
 		}
 	}
-	return nil
+	for name, arch := range Arches {
+		if arch.ELF == f.Machine {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("%s: built for %v, which vmtest does not boot", path, f.Machine)
 }
 
 // GuestRun is what /init does: run each binary with Args, with Env set.
@@ -158,8 +168,18 @@ func BuildInitramfs(out, busybox string, run GuestRun) error {
 	if err != nil {
 		return err
 	}
-	if err := checkStaticAMD64(busybox); err != nil {
-		return fmt.Errorf("busybox: %v (install the busybox-static package)", err)
+	arch := run.Kernel.Arch()
+	got, err := staticArch(busybox)
+	if err == nil && got != arch {
+		err = fmt.Errorf("%s: built for %s", busybox, got)
+	}
+	if err != nil {
+		return fmt.Errorf("busybox for %s: %v (the busybox-static package; fetch-kernels.sh fetches other architectures' into the cache)", arch, err)
+	}
+	for _, b := range append(slices.Clone(run.Tests), run.Files...) {
+		if b.Arch != arch {
+			return fmt.Errorf("%s is built for %s, kernel %s is %s", b.Path, b.Arch, run.Kernel.Label, arch)
+		}
 	}
 	f, err := os.Create(out)
 	if err != nil {

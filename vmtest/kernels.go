@@ -17,7 +17,7 @@ import (
 
 // Kernel is one pinned entry of kernels.lock.
 type Kernel struct {
-	Label   string // short name used on the command line, e.g. "6.1"
+	Label   string // short name used on the command line: "6.1" (amd64), "arm64-6.1"
 	Package string // Debian binary package, e.g. linux-image-6.1.0-56-cloud-amd64-unsigned
 	Version string // Debian package version
 	SHA256  string // of the .deb
@@ -26,6 +26,22 @@ type Kernel struct {
 // Release is the kernel's `uname -r`, which Debian encodes in the package name.
 func (k Kernel) Release() string {
 	return strings.TrimSuffix(strings.TrimPrefix(k.Package, "linux-image-"), "-unsigned")
+}
+
+// Arch is the kernel's architecture, which Debian names last in the package name
+// (linux-image-6.1.0-56-cloud-arm64-unsigned: arm64).
+func (k Kernel) Arch() string {
+	name := strings.TrimSuffix(k.Package, "-unsigned")
+	return name[strings.LastIndex(name, "-")+1:]
+}
+
+// bareLabelArch is the architecture whose kernels are labelled by series alone (6.1).
+const bareLabelArch = "amd64"
+
+// Series is the label without its architecture prefix ("arm64-6.1": 6.1): the
+// release the guest boots must start with it.
+func (k Kernel) Series() string {
+	return strings.TrimPrefix(k.Label, k.Arch()+"-")
 }
 
 // ParseLock reads kernels.lock: "label package version sha256" per line,
@@ -46,6 +62,12 @@ func ParseLock(r io.Reader) ([]Kernel, error) {
 		k := Kernel{Label: f[0], Package: f[1], Version: f[2], SHA256: f[3]}
 		if !strings.HasPrefix(k.Package, "linux-image-") {
 			return nil, fmt.Errorf("kernels.lock line %d: %q is not a linux-image package", n, k.Package)
+		}
+		if _, ok := Arches[k.Arch()]; !ok {
+			return nil, fmt.Errorf("kernels.lock line %d: %q is for architecture %q, which vmtest does not boot", n, k.Package, k.Arch())
+		}
+		if !strings.HasPrefix(k.Release(), k.Series()+".") || (k.Arch() != bareLabelArch && !strings.HasPrefix(k.Label, k.Arch()+"-")) {
+			return nil, fmt.Errorf("kernels.lock line %d: label %q does not name %s: the series, prefixed with ARCH- but for %s", n, k.Label, k.Release(), bareLabelArch)
 		}
 		if seen[k.Label] {
 			return nil, fmt.Errorf("kernels.lock line %d: duplicate label %q", n, k.Label)

@@ -3,12 +3,14 @@ package vmtest
 import (
 	"bufio"
 	"context"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,7 +27,7 @@ type BootConfig struct {
 	KernelArgs  string    // appended to the kernel command line
 	LogPath     string    // full console log
 	Echo        io.Writer // if non-nil, console lines go here with a "[label] " prefix
-	QEMU        string    // qemu-system-x86_64 binary
+	QEMU        string    // the kernel's Arch().QEMU binary
 	MemoryMB    int
 	CPUs        int
 }
@@ -83,10 +85,28 @@ func (r BootResult) Problems() []string {
 	return p
 }
 
+// Arch is what booting a guest of one architecture takes.
+type Arch struct {
+	QEMU        string      // the system emulator
+	QEMUPackage string      // the Debian package that has it
+	Machine     []string    // QEMU's machine options
+	Console     string      // the serial console the guest writes to
+	ELF         elf.Machine // of the test binaries and busybox
+}
+
+// Arches are the architectures vmtest boots, by Debian (and Go) name. arm64
+// uses QEMU's generic "virt" board; its PL011 UART is ttyAMA0.
+var Arches = map[string]Arch{
+	"amd64": {QEMU: "qemu-system-x86_64", QEMUPackage: "qemu-system-x86", Console: "ttyS0", ELF: elf.EM_X86_64},
+	"arm64": {QEMU: "qemu-system-aarch64", QEMUPackage: "qemu-system-arm", Machine: []string{"-M", "virt"}, Console: "ttyAMA0", ELF: elf.EM_AARCH64},
+}
+
 // kernelCommandLine: panic=-1 reboots at once on a panic, which -no-reboot
 // turns into QEMU exiting; softlockup_panic=1 turns a locked-up guest into
 // such a panic (with a backtrace in the log) instead of a wait for the timeout.
-const kernelCommandLine = "console=ttyS0 quiet panic=-1 softlockup_panic=1"
+func kernelCommandLine(arch Arch) string {
+	return "console=" + arch.Console + " quiet panic=-1 softlockup_panic=1"
+}
 
 // QEMUArgs is the command line for one boot. TCG, not KVM: KVM fails on the
 // hosts we run on, and TCG behaves the same everywhere. Single-threaded TCG:
@@ -95,13 +115,14 @@ const kernelCommandLine = "console=ttyS0 quiet panic=-1 softlockup_panic=1"
 // translation cache, and the guest oopses or locks up on a stale int3 in code
 // just patched (seen in syscall_trace_enter on 5.10 and 6.12).
 func QEMUArgs(c BootConfig) []string {
-	return []string{
+	arch := Arches[c.Kernel.Arch()]
+	return append(slices.Clone(arch.Machine),
 		"-accel", "tcg,thread=single", "-cpu", "max",
 		"-m", strconv.Itoa(c.MemoryMB), "-smp", strconv.Itoa(c.CPUs),
 		"-kernel", c.KernelImage, "-initrd", c.Initramfs,
-		"-append", strings.TrimSpace(kernelCommandLine + " " + c.KernelArgs),
+		"-append", strings.TrimSpace(kernelCommandLine(arch)+" "+c.KernelArgs),
 		"-nographic", "-no-reboot", "-nic", "none",
-	}
+	)
 }
 
 // Boot runs one guest to completion or timeout and parses its console.

@@ -14,12 +14,38 @@ func TestRepoLockParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	arches := map[string]bool{}
 	for _, k := range kernels {
-		if !strings.HasPrefix(k.Release(), k.Label+".") {
-			t.Errorf("label %s does not match release %s", k.Label, k.Release())
+		arches[k.Arch()] = true
+		if !strings.HasPrefix(k.Release(), k.Series()+".") || !strings.HasSuffix(k.Release(), "-"+k.Arch()) {
+			t.Errorf("label %s (series %s, %s) does not match release %s", k.Label, k.Series(), k.Arch(), k.Release())
 		}
 		if len(k.SHA256) != 64 {
 			t.Errorf("%s: sha256 %q", k.Label, k.SHA256)
+		}
+	}
+	for arch := range Arches {
+		if !arches[arch] {
+			t.Errorf("no %s kernel pinned", arch)
+		}
+	}
+}
+
+func TestKernelArchitecture(t *testing.T) {
+	for _, tc := range []struct{ label, pkg, arch, series, console string }{
+		{"6.1", "linux-image-6.1.0-56-cloud-amd64-unsigned", "amd64", "6.1", "console=ttyS0"},
+		{"arm64-6.12", "linux-image-6.12.118+deb13-cloud-arm64-unsigned", "arm64", "6.12", "console=ttyAMA0"},
+	} {
+		k := Kernel{Label: tc.label, Package: tc.pkg}
+		if k.Arch() != tc.arch || k.Series() != tc.series {
+			t.Errorf("%s: arch %q series %q, want %q %q", tc.label, k.Arch(), k.Series(), tc.arch, tc.series)
+		}
+		args := strings.Join(QEMUArgs(BootConfig{Kernel: k, MemoryMB: 1024, CPUs: 2}), " ")
+		if !strings.Contains(args, tc.console+" ") {
+			t.Errorf("%s: qemu %s lacks %s", tc.label, args, tc.console)
+		}
+		if virt := strings.HasPrefix(args, "-M virt "); virt != (tc.arch == "arm64") {
+			t.Errorf("%s: qemu %s: -M virt is for arm64 only", tc.label, args)
 		}
 	}
 }
@@ -30,6 +56,10 @@ func TestParseLockRejects(t *testing.T) {
 		"6.1 linux-image-6.1.0-1-cloud-amd64-unsigned 6.1-1\n",
 		"6.1 linux-headers-6.1 6.1-1 abc\n",
 		"6.1 linux-image-a 1 x\n6.1 linux-image-b 1 x\n",
+		"6.1 linux-image-6.1.0-56-cloud-riscv64-unsigned 6.1.192-2 x\n",     // an architecture vmtest does not boot
+		"6.12 linux-image-6.1.0-56-cloud-amd64-unsigned 6.1.192-2 x\n",      // another series
+		"6.1 linux-image-6.1.0-56-cloud-arm64-unsigned 6.1.192-2 x\n",       // arm64 without its prefix
+		"arm64-6.1 linux-image-6.1.0-56-cloud-amd64-unsigned 6.1.192-2 x\n", // the prefix of another architecture
 	} {
 		if _, err := ParseLock(strings.NewReader(bad)); err == nil {
 			t.Errorf("ParseLock(%q) accepted", bad)

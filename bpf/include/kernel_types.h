@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* The few kernel types kretspan reads, relocated by CO-RE against the running kernel's BTF. */
-#ifndef KRETSPAN_KERNEL_TYPES_H
-#define KRETSPAN_KERNEL_TYPES_H
-
-/* bpf_tracing.h: name registers as the kernel does, as these types do. */
+/* The few kernel types kretspan reads, relocated by CO-RE against the running kernel's BTF.
+ * It stands in for bpftool's vmlinux.h, and defines its guard so that bpf_tracing.h names the
+ * registers as the kernel's own struct pt_regs does. bpf2go defines __TARGET_ARCH_x86 or
+ * __TARGET_ARCH_arm64 for each object it builds. */
+#ifndef __VMLINUX_H__
 #define __VMLINUX_H__
 
 typedef unsigned char __u8;
@@ -49,6 +49,7 @@ enum {
 
 #define PF_KTHREAD 0x00200000
 
+#if defined(__TARGET_ARCH_x86)
 struct pt_regs {
 	long unsigned int r15;
 	long unsigned int r14;
@@ -72,6 +73,19 @@ struct pt_regs {
 	long unsigned int sp;
 	long unsigned int ss;
 } __attribute__((preserve_access_index));
+#elif defined(__TARGET_ARCH_arm64)
+/* A probe's context on arm64 (bpf_user_pt_regs_t), the registers bpf_tracing.h's macros read. */
+struct user_pt_regs {
+	__u64 regs[31];
+	__u64 sp;
+	__u64 pc;
+	__u64 pstate;
+};
+
+struct pt_regs;
+#else
+#error "kernel_types.h: unsupported target architecture (bpf2go defines __TARGET_ARCH_*)"
+#endif
 
 struct task_struct {
 	unsigned int flags;
@@ -92,4 +106,4 @@ struct syscall_exit_ctx {
 	long ret;
 };
 
-#endif
+#endif /* __VMLINUX_H__ */

@@ -31,7 +31,7 @@ func buildTools(t *testing.T) string {
 	buildOnce.Do(func() {
 		buildOnce.dir, buildOnce.err = os.MkdirTemp("", "kretspan-test-")
 		if buildOnce.err == nil {
-			buildOnce.err = testprocess.BuildPrograms(buildOnce.dir, false)
+			buildOnce.err = testprocess.BuildPrograms(buildOnce.dir, false, "")
 		}
 	})
 	if buildOnce.err != nil {

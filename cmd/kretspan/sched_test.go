@@ -114,8 +114,11 @@ func TestKernelSchedSplit(t *testing.T) {
 	burnt := schedDo(t, w, fmt.Sprintf("burn %d", ms))
 	contended := schedDo(t, w, fmt.Sprintf("contend %d", ms))
 	nested := schedDo(t, w, fmt.Sprintf("nested %d", ms))
-	spans := receiver.WaitFor(10*time.Second, func(s []otlpreceiver.Span) bool { return len(s) >= 12 })
+	receiver.WaitFor(10*time.Second, func(s []otlpreceiver.Span) bool { return len(s) >= 12 })
 	k.Stop(t)
+	// kretspan exports what it still holds as it stops (an emulated guest may not have sent a
+	// batch within the wait).
+	spans := receiver.Spans()
 	if len(spans) != 12 {
 		t.Fatalf("received %d spans, want 12:\n%s", len(spans), k.Stderr())
 	}

@@ -103,17 +103,23 @@ func checkNestedSpans(t *testing.T, spans []otlpreceiver.Span, made []testproces
 		}
 	}
 	// Wall-clock alignment: each outer span starts within 1 ms of the workload's own clock reading
-	// (20 ms on emulated kernels, where a uprobe's trap alone can take milliseconds).
+	// (20 ms on emulated kernels, where a uprobe's trap alone can take milliseconds, or anywhere
+	// inside the call as the workload timed it: an emulated arm64 guest on a loaded host took 25 ms).
 	alignment := int64(time.Millisecond)
-	if os.Getenv("KRETSPAN_VMTEST") != "" {
+	emulated := os.Getenv("KRETSPAN_VMTEST") != ""
+	if emulated {
 		alignment = int64(20 * time.Millisecond)
 	}
 	for i, call := range made {
 		var best *otlpreceiver.Span
 		closest := int64(math.MaxInt64)
+		latest := alignment
+		if emulated {
+			latest = max(alignment, call.After-call.Before)
+		}
 		for j := range outers {
 			d := int64(outers[j].StartTimeUnixNano) - call.Before
-			if d >= -alignment && d <= alignment {
+			if d >= -alignment && d <= latest {
 				best = &outers[j]
 			}
 			if abs(d) < abs(closest) {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -31,12 +32,24 @@ var Programs = []Program{
 	{Name: "sched", Source: "cmd/kretspan/testdata/sched.c", CFlags: []string{"-pthread", "-fno-omit-frame-pointer"}},
 }
 
-// BuildPrograms builds the named programs (all of them when none is named) into dir. Static
-// builds are for the kernel-matrix guests, which have no libc.
-func BuildPrograms(dir string, static bool, names ...string) error {
+// crossCompilers are Debian's C cross compilers, by GOARCH (gcc-aarch64-linux-gnu,
+// gcc-x86-64-linux-gnu).
+var crossCompilers = map[string]string{"arm64": "aarch64-linux-gnu-gcc", "amd64": "x86_64-linux-gnu-gcc"}
+
+// BuildPrograms builds the named programs (all of them when none is named) into dir, for goarch
+// ("" for this machine's). Static builds are for the kernel-matrix guests, which have no libc.
+func BuildPrograms(dir string, static bool, goarch string, names ...string) error {
 	root, err := ModuleRoot()
 	if err != nil {
 		return err
+	}
+	cc := "cc"
+	if goarch == "" {
+		goarch = runtime.GOARCH
+	} else if goarch != runtime.GOARCH {
+		if cc = crossCompilers[goarch]; cc == "" {
+			return fmt.Errorf("no C cross compiler known for %s", goarch)
+		}
 	}
 	built := 0
 	for _, p := range Programs {
@@ -51,11 +64,11 @@ func BuildPrograms(dir string, static bool, names ...string) error {
 			if static {
 				args = append(args, "-static")
 			}
-			cmd = exec.Command("cc", append(args, "-o", out, p.Source)...)
+			cmd = exec.Command(cc, append(args, "-o", out, p.Source)...)
 		} else {
 			cmd = exec.Command("go", "build", "-o", out, p.Source)
 			// The same binary on the host and in the guests: no libc to link against there.
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOARCH="+goarch)
 		}
 		cmd.Dir = root
 		if output, err := cmd.CombinedOutput(); err != nil {

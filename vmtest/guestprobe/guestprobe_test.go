@@ -1,15 +1,18 @@
-//go:build linux && amd64
+//go:build linux
 
 package guestprobe
 
 import (
 	"bytes"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // requireGuest skips unless /init of a vmtest guest started the test; these
@@ -31,8 +34,10 @@ func TestKernelRelease(t *testing.T) {
 	if want := os.Getenv("KRETSPAN_VMTEST_KERNEL_RELEASE"); release != want {
 		t.Errorf("running kernel %q, vmtest pinned %q", release, want)
 	}
-	if label := os.Getenv("KRETSPAN_VMTEST_KERNEL"); !strings.HasPrefix(release, label+".") {
-		t.Errorf("running kernel %q is not in series %q", release, label)
+	// Labels are the series ("6.1"), prefixed with the architecture but for amd64 ("arm64-6.1").
+	series := strings.TrimPrefix(os.Getenv("KRETSPAN_VMTEST_KERNEL"), runtime.GOARCH+"-")
+	if !strings.HasPrefix(release, series+".") {
+		t.Errorf("running kernel %q is not in series %q", release, series)
 	}
 	t.Logf("kernel %s", release)
 }
@@ -48,7 +53,7 @@ func TestKernelHasBTF(t *testing.T) {
 	if _, err := f.Read(magic); err != nil {
 		t.Fatal(err)
 	}
-	// BTF_MAGIC 0xeB9F, little-endian on x86-64.
+	// BTF_MAGIC 0xeB9F, little-endian on x86-64 and arm64.
 	if !bytes.Equal(magic, []byte{0x9f, 0xeb}) {
 		t.Fatalf("vmlinux BTF starts with %x, want 9feb", magic)
 	}
@@ -96,14 +101,13 @@ func TestKernelBPFFS(t *testing.T) {
 func TestKernelBPFMapCreate(t *testing.T) {
 	requireGuest(t)
 	const (
-		sysBPF                  = 321 // x86-64; not in package syscall
 		cmdMapCreate            = 0
 		mapTypeArray            = 2
 		keySize, valSize        = 4, 8
 		maxEntries       uint32 = 1
 	)
 	attr := [4]uint32{mapTypeArray, keySize, valSize, maxEntries}
-	fd, _, errno := syscall.Syscall(sysBPF, cmdMapCreate, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+	fd, _, errno := syscall.Syscall(unix.SYS_BPF, cmdMapCreate, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
 	if errno != 0 {
 		t.Fatalf("bpf(BPF_MAP_CREATE): %v", errno)
 	}
