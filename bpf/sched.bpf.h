@@ -6,7 +6,10 @@
  * the thread gets a CPU, so it is exact at entry and at return, where the thread runs. Blocked
  * time the scheduler hooks account, in the span's clock (bpf_ktime_get_ns): sched_switch stamps a
  * thread that leaves the CPU not runnable, sched_wakeup stamps its wakeup, and the sched_switch
- * that brings it back adds the block. On-CPU time is what is left of the duration. Each frame
+ * that brings it back adds the block. Run-queue time is bounded by the duration less the blocked
+ * time: run_delay is in the scheduler's clock, and has counted time the hooks saw as blocked (a
+ * 20 ms sleep with 19 ms of each, in an emulated arm64 6.12 guest). On-CPU time is what is left
+ * of the duration. Each frame
  * snapshots its thread's totals at entry, so a call's split is the difference at its return,
  * children included. se.sum_exec_runtime would not do for on-CPU time: it lags the running slice
  * by up to a tick. The hooks cost a thread with no call in flight a lookup each. */
@@ -260,10 +263,14 @@ static __always_inline bool sched_return(__u32 tid, int index, __u64 duration, s
 		return false;
 	task = (void *)bpf_get_current_task();
 	frame = &thread->frames[index & (MAX_DEPTH - 1)];
-	tail->runqueue_ns = BPF_CORE_READ(task, sched_info.run_delay) - frame->run_delay;
 	tail->blocked_ns = thread->blocked_ns - frame->blocked_ns;
-	off = tail->runqueue_ns + tail->blocked_ns;
-	tail->on_cpu_ns = duration > off ? duration - off : 0;
+	if (tail->blocked_ns > duration)
+		tail->blocked_ns = duration;
+	tail->runqueue_ns = BPF_CORE_READ(task, sched_info.run_delay) - frame->run_delay;
+	off = duration - tail->blocked_ns;
+	if (tail->runqueue_ns > off)
+		tail->runqueue_ns = off;
+	tail->on_cpu_ns = off - tail->runqueue_ns;
 	tail->voluntary_switches = BPF_CORE_READ(task, nvcsw) - frame->nvcsw;
 	tail->involuntary_switches = BPF_CORE_READ(task, nivcsw) - frame->nivcsw;
 	tail->block_ns = frame->block_ns;

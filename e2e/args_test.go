@@ -19,7 +19,7 @@ func TestArgumentsToJaeger(t *testing.T) {
 	requireRoot(t)
 	jaegerBin := jaegerBinary(t)
 	dir := t.TempDir()
-	if err := testprocess.BuildPrograms(dir, false, "kretspan", "driver", "goargs"); err != nil {
+	if err := testprocess.BuildPrograms(dir, false, "", "kretspan", "driver", "goargs"); err != nil {
 		t.Fatal(err)
 	}
 	assets, _ := uiAssets(t)
