@@ -16,6 +16,8 @@ const (
 	CounterDropRingbufFull  = kretspanCounterCOUNTER_DROP_RINGBUF_FULL
 	CounterMissedReturn     = kretspanCounterCOUNTER_MISSED_RETURN
 	CounterOrphanReturn     = kretspanCounterCOUNTER_ORPHAN_RETURN
+	// CounterLostExecRecord counts exec records lost to a full ring, under id 0 (no probe's).
+	CounterLostExecRecord = kretspanCounterCOUNTER_LOST_EXEC_RECORD
 )
 
 const counterCount = int(kretspanCounterCOUNTER_MAX)
@@ -70,6 +72,7 @@ var counterTable = [counterCount]struct {
 	CounterDropRingbufFull:  {"dropped_ringbuf_full", LedgerDropped},
 	CounterMissedReturn:     {"missed_return", LedgerMissedReturns},
 	CounterOrphanReturn:     {"orphan_return", LedgerOutside},
+	CounterLostExecRecord:   {"lost_exec_record", LedgerOutside},
 }
 
 // Counters lists every kernel counter, in the kernel's order.

@@ -646,3 +646,5 @@ int marker_c(struct pt_regs *ctx)
 {
 	return on_marker(ctx->di, ctx->si, ctx->dx, ctx->cx, ctx->r8);
 }
+
+#include "process.bpf.h"

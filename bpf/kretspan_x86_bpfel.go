@@ -54,7 +54,8 @@ const (
 	kretspanCounterCOUNTER_DROP_RINGBUF_FULL  kretspanCounter = 8
 	kretspanCounterCOUNTER_MISSED_RETURN      kretspanCounter = 9
 	kretspanCounterCOUNTER_ORPHAN_RETURN      kretspanCounter = 10
-	kretspanCounterCOUNTER_MAX                kretspanCounter = 11
+	kretspanCounterCOUNTER_LOST_EXEC_RECORD   kretspanCounter = 11
+	kretspanCounterCOUNTER_MAX                kretspanCounter = 12
 )
 
 type kretspanEvent struct {
@@ -81,6 +82,20 @@ const (
 	kretspanEventFlagEVENT_REMOTE_PARENT kretspanEventFlag = 1
 )
 
+type kretspanExecRecord struct {
+	_               structs.HostLayout
+	StartBoottimeNs uint64
+	CgroupId        uint64
+	Pid             uint32
+	ParentPid       uint32
+	Uid             uint32
+	EnvironLen      uint32
+	Comm            [16]uint8
+	Filename        [256]uint8
+	ExecutableName  [64]uint8
+	Environ         [4096]uint8
+}
+
 type kretspanLimit uint32
 
 const (
@@ -100,7 +115,7 @@ type kretspanProbeConfig struct {
 
 type kretspanProbeCounters struct {
 	_            structs.HostLayout
-	Counts       [11]uint64
+	Counts       [12]uint64
 	LatencySumNs uint64
 	LatencyLog2  [64]uint64
 }
@@ -119,6 +134,8 @@ const (
 	kretspanMapCgroupFilter          = "cgroup_filter"
 	kretspanMapCounters              = "counters"
 	kretspanMapEvents                = "events"
+	kretspanMapExecRecords           = "exec_records"
+	kretspanMapExecScratch           = "exec_scratch"
 	kretspanMapPidFilter             = "pid_filter"
 	kretspanMapProbeConfigs          = "probe_configs"
 	kretspanMapStacks                = "stacks"
@@ -133,6 +150,7 @@ const (
 	kretspanProgKprobeReturn         = "kprobe_return"
 	kretspanProgMarkerC              = "marker_c"
 	kretspanProgMarkerGo             = "marker_go"
+	kretspanProgProcessExec          = "process_exec"
 	kretspanProgSyscallEntry         = "syscall_entry"
 	kretspanProgSyscallReturn        = "syscall_return"
 	kretspanProgThreadExit           = "thread_exit"
@@ -155,6 +173,7 @@ const (
 	kretspanVarUnusedCounters        = "unused_counters"
 	kretspanVarUnusedEvent           = "unused_event"
 	kretspanVarUnusedEventFlag       = "unused_event_flag"
+	kretspanVarUnusedExecRecord      = "unused_exec_record"
 	kretspanVarUnusedLimit           = "unused_limit"
 	kretspanVarUseTaskStorage        = "use_task_storage"
 	kretspanVarWakeupBytes           = "wakeup_bytes"
@@ -210,6 +229,7 @@ type kretspanProgramSpecs struct {
 	KprobeReturn         *ebpf.ProgramSpec `ebpf:"kprobe_return"`
 	MarkerC              *ebpf.ProgramSpec `ebpf:"marker_c"`
 	MarkerGo             *ebpf.ProgramSpec `ebpf:"marker_go"`
+	ProcessExec          *ebpf.ProgramSpec `ebpf:"process_exec"`
 	SyscallEntry         *ebpf.ProgramSpec `ebpf:"syscall_entry"`
 	SyscallReturn        *ebpf.ProgramSpec `ebpf:"syscall_return"`
 	ThreadExit           *ebpf.ProgramSpec `ebpf:"thread_exit"`
@@ -226,6 +246,8 @@ type kretspanMapSpecs struct {
 	CgroupFilter  *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
+	ExecRecords   *ebpf.MapSpec `ebpf:"exec_records"`
+	ExecScratch   *ebpf.MapSpec `ebpf:"exec_scratch"`
 	PidFilter     *ebpf.MapSpec `ebpf:"pid_filter"`
 	ProbeConfigs  *ebpf.MapSpec `ebpf:"probe_configs"`
 	Stacks        *ebpf.MapSpec `ebpf:"stacks"`
@@ -254,6 +276,7 @@ type kretspanVariableSpecs struct {
 	UnusedCounters     *ebpf.VariableSpec `ebpf:"unused_counters"`
 	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedEventFlag    *ebpf.VariableSpec `ebpf:"unused_event_flag"`
+	UnusedExecRecord   *ebpf.VariableSpec `ebpf:"unused_exec_record"`
 	UnusedLimit        *ebpf.VariableSpec `ebpf:"unused_limit"`
 	UseTaskStorage     *ebpf.VariableSpec `ebpf:"use_task_storage"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -283,6 +306,8 @@ type kretspanMaps struct {
 	CgroupFilter  *ebpf.Map `ebpf:"cgroup_filter"`
 	Counters      *ebpf.Map `ebpf:"counters"`
 	Events        *ebpf.Map `ebpf:"events"`
+	ExecRecords   *ebpf.Map `ebpf:"exec_records"`
+	ExecScratch   *ebpf.Map `ebpf:"exec_scratch"`
 	PidFilter     *ebpf.Map `ebpf:"pid_filter"`
 	ProbeConfigs  *ebpf.Map `ebpf:"probe_configs"`
 	Stacks        *ebpf.Map `ebpf:"stacks"`
@@ -297,6 +322,8 @@ func (m *kretspanMaps) Close() error {
 		m.CgroupFilter,
 		m.Counters,
 		m.Events,
+		m.ExecRecords,
+		m.ExecScratch,
 		m.PidFilter,
 		m.ProbeConfigs,
 		m.Stacks,
@@ -326,6 +353,7 @@ type kretspanVariables struct {
 	UnusedCounters     *ebpf.Variable `ebpf:"unused_counters"`
 	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`
 	UnusedEventFlag    *ebpf.Variable `ebpf:"unused_event_flag"`
+	UnusedExecRecord   *ebpf.Variable `ebpf:"unused_exec_record"`
 	UnusedLimit        *ebpf.Variable `ebpf:"unused_limit"`
 	UseTaskStorage     *ebpf.Variable `ebpf:"use_task_storage"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
@@ -343,6 +371,7 @@ type kretspanPrograms struct {
 	KprobeReturn         *ebpf.Program `ebpf:"kprobe_return"`
 	MarkerC              *ebpf.Program `ebpf:"marker_c"`
 	MarkerGo             *ebpf.Program `ebpf:"marker_go"`
+	ProcessExec          *ebpf.Program `ebpf:"process_exec"`
 	SyscallEntry         *ebpf.Program `ebpf:"syscall_entry"`
 	SyscallReturn        *ebpf.Program `ebpf:"syscall_return"`
 	ThreadExit           *ebpf.Program `ebpf:"thread_exit"`
@@ -361,6 +390,7 @@ func (p *kretspanPrograms) Close() error {
 		p.KprobeReturn,
 		p.MarkerC,
 		p.MarkerGo,
+		p.ProcessExec,
 		p.SyscallEntry,
 		p.SyscallReturn,
 		p.ThreadExit,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kretspan/kretspan/errno"
 	"github.com/kretspan/kretspan/probe"
+	"github.com/kretspan/kretspan/processinfo"
 )
 
 // Config holds the settings that apply to every probe.
@@ -42,6 +43,9 @@ type Config struct {
 	Correlate bool
 	BPFFS     string
 	Markers   []probe.Marker // binaries whose binding marker must be attached (with Correlate)
+	// OnExec, when set, gets the exec record of each process the filters keep, as it executes a
+	// program; Read hands them over before the span records that follow them.
+	OnExec func(*processinfo.Exec)
 }
 
 // TraceContextMapPath is where the OpenTelemetry eBPF tools share per-thread trace contexts.
@@ -88,6 +92,7 @@ type Tracer struct {
 	links       []link.Link
 	executables map[string]*link.Executable
 	reader      *ringbuf.Reader
+	execs       *execReader // nil without Config.OnExec
 	waiter      *ringWaiter // nil: the reader waits itself
 	wakeupBytes int         // the data that makes the programs wake the reader
 	poll        time.Duration
@@ -186,6 +191,7 @@ func configure(spec *ebpf.CollectionSpec, cfg Config, probeCount int) error {
 		return fmt.Errorf("%d cgroups to filter by, at most %d", len(cfg.Cgroups), MaxCgroups)
 	}
 	s.CgroupFilter.MaxEntries = uint32(max(len(cfg.Cgroups), 1))
+	configureExecs(&s, cfg.OnExec != nil)
 
 	var comm [16]byte
 	if len(cfg.Comm) >= len(comm) {
@@ -313,6 +319,11 @@ func (t *Tracer) start(cfg Config, probes []Probe) error {
 	}
 	if err := t.attachThreadExit(); err != nil {
 		return err
+	}
+	if cfg.OnExec != nil {
+		if err := t.attachExecs(t.maps.ExecRecords, cfg.OnExec); err != nil {
+			return err
+		}
 	}
 
 	t.reader, err = ringbuf.NewReader(t.maps.Events)
@@ -481,8 +492,18 @@ func (t *Tracer) Read(onEvent func(*Event), onIdle func()) error {
 			if err != nil {
 				return err
 			}
+			// A process executes its program before it makes the call: its exec record is in its
+			// ring by the time the call's record is read.
+			if t.execs.pending() {
+				if err := t.execs.drain(); err != nil {
+					return err
+				}
+			}
 			onEvent(event)
 		case errors.Is(err, os.ErrDeadlineExceeded):
+			if err := t.execs.drain(); err != nil {
+				return err
+			}
 			onIdle()
 			nextWait()
 		case errors.Is(err, ringbuf.ErrFlushed), errors.Is(err, ringbuf.ErrClosed):
@@ -568,6 +589,7 @@ func (t *Tracer) Close() error {
 	if t.reader != nil {
 		errs = append(errs, t.reader.Close())
 	}
+	errs = append(errs, t.execs.close())
 	if t.waiter != nil {
 		errs = append(errs, t.waiter.close())
 	}

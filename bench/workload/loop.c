@@ -5,8 +5,10 @@
 //   loop overhead getppid|func CALLS REPS   one line per repetition: "ns_per_call X"
 //   loop rate getppid|func RATE MILLIS      paced at RATE calls/s (0: flat out) for MILLIS ms:
 //                                           "calls N elapsed_ns E"
-//   loop churn getppid|func N 0             forks N children one after another, each making one
-//                                           call and exiting: "children N elapsed_ns E"
+//   loop churn getppid|func N 0             forks N children one after another, each executing
+//                                           "loop once getppid|func 1 0" with this environment:
+//                                           "children N elapsed_ns E"
+//   loop once getppid|func 1 0              makes one call
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +46,7 @@ static inline void call(int func)
 int main(int argc, char **argv)
 {
 	if (argc != 5) {
-		fprintf(stderr, "usage: %s overhead|rate|churn getppid|func CALLS|RATE|CHILDREN REPS|MILLIS|0\n", argv[0]);
+		fprintf(stderr, "usage: %s overhead|rate|churn|once getppid|func CALLS|RATE|CHILDREN REPS|MILLIS|0\n", argv[0]);
 		return 2;
 	}
 	int func = strcmp(argv[2], "func") == 0;
@@ -88,8 +90,20 @@ int main(int argc, char **argv)
 		printf("calls %lld elapsed_ns %lld\n", calls, now - start);
 		return 0;
 	}
+	if (strcmp(argv[1], "once") == 0) {
+		call(func);
+		return 0;
+	}
 	if (strcmp(argv[1], "churn") == 0) {
 		long long start = now_ns(), children = 0;
+		char self[4096];
+		ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+		if (len < 0) {
+			perror("readlink /proc/self/exe");
+			return 1;
+		}
+		self[len] = 0;
 		for (long long i = 0; i < a; i++) {
 			pid_t child = fork();
 
@@ -98,8 +112,10 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			if (child == 0) {
-				call(func);
-				_exit(0);
+				char *child_argv[] = {argv[0], "once", argv[2], "1", "0", NULL};
+
+				execv(self, child_argv);
+				_exit(127);
 			}
 			waitpid(child, NULL, 0);
 			children++;

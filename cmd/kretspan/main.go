@@ -141,6 +141,8 @@ type trace struct {
 	tracer   *bpf.Tracer
 	pipeline *otelbridge.Pipeline
 	metrics  *exporter.Metrics // nil: no metrics
+	// processes reads the traced processes, from /proc or their exec records.
+	processes *processinfo.Reader
 	// stopMetrics ends the metrics' periodic exports; the final one is metrics.Close's.
 	stopMetrics func()
 }
@@ -225,6 +227,7 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 		Correlate:      !s.NoCorrelation,
 		BPFFS:          s.BPFFS,
 		Markers:        markers,
+		OnExec:         processes.AddExec,
 	}, probes)
 	if err != nil {
 		if metrics != nil {
@@ -233,7 +236,7 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 		_ = pipeline.Close(context.Background())
 		return nil, err
 	}
-	t := &trace{settings: s, targets: targets, tracer: tracer, pipeline: pipeline, metrics: metrics}
+	t := &trace{settings: s, targets: targets, tracer: tracer, pipeline: pipeline, metrics: metrics, processes: processes}
 
 	// Markers found by scanning are a convenience: one that cannot be attached is reported, not fatal.
 	for _, m := range scanned {
@@ -327,7 +330,8 @@ func (t *trace) shutDownAndReport(interrupted context.Context, readErr error, st
 			Received: stats.Received, Exported: stats.Exported, DroppedQueue: stats.DroppedQueue, ExportFailed: stats.ExportFailed,
 			ExportedByID: stats.ExportedByID, Latency: stats.LatencyByProbe,
 		})
-		summary.WriteServices(stderr, stats.ByService, summary.Processes{Read: stats.ProcessesRead, Cached: stats.ProcessesCached})
+		summary.WriteServices(stderr, stats.ByService, summary.Processes{Read: stats.ProcessesRead, Cached: stats.ProcessesCached,
+			FromExec: t.processes.UsedExecRecords(), LostExecRecords: counters[0].Counts[bpf.CounterLostExecRecord]})
 	}
 	if err := t.pipeline.LastError(); err != nil {
 		printError(stderr, fmt.Errorf("last export error: %w", err))
