@@ -41,6 +41,9 @@ const (
 	LedgerSampledOut                  // in a call tree sampled out
 	LedgerDropped                     // lost in the kernel for want of room
 	LedgerMissedReturns               // entered, but the return never came
+	// LedgerExecRecords is not a probe's: exec records, counted under id 0 and shown with the
+	// processes in the exit summary.
+	LedgerExecRecords
 )
 
 // ledgerColumns name the exit summary's columns. Of the calls submitted to user space it shows
@@ -72,14 +75,16 @@ var counterTable = [counterCount]struct {
 	CounterDropRingbufFull:  {"dropped_ringbuf_full", LedgerDropped},
 	CounterMissedReturn:     {"missed_return", LedgerMissedReturns},
 	CounterOrphanReturn:     {"orphan_return", LedgerOutside},
-	CounterLostExecRecord:   {"lost_exec_record", LedgerOutside},
+	CounterLostExecRecord:   {"lost_exec_record", LedgerExecRecords},
 }
 
-// Counters lists every kernel counter, in the kernel's order.
+// Counters lists every kernel counter of a probe, in the kernel's order.
 func Counters() []Counter {
-	all := make([]Counter, counterCount)
-	for i := range all {
-		all[i] = Counter(i)
+	var all []Counter
+	for i, row := range counterTable {
+		if row.ledger != LedgerExecRecords {
+			all = append(all, Counter(i))
+		}
 	}
 	return all
 }

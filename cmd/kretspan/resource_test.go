@@ -111,11 +111,12 @@ func TestKernelServiceNameAndCommandLine(t *testing.T) {
 	}
 }
 
-// Process churn: a workload forks children one after another, each executing a program that makes
-// one traced call and exits at once, nearly always before kretspan reads its record. Every span
-// carries its own process's resource as the workload made it (pid, parent, executable, the service
-// named in its environment), each process is read once, and once they have all exited and their
-// spans are exported, the cache holds none of them.
+// Process churn: a workload in a Kubernetes-named container cgroup forks children one after
+// another, each executing a program that makes one traced call and exits at once, nearly always
+// before kretspan reads its record. Every span carries its own process's resource as the workload
+// made it (pid, parent, executable, the service named in its environment, container, pod), each
+// process is read once, and once they have all exited and their spans are exported, the cache
+// holds none of them.
 func TestKernelProcessChurn(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
@@ -128,8 +129,8 @@ func TestKernelProcessChurn(t *testing.T) {
 // their spans' resources and the cache of processes; it returns kretspan, stopped.
 func checkChurn(t *testing.T, dir, mount string, n int) *testprocess.Kretspan {
 	t.Helper()
-	group := "kretspan-test-" + cgrouptest.RandomHex(t, 4)
-	cgrouptest.Make(t, mount, group)
+	containers := cgrouptest.NewContainers(t, mount)
+	group := containers.PodContainer
 	w := startDriver(t, dir)
 	cgrouptest.Enter(t, filepath.Join(mount, group), w.PID)
 	receiver := startReceiver(t)
@@ -171,9 +172,10 @@ func checkChurn(t *testing.T, dir, mount string, n int) *testprocess.Kretspan {
 		// Read from /proc before the child exited, or from its exec record after: the same.
 		r := s.Resource
 		if r["process.pid"] != pid || r["service.name"] != service || r["process.parent_pid"] != w.PID ||
-			r["process.executable.name"] != "driver" || r["process.executable.path"] != executable {
-			t.Fatalf("child %d's span has the resource %v, want its own pid, the service %s, its parent %d and the executable %s",
-				pid, r, service, w.PID, executable)
+			r["process.executable.name"] != "driver" || r["process.executable.path"] != executable ||
+			r["container.id"] != containers.PodContainerID || r["k8s.pod.uid"] != containers.PodUID {
+			t.Fatalf("child %d's span has the resource %v, want its own pid, the service %s, its parent %d, the executable %s, the container %s and the pod %s",
+				pid, r, service, w.PID, executable, containers.PodContainerID, containers.PodUID)
 		}
 	}
 	if len(spans) != n {
