@@ -19,18 +19,18 @@ import (
 // another, each executing a program that makes one traced call, while kretspan traces them with a
 // resource per process.
 type ChurnResult struct {
-	Children    int
-	Elapsed     time.Duration // the workload's
-	Spans       int
+	Children int
+	Elapsed  time.Duration // the workload's
+	Spans    int
 	// FullResource counts spans whose resource is all of their process's: its pid, parent,
 	// executable and the service its environment names; PIDAndComm those with only the pid and
 	// the command name a span record carries (the process was gone, and no exec record said more).
 	FullResource, PIDAndComm int
 	Processes                summary.Processes
-	CachedAtEnd uint64
-	PeakRSSKB   uint64
-	WorkloadPID int
-	Err         error
+	CachedAtEnd              uint64
+	PeakRSSKB                uint64
+	WorkloadPID              int
+	Err                      error
 }
 
 // churnService is the service the churn children name in their environment.
