@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/kretspan/kretspan/processinfo"
@@ -85,15 +84,9 @@ func configureExecs(s *kretspanSpecs, on bool) {
 // attachExecs attaches the exec program, which sends a record each time a process the filters
 // keep executes a program, and opens the reader of its ring.
 func (t *Tracer) attachExecs(m *ebpf.Map, onExec func(*processinfo.Exec)) error {
-	programs, err := t.loadInstance(nil, func(p *kretspanProgramSpecs) *ebpf.ProgramSpec { return p.ProcessExec })
-	if err != nil {
-		return fmt.Errorf("load exec program: %w", err)
+	if err := t.attachSched("sched_process_exec", "exec", func(p *kretspanProgramSpecs) *ebpf.ProgramSpec { return p.ProcessExec }); err != nil {
+		return err
 	}
-	l, err := link.Tracepoint("sched", "sched_process_exec", programs[0], nil)
-	if err != nil {
-		return fmt.Errorf("attach tracepoint sched:sched_process_exec: %w", explainPermission(err))
-	}
-	t.links = append(t.links, l)
 	r, err := ringbuf.NewReader(m)
 	if err != nil {
 		return fmt.Errorf("open exec records' reader: %w", err)

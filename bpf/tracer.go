@@ -416,13 +416,18 @@ func (t *Tracer) loadInstance(instance func(*kretspanSpecs) error, pick ...func(
 
 // attachThreadExit frees the stacks of threads that exit inside probed calls.
 func (t *Tracer) attachThreadExit() error {
-	programs, err := t.loadInstance(nil, func(p *kretspanProgramSpecs) *ebpf.ProgramSpec { return p.ThreadExit })
+	return t.attachSched("sched_process_exit", "thread-exit", func(p *kretspanProgramSpecs) *ebpf.ProgramSpec { return p.ThreadExit })
+}
+
+// attachSched loads a program and attaches it to a tracepoint of the sched subsystem.
+func (t *Tracer) attachSched(event, what string, program func(*kretspanProgramSpecs) *ebpf.ProgramSpec) error {
+	programs, err := t.loadInstance(nil, program)
 	if err != nil {
-		return fmt.Errorf("load thread-exit program: %w", err)
+		return fmt.Errorf("load %s program: %w", what, err)
 	}
-	l, err := link.Tracepoint("sched", "sched_process_exit", programs[0], nil)
+	l, err := link.Tracepoint("sched", event, programs[0], nil)
 	if err != nil {
-		return fmt.Errorf("attach tracepoint sched:sched_process_exit: %w", explainPermission(err))
+		return fmt.Errorf("attach tracepoint sched:%s: %w", event, explainPermission(err))
 	}
 	t.links = append(t.links, l)
 	return nil
