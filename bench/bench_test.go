@@ -48,7 +48,7 @@ func BenchmarkChurn(b *testing.B) {
 		b.Skip("the churn row loads BPF programs: run as root")
 	}
 	cfg := Full()
-	cfg.WorkDir, cfg.Log = b.TempDir(), io.Discard
+	cfg.WorkDir, cfg.Log = b.TempDir(), os.Stderr // what the row says of resources that are not its process's
 	workload, err := buildPrograms(&cfg)
 	if err != nil {
 		b.Fatal(err)

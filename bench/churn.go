@@ -118,6 +118,8 @@ func churnRun(cfg Config, workload string, res *ChurnResult) error {
 			res.FullResource++
 		case r["process.parent_pid"] == nil && r["process.executable.path"] == nil:
 			res.PIDAndComm++
+		default:
+			fmt.Fprintf(cfg.Log, "process churn: child %d's resource is neither full nor pid and command name: %v\n", pid, r)
 		}
 	}
 	return nil

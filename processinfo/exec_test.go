@@ -51,10 +51,19 @@ func TestReadFallsBackToExecRecord(t *testing.T) {
 	}
 
 	// A running process is read from /proc, and uses up its record.
-	writeProc(t, root, 53, map[string]string{"stat": "53 (app) S 1 53 53 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 50 0 0\n"}, "/usr/bin/app")
+	writeProc(t, root, 53, map[string]string{"stat": "53 (app) S 1 53 53 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 50 0 0\n",
+		"environ": "OTEL_SERVICE_NAME=from-proc\x00"}, "/usr/bin/app")
 	exec(53, "/usr/bin/app", 50)
-	if got, err := r.Read(53); err != nil || got.ServiceName != "" || got.ExecutablePath != "/usr/bin/app" {
+	if got, err := r.Read(53); err != nil || got.ServiceName != "from-proc" || got.ExecutablePath != "/usr/bin/app" {
 		t.Errorf("Read of a running process = %+v, %v; want /proc's", got, err)
+	}
+	// One that exited while it was read: its executable read, its environment and status gone.
+	writeProc(t, root, 55, map[string]string{"stat": "55 (app) S 1 55 55 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 70 0 0\n"}, "/usr/bin/app")
+	exec(55, "/usr/bin/app", 70)
+	want = Process{PID: 55, ParentPID: 1, StartTicks: 70, Comm: "app", ExecutablePath: "/usr/bin/app", ExecutableName: "app",
+		Owner: owner, ServiceName: "checkout"}
+	if got, err := r.Read(55); err != nil || got != want {
+		t.Errorf("Read of a process that exited while read = %+v, %v\nwant %+v", got, err, want)
 	}
 	if n := len(r.execs.byPID); n != 0 {
 		t.Errorf("%d exec records left, want none", n)

@@ -70,15 +70,32 @@ var ErrGone = errors.New("no such process")
 // fields empty. A process that is gone, or has exited and is not yet reaped (a zombie: /proc
 // still has its stat but no longer its executable or environment), is what its exec record
 // (AddExec) says, if it has one of the same start time; else ErrGone or what /proc has. A
-// process read from /proc uses up its exec record too.
+// process exiting while it is read loses its files one by one: what it lost, its exec record
+// gives. A process read from /proc uses up its exec record too.
 func (r *Reader) Read(pid uint32) (Process, error) {
 	p, err := r.readProc(pid)
 	recorded, ok := r.execs.take(pid)
-	if ok && (errors.Is(err, ErrGone) || err == nil && p.ExecutablePath == "" && p.StartTicks == recorded.StartTicks) {
+	switch {
+	case !ok:
+	case errors.Is(err, ErrGone), err == nil && p.StartTicks == recorded.StartTicks && p.ExecutablePath == "":
 		r.execs.used.Add(1)
 		return recorded, nil
+	case err == nil && p.StartTicks == recorded.StartTicks:
+		p.fillFrom(&recorded)
 	}
 	return p, err
+}
+
+// fillFrom gives p what its /proc files no longer said, from the same process's exec record.
+func (p *Process) fillFrom(recorded *Process) {
+	for _, f := range []struct{ field, from *string }{
+		{&p.Owner, &recorded.Owner}, {&p.ServiceName, &recorded.ServiceName},
+		{&p.ContainerID, &recorded.ContainerID}, {&p.PodUID, &recorded.PodUID},
+	} {
+		if *f.field == "" {
+			*f.field = *f.from
+		}
+	}
 }
 
 func (r *Reader) readProc(pid uint32) (Process, error) {
