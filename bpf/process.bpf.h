@@ -73,7 +73,7 @@ struct sched_process_exec_ctx {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
+	__uint(max_entries, 1 << 18); /* set by Go (execRingSize) */
 } exec_records SEC(".maps");
 
 /* The record is built here: it is too big for the BPF stack. */

@@ -61,9 +61,10 @@ func cString(b []byte) string {
 	return string(b)
 }
 
-// execRingSize is the exec records' ring: about 300 records of a 3 KiB environment, drained
-// before every span record that follows them.
-const execRingSize = 1 << 20
+// execRingSize is the exec records' ring: about 75 records of a 3 KiB environment, drained
+// before every span record that follows them and at every poll of an idle ring. It is small
+// because it is mapped twice into kretspan's resident memory.
+const execRingSize = 1 << 18
 
 // execReader reads the exec records of the processes the filters keep.
 type execReader struct {
