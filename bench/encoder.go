@@ -63,6 +63,8 @@ func (benchProcesses) Read(pid uint32) (processinfo.Process, error) {
 
 func (benchProcesses) StartTicks(pid uint32) (uint64, error) { return uint64(pid) * 7, nil }
 
+func (benchProcesses) Sweep() {}
+
 // benchProbes are the spans' probes, by probe id: getppid as kretspan traces it, and the
 // workload's function under a uprobe.
 func benchProbes() []otelbridge.ProbeInfo {

@@ -689,3 +689,5 @@ int marker_c(struct pt_regs *ctx)
 {
 	return on_marker(PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx), PT_REGS_PARM3(ctx), PT_REGS_PARM4(ctx), PT_REGS_PARM5(ctx));
 }
+
+#include "process.bpf.h"

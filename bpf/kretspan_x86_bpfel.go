@@ -76,7 +76,8 @@ const (
 	kretspanCounterCOUNTER_MISSED_RETURN      kretspanCounter = 9
 	kretspanCounterCOUNTER_ORPHAN_RETURN      kretspanCounter = 10
 	kretspanCounterCOUNTER_BLOCKED_STACK_LOST kretspanCounter = 11
-	kretspanCounterCOUNTER_MAX                kretspanCounter = 12
+	kretspanCounterCOUNTER_LOST_EXEC_RECORD   kretspanCounter = 12
+	kretspanCounterCOUNTER_MAX                kretspanCounter = 13
 )
 
 type kretspanEvent struct {
@@ -104,6 +105,20 @@ const (
 	kretspanEventFlagEVENT_SCHED         kretspanEventFlag = 2
 	kretspanEventFlagEVENT_ARGS          kretspanEventFlag = 4
 )
+
+type kretspanExecRecord struct {
+	_               structs.HostLayout
+	StartBoottimeNs uint64
+	CgroupId        uint64
+	Pid             uint32
+	ParentPid       uint32
+	Uid             uint32
+	EnvironLen      uint32
+	Comm            [16]uint8
+	Filename        [256]uint8
+	ExecutableName  [64]uint8
+	Environ         [4096]uint8
+}
 
 type kretspanLimit uint32
 
@@ -143,7 +158,7 @@ type kretspanProbeConfig struct {
 
 type kretspanProbeCounters struct {
 	_             structs.HostLayout
-	Counts        [12]uint64
+	Counts        [13]uint64
 	LatencySumNs  uint64
 	OnCpuSumNs    uint64
 	RunqueueSumNs uint64
@@ -191,6 +206,8 @@ const (
 	kretspanMapCgroupFilter          = "cgroup_filter"
 	kretspanMapCounters              = "counters"
 	kretspanMapEvents                = "events"
+	kretspanMapExecRecords           = "exec_records"
+	kretspanMapExecScratch           = "exec_scratch"
 	kretspanMapPathScratch           = "path_scratch"
 	kretspanMapPidFilter             = "pid_filter"
 	kretspanMapProbeConfigs          = "probe_configs"
@@ -208,6 +225,7 @@ const (
 	kretspanProgKprobeReturn         = "kprobe_return"
 	kretspanProgMarkerC              = "marker_c"
 	kretspanProgMarkerGo             = "marker_go"
+	kretspanProgProcessExec          = "process_exec"
 	kretspanProgSchedSwitchBtf       = "sched_switch_btf"
 	kretspanProgSchedSwitchRaw       = "sched_switch_raw"
 	kretspanProgSchedWakeupBtf       = "sched_wakeup_btf"
@@ -249,6 +267,7 @@ const (
 	kretspanVarUnusedCounters        = "unused_counters"
 	kretspanVarUnusedEvent           = "unused_event"
 	kretspanVarUnusedEventFlag       = "unused_event_flag"
+	kretspanVarUnusedExecRecord      = "unused_exec_record"
 	kretspanVarUnusedLimit           = "unused_limit"
 	kretspanVarUnusedSchedTail       = "unused_sched_tail"
 	kretspanVarUseTaskStorage        = "use_task_storage"
@@ -305,6 +324,7 @@ type kretspanProgramSpecs struct {
 	KprobeReturn         *ebpf.ProgramSpec `ebpf:"kprobe_return"`
 	MarkerC              *ebpf.ProgramSpec `ebpf:"marker_c"`
 	MarkerGo             *ebpf.ProgramSpec `ebpf:"marker_go"`
+	ProcessExec          *ebpf.ProgramSpec `ebpf:"process_exec"`
 	SchedSwitchBtf       *ebpf.ProgramSpec `ebpf:"sched_switch_btf"`
 	SchedSwitchRaw       *ebpf.ProgramSpec `ebpf:"sched_switch_raw"`
 	SchedWakeupBtf       *ebpf.ProgramSpec `ebpf:"sched_wakeup_btf"`
@@ -329,6 +349,8 @@ type kretspanMapSpecs struct {
 	CgroupFilter       *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	Counters           *ebpf.MapSpec `ebpf:"counters"`
 	Events             *ebpf.MapSpec `ebpf:"events"`
+	ExecRecords        *ebpf.MapSpec `ebpf:"exec_records"`
+	ExecScratch        *ebpf.MapSpec `ebpf:"exec_scratch"`
 	PathScratch        *ebpf.MapSpec `ebpf:"path_scratch"`
 	PidFilter          *ebpf.MapSpec `ebpf:"pid_filter"`
 	ProbeConfigs       *ebpf.MapSpec `ebpf:"probe_configs"`
@@ -375,6 +397,7 @@ type kretspanVariableSpecs struct {
 	UnusedCounters        *ebpf.VariableSpec `ebpf:"unused_counters"`
 	UnusedEvent           *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedEventFlag       *ebpf.VariableSpec `ebpf:"unused_event_flag"`
+	UnusedExecRecord      *ebpf.VariableSpec `ebpf:"unused_exec_record"`
 	UnusedLimit           *ebpf.VariableSpec `ebpf:"unused_limit"`
 	UnusedSchedTail       *ebpf.VariableSpec `ebpf:"unused_sched_tail"`
 	UseTaskStorage        *ebpf.VariableSpec `ebpf:"use_task_storage"`
@@ -409,6 +432,8 @@ type kretspanMaps struct {
 	CgroupFilter       *ebpf.Map `ebpf:"cgroup_filter"`
 	Counters           *ebpf.Map `ebpf:"counters"`
 	Events             *ebpf.Map `ebpf:"events"`
+	ExecRecords        *ebpf.Map `ebpf:"exec_records"`
+	ExecScratch        *ebpf.Map `ebpf:"exec_scratch"`
 	PathScratch        *ebpf.Map `ebpf:"path_scratch"`
 	PidFilter          *ebpf.Map `ebpf:"pid_filter"`
 	ProbeConfigs       *ebpf.Map `ebpf:"probe_configs"`
@@ -430,6 +455,8 @@ func (m *kretspanMaps) Close() error {
 		m.CgroupFilter,
 		m.Counters,
 		m.Events,
+		m.ExecRecords,
+		m.ExecScratch,
 		m.PathScratch,
 		m.PidFilter,
 		m.ProbeConfigs,
@@ -477,6 +504,7 @@ type kretspanVariables struct {
 	UnusedCounters        *ebpf.Variable `ebpf:"unused_counters"`
 	UnusedEvent           *ebpf.Variable `ebpf:"unused_event"`
 	UnusedEventFlag       *ebpf.Variable `ebpf:"unused_event_flag"`
+	UnusedExecRecord      *ebpf.Variable `ebpf:"unused_exec_record"`
 	UnusedLimit           *ebpf.Variable `ebpf:"unused_limit"`
 	UnusedSchedTail       *ebpf.Variable `ebpf:"unused_sched_tail"`
 	UseTaskStorage        *ebpf.Variable `ebpf:"use_task_storage"`
@@ -495,6 +523,7 @@ type kretspanPrograms struct {
 	KprobeReturn         *ebpf.Program `ebpf:"kprobe_return"`
 	MarkerC              *ebpf.Program `ebpf:"marker_c"`
 	MarkerGo             *ebpf.Program `ebpf:"marker_go"`
+	ProcessExec          *ebpf.Program `ebpf:"process_exec"`
 	SchedSwitchBtf       *ebpf.Program `ebpf:"sched_switch_btf"`
 	SchedSwitchRaw       *ebpf.Program `ebpf:"sched_switch_raw"`
 	SchedWakeupBtf       *ebpf.Program `ebpf:"sched_wakeup_btf"`
@@ -517,6 +546,7 @@ func (p *kretspanPrograms) Close() error {
 		p.KprobeReturn,
 		p.MarkerC,
 		p.MarkerGo,
+		p.ProcessExec,
 		p.SchedSwitchBtf,
 		p.SchedSwitchRaw,
 		p.SchedWakeupBtf,

@@ -18,6 +18,7 @@ import (
 	"github.com/kretspan/kretspan/argspec"
 	"github.com/kretspan/kretspan/errno"
 	"github.com/kretspan/kretspan/probe"
+	"github.com/kretspan/kretspan/processinfo"
 )
 
 // Config holds the settings that apply to every probe.
@@ -46,6 +47,9 @@ type Config struct {
 	Sched     SchedOptions   // for the probes whose Filter asks for the scheduler split
 	// ArgStringMax bounds each string and path a probe's arguments capture, in bytes.
 	ArgStringMax int
+	// OnExec, when set, gets the exec record of each process the filters keep, as it executes a
+	// program; Read hands them over before the span records that follow them.
+	OnExec func(*processinfo.Exec)
 }
 
 // TraceContextMapPath is where the OpenTelemetry eBPF tools share per-thread trace contexts.
@@ -95,6 +99,7 @@ type Tracer struct {
 	links       []link.Link
 	executables map[string]*link.Executable
 	reader      *ringbuf.Reader
+	execs       *execReader // nil without Config.OnExec
 	waiter      *ringWaiter // nil: the reader waits itself
 	wakeupBytes int         // the data that makes the programs wake the reader
 	poll        time.Duration
@@ -205,6 +210,7 @@ func configure(spec *ebpf.CollectionSpec, cfg Config, probes []Probe) error {
 		return fmt.Errorf("%d cgroups to filter by, at most %d", len(cfg.Cgroups), MaxCgroups)
 	}
 	s.CgroupFilter.MaxEntries = uint32(max(len(cfg.Cgroups), 1))
+	configureExecs(&s, cfg.OnExec != nil)
 
 	var comm [16]byte
 	if len(cfg.Comm) >= len(comm) {
@@ -348,6 +354,11 @@ func (t *Tracer) start(cfg Config, probes []Probe, sched schedHook) error {
 	if err := t.attachThreadExit(); err != nil {
 		return err
 	}
+	if cfg.OnExec != nil {
+		if err := t.attachExecs(t.maps.ExecRecords, cfg.OnExec); err != nil {
+			return err
+		}
+	}
 
 	t.reader, err = ringbuf.NewReader(t.maps.Events)
 	if err != nil {
@@ -441,13 +452,18 @@ func (t *Tracer) loadInstance(instance func(*kretspanSpecs) error, pick ...func(
 
 // attachThreadExit frees the stacks of threads that exit inside probed calls.
 func (t *Tracer) attachThreadExit() error {
-	programs, err := t.loadInstance(nil, func(p *kretspanProgramSpecs) *ebpf.ProgramSpec { return p.ThreadExit })
+	return t.attachSchedTracepoint("sched_process_exit", "thread-exit", func(p *kretspanProgramSpecs) *ebpf.ProgramSpec { return p.ThreadExit })
+}
+
+// attachSchedTracepoint loads a program and attaches it to a tracepoint of the sched subsystem.
+func (t *Tracer) attachSchedTracepoint(event, what string, program func(*kretspanProgramSpecs) *ebpf.ProgramSpec) error {
+	programs, err := t.loadInstance(nil, program)
 	if err != nil {
-		return fmt.Errorf("load thread-exit program: %w", err)
+		return fmt.Errorf("load %s program: %w", what, err)
 	}
-	l, err := link.Tracepoint("sched", "sched_process_exit", programs[0], nil)
+	l, err := link.Tracepoint("sched", event, programs[0], nil)
 	if err != nil {
-		return fmt.Errorf("attach tracepoint sched:sched_process_exit: %w", explainPermission(err))
+		return fmt.Errorf("attach tracepoint sched:%s: %w", event, explainPermission(err))
 	}
 	t.links = append(t.links, l)
 	return nil
@@ -517,8 +533,18 @@ func (t *Tracer) Read(onEvent func(*Event), onIdle func()) error {
 			if err != nil {
 				return err
 			}
+			// A process executes its program before it makes the call: its exec record is in its
+			// ring by the time the call's record is read.
+			if t.execs.pending() {
+				if err := t.execs.drain(); err != nil {
+					return err
+				}
+			}
 			onEvent(event)
 		case errors.Is(err, os.ErrDeadlineExceeded):
+			if err := t.execs.drain(); err != nil {
+				return err
+			}
 			onIdle()
 			nextWait()
 		case errors.Is(err, ringbuf.ErrFlushed), errors.Is(err, ringbuf.ErrClosed):
@@ -604,6 +630,7 @@ func (t *Tracer) Close() error {
 	if t.reader != nil {
 		errs = append(errs, t.reader.Close())
 	}
+	errs = append(errs, t.execs.close())
 	if t.waiter != nil {
 		errs = append(errs, t.waiter.close())
 	}

@@ -118,6 +118,7 @@ func testResource() *resourcepb.Resource {
 type fakeProcesses struct {
 	processes map[uint32]processinfo.Process
 	reads     map[uint32]int
+	sweeps    int
 }
 
 func newFakeProcesses() *fakeProcesses {
@@ -142,6 +143,8 @@ func (f *fakeProcesses) StartTicks(pid uint32) (uint64, error) {
 	}
 	return p.StartTicks, nil
 }
+
+func (f *fakeProcesses) Sweep() { f.sweeps++ }
 
 // discardSink drops every batch, as kretspan's none exporter does.
 type discardSink struct{}

@@ -21,10 +21,13 @@ import (
 
 // ProcessSource reads the processes whose calls become spans; package processinfo reads them
 // from /proc. Read is called once per process, at its first record; StartTicks by the sweep
-// that finds which processes have exited, once per cached process per ProcessSweepInterval.
+// that finds which processes have exited, once per cached process per ProcessSweepInterval; and
+// Sweep once per ProcessSweepInterval, for the source to drop what it keeps for processes not
+// read yet.
 type ProcessSource interface {
 	Read(pid uint32) (processinfo.Process, error) // processinfo.ErrGone for a process that has exited
 	StartTicks(pid uint32) (uint64, error)
+	Sweep()
 }
 
 // ProcessSweepInterval is how often the cache of processes looks for those that exited.
@@ -205,6 +208,7 @@ func (c *processCache) sweep(now time.Time, exported uint64) {
 		return
 	}
 	c.lastSweep = now
+	c.source.Sweep()
 	for pid, e := range c.byPID {
 		start, err := c.source.StartTicks(pid)
 		switch {

@@ -69,6 +69,9 @@ func TestProcessCacheKeyAndLifetime(t *testing.T) {
 	processes.add(processinfo.Process{PID: 7, StartTicks: 900, ServiceName: "second"})
 	p.Idle()
 	cached(0)
+	if processes.sweeps != 2 {
+		t.Errorf("the source swept %d times, want once per sweep of the cache: 2", processes.sweeps)
+	}
 	add(7)
 	exportOne("second")
 	if processes.reads[7] != 2 {

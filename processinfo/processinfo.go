@@ -1,6 +1,7 @@
 // Package processinfo reads what kretspan says of a traced process from /proc: its executable,
 // parent, owner, start time, service name, runtime, container and pod. It is read once per
-// process, at the first record of the process, by package otelbridge's cache.
+// process, at the first record of the process, by package otelbridge's cache; a process that has
+// exited by then is described by the record the kernel sent when it executed its program.
 package processinfo
 
 import (
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/kretspan/kretspan/cgroup"
 )
@@ -44,6 +46,8 @@ type Reader struct {
 	commandLine bool
 	owners      map[uint32]string
 	runtimes    map[executableKey]string
+	execs       execRecords
+	now         func() time.Time
 }
 
 // executableKey names an executable file whatever path it was reached by.
@@ -55,7 +59,7 @@ const maxCachedExecutables = 4096
 // NewReader reads processes under root (/proc); commandLine says whether to read their command
 // lines, which may hold secrets.
 func NewReader(root string, commandLine bool) *Reader {
-	return &Reader{root: root, commandLine: commandLine, owners: map[uint32]string{}, runtimes: map[executableKey]string{}}
+	return &Reader{root: root, commandLine: commandLine, owners: map[uint32]string{}, runtimes: map[executableKey]string{}, now: time.Now}
 }
 
 // ErrGone says the process no longer exists (or never did).
@@ -63,8 +67,38 @@ var ErrGone = errors.New("no such process")
 
 // Read reads process pid. Only its stat file is required: the others may be unreadable (a
 // kernel thread has no executable, other users' environments need privileges) and leave their
-// fields empty. A process that is gone gives ErrGone.
+// fields empty. A process that is gone, or has exited and is not yet reaped (a zombie: /proc
+// still has its stat but no longer its executable or environment), is what its exec record
+// (AddExec) says, if it has one of the same start time; else ErrGone or what /proc has. A
+// process exiting while it is read loses its files one by one: what it lost, its exec record
+// gives. A process read from /proc uses up its exec record too.
 func (r *Reader) Read(pid uint32) (Process, error) {
+	p, err := r.readProc(pid)
+	recorded, ok := r.execs.take(pid)
+	switch {
+	case !ok:
+	case errors.Is(err, ErrGone), err == nil && p.StartTicks == recorded.StartTicks && p.ExecutablePath == "":
+		r.execs.used.Add(1)
+		return recorded, nil
+	case err == nil && p.StartTicks == recorded.StartTicks:
+		p.fillFrom(&recorded)
+	}
+	return p, err
+}
+
+// fillFrom gives p what its /proc files no longer said, from the same process's exec record.
+func (p *Process) fillFrom(recorded *Process) {
+	for _, f := range []struct{ field, from *string }{
+		{&p.Owner, &recorded.Owner}, {&p.ServiceName, &recorded.ServiceName},
+		{&p.ContainerID, &recorded.ContainerID}, {&p.PodUID, &recorded.PodUID},
+	} {
+		if *f.field == "" {
+			*f.field = *f.from
+		}
+	}
+}
+
+func (r *Reader) readProc(pid uint32) (Process, error) {
 	stat, err := r.stat(pid)
 	if err != nil {
 		return Process{}, err

@@ -9,8 +9,10 @@
 //   loop pingpong - ROUNDS REPS             two threads on one CPU pass a byte back and forth
 //                                           through pipes, two context switches per round: one
 //                                           line per repetition, "ns_per_call X" per round
-//   loop churn getppid|func N 0             forks N children one after another, each making one
-//                                           call and exiting: "children N elapsed_ns E"
+//   loop churn getppid|func N 0             forks N children one after another, each executing
+//                                           "loop once getppid|func 1 0" with this environment:
+//                                           "children N elapsed_ns E"
+//   loop once getppid|func 1 0              makes one call
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
@@ -117,7 +119,7 @@ static int pingpong(long long rounds, long long reps)
 int main(int argc, char **argv)
 {
 	if (argc != 5) {
-		fprintf(stderr, "usage: %s overhead|rate|churn|pingpong getppid|func|- CALLS|RATE|CHILDREN|ROUNDS REPS|MILLIS|0\n", argv[0]);
+		fprintf(stderr, "usage: %s overhead|rate|churn|once|pingpong getppid|func|openat|func3|- CALLS|RATE|CHILDREN|ROUNDS REPS|MILLIS|0\n", argv[0]);
 		return 2;
 	}
 	if (strcmp(argv[1], "pingpong") == 0)
@@ -167,8 +169,20 @@ int main(int argc, char **argv)
 		printf("calls %lld elapsed_ns %lld\n", calls, now - start);
 		return 0;
 	}
+	if (strcmp(argv[1], "once") == 0) {
+		call(func);
+		return 0;
+	}
 	if (strcmp(argv[1], "churn") == 0) {
 		long long start = now_ns(), children = 0;
+		char self[4096];
+		ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+		if (len < 0) {
+			perror("readlink /proc/self/exe");
+			return 1;
+		}
+		self[len] = 0;
 		for (long long i = 0; i < a; i++) {
 			pid_t child = fork();
 
@@ -177,8 +191,10 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			if (child == 0) {
-				call(func);
-				_exit(0);
+				char *child_argv[] = {argv[0], "once", argv[2], "1", "0", NULL};
+
+				execv(self, child_argv);
+				_exit(127);
 			}
 			waitpid(child, NULL, 0);
 			children++;

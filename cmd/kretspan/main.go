@@ -142,6 +142,8 @@ type trace struct {
 	tracer   *bpf.Tracer
 	pipeline *otelbridge.Pipeline
 	metrics  *exporter.Metrics // nil: no metrics
+	// processes reads the traced processes, from /proc or their exec records.
+	processes *processinfo.Reader
 	// stopMetrics ends the metrics' periodic exports; the final one is metrics.Close's.
 	stopMetrics func()
 }
@@ -202,8 +204,9 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 	if err != nil {
 		return nil, err
 	}
+	processes := processinfo.NewReader("/proc", s.ProcessCommandLine)
 	pipelineOptions := []otelbridge.Option{otelbridge.WithBatchSize(s.BatchSize), otelbridge.WithBatchTimeout(s.BatchTimeout), otelbridge.WithQueueBatches(s.QueueBatches),
-		otelbridge.WithProcesses(processinfo.NewReader("/proc", s.ProcessCommandLine), otelbridge.UserNamedService(ctx, s.ServiceName))}
+		otelbridge.WithProcesses(processes, otelbridge.UserNamedService(ctx, s.ServiceName))}
 	var symbolizer *stacks.Symbolizer
 	if s.BlockedStacks {
 		symbolizer = stacks.New("/proc/kallsyms")
@@ -238,6 +241,7 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 		Markers:        markers,
 		Sched:          bpf.SchedOptions{BlockedStacks: s.BlockedStacks, BlockedStackMin: s.BlockedStackMin},
 		ArgStringMax:   s.ArgStringMax,
+		OnExec:         processes.AddExec,
 	}, probes)
 	if err != nil {
 		if metrics != nil {
@@ -249,7 +253,7 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 	if symbolizer != nil {
 		symbolizer.SetSource(tracer.Stack)
 	}
-	t := &trace{settings: s, targets: targets, tracer: tracer, pipeline: pipeline, metrics: metrics}
+	t := &trace{settings: s, targets: targets, tracer: tracer, pipeline: pipeline, metrics: metrics, processes: processes}
 
 	// Markers found by scanning are a convenience: one that cannot be attached is reported, not fatal.
 	for _, m := range scanned {
@@ -344,7 +348,8 @@ func (t *trace) shutDownAndReport(interrupted context.Context, readErr error, st
 			Received: stats.Received, Exported: stats.Exported, DroppedQueue: stats.DroppedQueue, ExportFailed: stats.ExportFailed,
 			ExportedByID: stats.ExportedByID, Latency: stats.LatencyByProbe,
 		})
-		summary.WriteServices(stderr, stats.ByService, summary.Processes{Read: stats.ProcessesRead, Cached: stats.ProcessesCached})
+		summary.WriteServices(stderr, stats.ByService, summary.Processes{Read: stats.ProcessesRead, Cached: stats.ProcessesCached,
+			FromExec: t.processes.UsedExecRecords(), LostExecRecords: counters[0].Counts[bpf.CounterLostExecRecord]})
 	}
 	if err := t.pipeline.LastError(); err != nil {
 		printError(stderr, fmt.Errorf("last export error: %w", err))

@@ -111,9 +111,12 @@ func TestKernelServiceNameAndCommandLine(t *testing.T) {
 	}
 }
 
-// Process churn: a workload forks children one after another, each making one traced call and
-// exiting at once. Every span carries its own process's resource, each process is read once, and
-// once they have all exited and their spans are exported, the cache holds none of them.
+// Process churn: a workload in a Kubernetes-named container cgroup forks children one after
+// another, each executing a program that makes one traced call and exits at once, nearly always
+// before kretspan reads its record. Every span carries its own process's resource as the workload
+// made it (pid, parent, executable, the service named in its environment, container, pod), each
+// process is read once, and once they have all exited and their spans are exported, the cache
+// holds none of them.
 func TestKernelProcessChurn(t *testing.T) {
 	requireRoot(t)
 	dir := buildTools(t)
@@ -126,14 +129,19 @@ func TestKernelProcessChurn(t *testing.T) {
 // their spans' resources and the cache of processes; it returns kretspan, stopped.
 func checkChurn(t *testing.T, dir, mount string, n int) *testprocess.Kretspan {
 	t.Helper()
-	group := "kretspan-test-" + cgrouptest.RandomHex(t, 4)
-	cgrouptest.Make(t, mount, group)
+	containers := cgrouptest.NewContainers(t, mount)
+	group := containers.PodContainer
 	w := startDriver(t, dir)
 	cgrouptest.Enter(t, filepath.Join(mount, group), w.PID)
 	receiver := startReceiver(t)
 	k := startKretspan(t, dir, "--otlp-endpoint", receiver.Endpoint(), "--batch-timeout", "50ms", "--cgroup", group, "syscall:getppid")
+	executable, err := filepath.EvalSymlinks(filepath.Join(dir, "driver"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	service := "churn-" + cgrouptest.RandomHex(t, 4)
 
-	line := w.Do(t, fmt.Sprint("churn ", n))
+	line := w.Do(t, fmt.Sprint("churn ", n, " ", service))
 	fields := strings.Fields(line)
 	if len(fields) != n+1 || fields[0] != "churned" {
 		t.Fatalf("the workload said %.200q, want %d children", line, n)
@@ -155,24 +163,19 @@ func checkChurn(t *testing.T, dir, mount string, n int) *testprocess.Kretspan {
 	spans := receiver.Spans()
 
 	seen := map[int64]bool{}
-	full := 0
 	for _, s := range spans {
 		pid, _ := s.Attr("process.pid").(int64)
 		if !children[pid] || seen[pid] {
 			t.Fatalf("span of process %d: not a child, or its second span", pid)
 		}
 		seen[pid] = true
+		// Read from /proc before the child exited, or from its exec record after: the same.
 		r := s.Resource
-		if r["process.pid"] != pid || r["service.name"] != "driver" {
-			t.Fatalf("child %d's span has the resource %v, want its own pid and the service driver", pid, r)
-		}
-		// A child read before it exited has all of its resource; one that was gone by then has
-		// what its record says (its pid and command name).
-		if r["process.executable.name"] != nil {
-			full++
-			if r["process.parent_pid"] != w.PID || r["process.executable.name"] != "driver" {
-				t.Fatalf("child %d's resource %v, want its parent %d and executable driver", pid, r, w.PID)
-			}
+		if r["process.pid"] != pid || r["service.name"] != service || r["process.parent_pid"] != w.PID ||
+			r["process.executable.name"] != "driver" || r["process.executable.path"] != executable ||
+			r["container.id"] != containers.PodContainerID || r["k8s.pod.uid"] != containers.PodUID {
+			t.Fatalf("child %d's span has the resource %v, want its own pid, the service %s, its parent %d, the executable %s, the container %s and the pod %s",
+				pid, r, service, w.PID, executable, containers.PodContainerID, containers.PodUID)
 		}
 	}
 	if len(spans) != n {
@@ -182,9 +185,9 @@ func checkChurn(t *testing.T, dir, mount string, n int) *testprocess.Kretspan {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d children, %d read before they exited; processes %+v; peak RSS %d KiB", n, full, processes, peakRSS>>10)
-	if processes.Read != uint64(n) || processes.Cached != 0 {
-		t.Errorf("processes %+v: want each of the %d children read once, and none cached once they exited and were exported", processes, n)
+	t.Logf("%d children; processes %+v; peak RSS %d KiB", n, processes, peakRSS>>10)
+	if processes.Read != uint64(n) || processes.Cached != 0 || processes.LostExecRecords != 0 {
+		t.Errorf("processes %+v: want each of the %d children read once, none cached once they exited and were exported, no exec record lost", processes, n)
 	}
 	return k
 }

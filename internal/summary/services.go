@@ -14,12 +14,14 @@ type ServiceSpans struct {
 }
 
 // Processes is what the cache of traced processes did: how many were read at their first
-// record, and how many are cached when kretspan stops.
-type Processes struct{ Read, Cached uint64 }
+// record, and how many are cached when kretspan stops; of those read, how many had exited and
+// were described by their exec record; and how many exec records the kernel lost to a full ring.
+type Processes struct{ Read, Cached, FromExec, LostExecRecords uint64 }
 
 const (
 	serviceHeader   = "SERVICE"
-	processesFormat = "processes: %d read at their first span, %d cached at the end (running, or with spans to export)"
+	processesFormat = "processes: %d read at their first span, %d cached at the end (running, or with spans to export); " +
+		"%d of them described by their exec record, having exited; %d exec records lost"
 	// maxServiceRows bounds the service table; the rest are summed in one row.
 	maxServiceRows = 20
 )
@@ -42,7 +44,7 @@ func WriteServices(w io.Writer, services []ServiceSpans, processes Processes) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t\n", s.Service, s.Exported, s.ExportFailed)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, processesFormat+"\n", processes.Read, processes.Cached)
+	fmt.Fprintf(w, processesFormat+"\n", processes.Read, processes.Cached, processes.FromExec, processes.LostExecRecords)
 }
 
 // ParseServices reads back what WriteServices printed in kretspan's stderr.
@@ -62,7 +64,7 @@ func ParseServices(stderr string) ([]ServiceSpans, Processes, error) {
 	for _, line := range lines[start:] {
 		trimmed := strings.TrimSpace(line)
 		if strings.HasPrefix(trimmed, "processes:") {
-			if _, err := fmt.Sscanf(trimmed, processesFormat, &p.Read, &p.Cached); err != nil {
+			if _, err := fmt.Sscanf(trimmed, processesFormat, &p.Read, &p.Cached, &p.FromExec, &p.LostExecRecords); err != nil {
 				return nil, p, fmt.Errorf("summary line %q: %w", trimmed, err)
 			}
 			return services, p, nil

@@ -78,13 +78,13 @@ func TestServicesRoundTrip(t *testing.T) {
 		services = append(services, ServiceSpans{Service: fmt.Sprintf("svc %d", i), Exported: uint64(100 - i), ExportFailed: uint64(i % 2)})
 	}
 	var out strings.Builder
-	WriteServices(&out, services, Processes{Read: 40, Cached: 2})
+	WriteServices(&out, services, Processes{Read: 40, Cached: 2, FromExec: 30, LostExecRecords: 1})
 	got, processes, err := ParseServices("noise\n" + out.String())
 	if err != nil {
 		t.Fatalf("%v:\n%s", err, out.String())
 	}
 	want := append(slices.Clone(services[:maxServiceRows]), ServiceSpans{"(3 more services)", 80 + 79 + 78, 0 + 1 + 0})
-	if !slices.Equal(got, want) || processes != (Processes{40, 2}) {
+	if !slices.Equal(got, want) || processes != (Processes{40, 2, 30, 1}) {
 		t.Errorf("parsed %v %v\nwant %v\n%s", got, processes, want, out.String())
 	}
 }

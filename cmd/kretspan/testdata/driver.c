@@ -1,8 +1,9 @@
 // A workload that the kernel tests drive line by line on stdin, so that they know exactly which
 // kernel calls it makes. It prints "ready PID TID" first, then one line per command:
 //   fork N          → "forked PID..." after forking N children that exit at once
-//   churn N         → "churned PID..." after forking N children, one after another, that each
-//                     call getppid once and exit
+//   churn N SERVICE → "churned PID..." after forking N children, one after another, that each
+//                     execute this program again (as "driver getppid", with only
+//                     OTEL_SERVICE_NAME=SERVICE in their environment), call getppid once and exit
 //   open PATH       → "open RET" (RET is -errno on failure)
 //   read PATH       → "read BYTES"
 //   sleepers N MS   → "slept" once N threads have each slept MS milliseconds, concurrently
@@ -42,11 +43,15 @@ __attribute__((noinline)) long describe(int n, const char *tag, unsigned long si
 	return n * 1000L + (long)size + tag[0];
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	char line[4096], arg[4096];
 	long n, ms;
 
+	if (argc == 2 && strcmp(argv[1], "getppid") == 0) { // a churn child
+		syscall(SYS_getppid);
+		return 0;
+	}
 	printf("ready %d %ld\n", getpid(), syscall(SYS_gettid));
 	fflush(stdout);
 	while (fgets(line, sizeof(line), stdin)) {
@@ -61,14 +66,25 @@ int main(void)
 				waitpid(child, NULL, 0);
 			}
 			printf("\n");
-		} else if (sscanf(line, "churn %ld", &n) == 1) {
+		} else if (sscanf(line, "churn %ld %255s", &n, arg) == 2) {
+			char self[4096], env[sizeof(arg) + 32];
+			ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+			char *child_argv[] = {"driver", "getppid", NULL}, *child_env[] = {env, NULL};
+
+			if (len < 0) {
+				printf("readlink -%d\n", errno);
+				fflush(stdout);
+				continue;
+			}
+			self[len] = 0;
+			snprintf(env, sizeof(env), "OTEL_SERVICE_NAME=%s", arg);
 			printf("churned");
 			for (long i = 0; i < n; i++) {
 				pid_t child = fork();
 
 				if (child == 0) {
-					syscall(SYS_getppid);
-					_exit(0);
+					execve(self, child_argv, child_env);
+					_exit(127);
 				}
 				printf(" %d", child);
 				waitpid(child, NULL, 0);
