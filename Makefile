@@ -77,8 +77,9 @@ VMTEST_FLAGS = -parallel 2 -files $(VMTEST_FILES) -env KRETSPAN_TEST_BIN_DIR=/fi
 # fentry error paths (return values); uprobes in C and Go (RET-instruction probes); int return
 # values from DWARF; the marker from Go and C (correlation); syscalls arm64 lacks; the --sched
 # split and its scheduler hooks; arguments read from syscall formats, pt_regs (kernel functions,
-# field paths) and the C and Go calling conventions.
-VMTEST_TESTS_ARM64_6.12 = Release|HasBTF|KprobeEvents|BPFFS|BPFMapCreate|HarnessSelfCheck|SyscallTracepointTimesNanosleep|ForkKretprobeExample|FunctionErrorPath|UprobeNestedCallsBecomeParentAndChild|NegativeIntReturnFromDebugInfo|HTTPServiceSpansInsideRequestSpans|CHeaderBindsReleasesAndLinksSkewedClocks|SyscallsTheArchitectureLacks|SchedSplit|SchedHooks|SyscallArguments|UserFunctionArguments|KernelFunctionArguments
+# field paths) and the C and Go calling conventions; exec records (a resource for each short-lived
+# process).
+VMTEST_TESTS_ARM64_6.12 = Release|HasBTF|KprobeEvents|BPFFS|BPFMapCreate|HarnessSelfCheck|SyscallTracepointTimesNanosleep|ForkKretprobeExample|FunctionErrorPath|UprobeNestedCallsBecomeParentAndChild|NegativeIntReturnFromDebugInfo|HTTPServiceSpansInsideRequestSpans|CHeaderBindsReleasesAndLinksSkewedClocks|SyscallsTheArchitectureLacks|SchedSplit|SchedHooks|SyscallArguments|UserFunctionArguments|KernelFunctionArguments|ProcessChurn
 # arm64-6.1 only what differs there: the guest checks, and fentry, which loads but cannot attach,
 # giving way to kprobes (the _do_fork case, and what check reports).
 VMTEST_TESTS_ARM64_6.1 = Release|HasBTF|KprobeEvents|BPFFS|BPFMapCreate|HarnessSelfCheck|ForkKretprobeExample|CheckJSON
