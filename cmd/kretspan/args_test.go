@@ -296,3 +296,23 @@ func TestKernelArgumentsWithSchedSplit(t *testing.T) {
 		t.Errorf("%v on CPU + %v runnable + %v blocked = %v, want the span's %v", split.onCPU, split.runqueue, split.blocked, sum, d0)
 	}
 }
+
+// The console shows selected arguments as strace does, renamed where asked, and the open flags
+// by name.
+func TestKernelSelectedArgumentsOnTheConsole(t *testing.T) {
+	requireRoot(t)
+	dir := buildTools(t)
+	d := startDriver(t, dir)
+	k := startKretspan(t, dir, "--exporter", "console", "--pid", fmt.Sprint(d.PID), "syscall:openat(path=filename, flags)")
+	missing := "/nonexistent/kretspan-args-console"
+	if got := d.Do(t, "open "+missing); got != "open -2" {
+		t.Fatalf("driver: %s", got)
+	}
+	time.Sleep(300 * time.Millisecond) // past the reader's poll deadline
+	k.Stop(t)
+	want := fmt.Sprintf(`openat(path=%q, flags=O_RDONLY) returned -2 (ENOENT) and took `, missing)
+	lines := strings.Split(strings.TrimSpace(k.Stdout()), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], want) || !strings.HasSuffix(lines[0], fmt.Sprintf("(pid %d tid %d comm driver)", d.PID, d.TID)) {
+		t.Errorf("console:\n%s\nwant one line starting %q and ending with the driver's pid, tid and comm", k.Stdout(), want)
+	}
+}
