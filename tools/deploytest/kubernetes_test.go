@@ -15,6 +15,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -33,6 +34,10 @@ type manifests struct {
 	deployments map[string]*appsv1.Deployment
 	services    map[string]*corev1.Service
 	configMaps  map[string]*corev1.ConfigMap
+
+	serviceAccounts     map[string]*corev1.ServiceAccount
+	clusterRoles        map[string]*rbacv1.ClusterRole
+	clusterRoleBindings map[string]*rbacv1.ClusterRoleBinding
 }
 
 // workload is a DaemonSet or Deployment, reduced to what the checks need.
@@ -45,7 +50,7 @@ func (w workload) String() string { return w.kind + "/" + w.name }
 
 // loadManifests decodes every YAML document in examples/kubernetes/*.yaml
 // with a strict decoder (unknown or duplicate fields are errors) backed by a
-// scheme that knows only core/v1 and apps/v1: any other kind fails too.
+// scheme that knows only core/v1, apps/v1 and rbac/v1: any other kind fails too.
 func loadManifests(t *testing.T) *manifests {
 	t.Helper()
 	dir := filepath.Join(repoRoot(t), "examples", "kubernetes")
@@ -55,7 +60,7 @@ func loadManifests(t *testing.T) *manifests {
 	}
 
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, rbacv1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			t.Fatal(err)
 		}
@@ -69,6 +74,10 @@ func loadManifests(t *testing.T) *manifests {
 		deployments: map[string]*appsv1.Deployment{},
 		services:    map[string]*corev1.Service{},
 		configMaps:  map[string]*corev1.ConfigMap{},
+
+		serviceAccounts:     map[string]*corev1.ServiceAccount{},
+		clusterRoles:        map[string]*rbacv1.ClusterRole{},
+		clusterRoleBindings: map[string]*rbacv1.ClusterRoleBinding{},
 	}
 	for _, file := range files {
 		f, err := os.Open(file)
@@ -99,7 +108,7 @@ func loadManifests(t *testing.T) *manifests {
 			if meta.GetName() == "" {
 				t.Errorf("%s: %s without a name", where, gvk.Kind)
 			}
-			if _, isNS := obj.(*corev1.Namespace); !isNS && meta.GetNamespace() != k8sNamespace {
+			if !clusterScoped(obj) && meta.GetNamespace() != k8sNamespace {
 				t.Errorf("%s: %s %q is in namespace %q, want %q", where, gvk.Kind, meta.GetName(), meta.GetNamespace(), k8sNamespace)
 			}
 			if !addObject(m, obj) {
@@ -126,10 +135,25 @@ func addObject(m *manifests, obj runtime.Object) bool {
 		m.services[o.Name] = o
 	case *corev1.ConfigMap:
 		m.configMaps[o.Name] = o
+	case *corev1.ServiceAccount:
+		m.serviceAccounts[o.Name] = o
+	case *rbacv1.ClusterRole:
+		m.clusterRoles[o.Name] = o
+	case *rbacv1.ClusterRoleBinding:
+		m.clusterRoleBindings[o.Name] = o
 	default:
 		return false
 	}
 	return true
+}
+
+// clusterScoped reports whether obj's kind belongs to no namespace.
+func clusterScoped(obj runtime.Object) bool {
+	switch obj.(type) {
+	case *corev1.Namespace, *rbacv1.ClusterRole, *rbacv1.ClusterRoleBinding:
+		return true
+	}
+	return false
 }
 
 // isEmptyYAML reports whether a document holds nothing but comments.
@@ -514,6 +538,80 @@ func TestKubernetesTempoStorageWritable(t *testing.T) {
 		}
 		if !writable {
 			t.Errorf("tempo: %s=%s is not on a writable volume (the root file system is read-only)", strings.Join(key, "."), p)
+		}
+	}
+}
+
+// The Collector's k8sattributes processor finds each span's pod by the resource attributes
+// kretspan sets on each process (k8s.pod.uid, container.id), and reads pods, namespaces and
+// replicasets from the Kubernetes API: its ServiceAccount must be bound to a role that may.
+func TestKubernetesCollectorMayLookUpPods(t *testing.T) {
+	m := loadManifests(t)
+	dep, ok := m.deployments["otel-collector"]
+	if !ok {
+		t.Fatal("no Deployment otel-collector")
+	}
+	w := workload{"Deployment", dep.Name, &dep.Spec.Template}
+	cfg := collectorConfig(t, m, w, &dep.Spec.Template.Spec.Containers[0])
+	var k8sattributes string
+	for _, id := range digStrings(cfg, "service", "pipelines", "traces", "processors") {
+		if componentType(id) == "k8sattributes" {
+			k8sattributes = id
+		}
+	}
+	if k8sattributes == "" {
+		t.Fatal("the traces pipeline has no k8sattributes processor")
+	}
+	processor := digMap(cfg, "processors", k8sattributes)
+	if got := digString(processor, "auth_type"); got != "serviceAccount" {
+		t.Errorf("k8sattributes auth_type %q, want serviceAccount", got)
+	}
+	var keys []string
+	associations, _ := dig(processor, "pod_association")
+	list, _ := associations.([]any)
+	for _, a := range list {
+		sources, _ := a.(map[string]any)["sources"].([]any)
+		for _, src := range sources {
+			if src, ok := src.(map[string]any); ok && src["from"] == "resource_attribute" {
+				keys = append(keys, fmt.Sprint(src["name"]))
+			}
+		}
+	}
+	if !slices.Equal(keys, []string{"k8s.pod.uid", "container.id"}) {
+		t.Errorf("k8sattributes associates pods by resource attributes %q, want k8s.pod.uid then container.id, as kretspan sets them", keys)
+	}
+
+	spec := dep.Spec.Template.Spec
+	if spec.AutomountServiceAccountToken != nil && !*spec.AutomountServiceAccountToken {
+		t.Error("the Collector's pod does not mount its ServiceAccount token, which k8sattributes needs")
+	}
+	account := spec.ServiceAccountName
+	if _, ok := m.serviceAccounts[account]; account == "" || !ok {
+		t.Fatalf("the Collector runs as ServiceAccount %q, which the manifests do not define", account)
+	}
+	need := map[string][]string{"/pods": {"get", "list", "watch"}, "/namespaces": {"get", "list", "watch"}, "apps/replicasets": {"get", "list", "watch"}}
+	granted := map[string][]string{}
+	for _, binding := range m.clusterRoleBindings {
+		bound := slices.ContainsFunc(binding.Subjects, func(s rbacv1.Subject) bool {
+			return s.Kind == "ServiceAccount" && s.Name == account && s.Namespace == dep.Namespace
+		})
+		role, ok := m.clusterRoles[binding.RoleRef.Name]
+		if !bound || binding.RoleRef.Kind != "ClusterRole" || !ok {
+			continue
+		}
+		for _, rule := range role.Rules {
+			for _, group := range rule.APIGroups {
+				for _, resource := range rule.Resources {
+					granted[group+"/"+resource] = append(granted[group+"/"+resource], rule.Verbs...)
+				}
+			}
+		}
+	}
+	for resource, verbs := range need {
+		for _, verb := range verbs {
+			if !slices.Contains(granted[resource], verb) {
+				t.Errorf("ServiceAccount %s may not %s %s", account, verb, resource)
+			}
 		}
 	}
 }
