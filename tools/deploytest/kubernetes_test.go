@@ -452,15 +452,20 @@ func componentType(id string) string {
 	return typ
 }
 
-func TestKubernetesCollector(t *testing.T) {
+// exampleCollector returns the manifests, the Collector's Deployment and its config.
+func exampleCollector(t *testing.T) (*manifests, *appsv1.Deployment, map[string]any) {
+	t.Helper()
 	m := loadManifests(t)
 	dep, ok := m.deployments["otel-collector"]
 	if !ok {
 		t.Fatal("no Deployment otel-collector")
 	}
 	w := workload{"Deployment", dep.Name, &dep.Spec.Template}
-	c := &dep.Spec.Template.Spec.Containers[0]
-	cfg := collectorConfig(t, m, w, c)
+	return m, dep, collectorConfig(t, m, w, &dep.Spec.Template.Spec.Containers[0])
+}
+
+func TestKubernetesCollector(t *testing.T) {
+	m, dep, cfg := exampleCollector(t)
 
 	pipeline := digMap(cfg, "service", "pipelines", "traces")
 	if pipeline == nil {
@@ -546,13 +551,7 @@ func TestKubernetesTempoStorageWritable(t *testing.T) {
 // kretspan sets on each process (k8s.pod.uid, container.id), and reads pods, namespaces and
 // replicasets from the Kubernetes API: its ServiceAccount must be bound to a role that may.
 func TestKubernetesCollectorMayLookUpPods(t *testing.T) {
-	m := loadManifests(t)
-	dep, ok := m.deployments["otel-collector"]
-	if !ok {
-		t.Fatal("no Deployment otel-collector")
-	}
-	w := workload{"Deployment", dep.Name, &dep.Spec.Template}
-	cfg := collectorConfig(t, m, w, &dep.Spec.Template.Spec.Containers[0])
+	m, dep, cfg := exampleCollector(t)
 	var k8sattributes string
 	for _, id := range digStrings(cfg, "service", "pipelines", "traces", "processors") {
 		if componentType(id) == "k8sattributes" {
