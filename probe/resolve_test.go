@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -357,7 +358,8 @@ func TestResolveDuplicates(t *testing.T) {
 
 func TestResolveSyscalls(t *testing.T) {
 	sys := newFakeSystem()
-	if got := mustResolveOne(t, "syscall:openat", sys, 100); got.SyscallNumber != 257 || got.Kind != KindSyscall || got.Name != "openat" || !got.ReturnsErrno || got.ID != 1 || got.Label() != "syscall:openat" {
+	// The numbers are this architecture's: amd64 and arm64 number openat 257 and 56.
+	if got := mustResolveOne(t, "syscall:openat", sys, 100); got.SyscallNumber != map[string]int{"amd64": 257, "arm64": 56}[runtime.GOARCH] || got.Kind != KindSyscall || got.Name != "openat" || !got.ReturnsErrno || got.ID != 1 || got.Label() != "syscall:openat" {
 		t.Errorf("syscall:openat = %+v", got)
 	}
 
@@ -369,7 +371,13 @@ func TestResolveSyscalls(t *testing.T) {
 	for _, target := range targets {
 		numbers[target.Name] = target.SyscallNumber
 	}
-	want := map[string]int{"read": 0, "open": 2, "open_by_handle_at": 304, "open_tree": 428, "openat": 257, "openat2": 437, "write": 1}
+	// Of the fake's tracepoints, those this architecture has: arm64 has no open.
+	want := map[string]int{}
+	for _, name := range []string{"read", "open", "open_by_handle_at", "open_tree", "openat", "openat2", "write"} {
+		if nr, ok := syscallNumbers[name]; ok {
+			want[name] = nr
+		}
+	}
 	if fmt.Sprint(numbers) != fmt.Sprint(want) {
 		t.Errorf("numbers %v, want %v", numbers, want)
 	}
