@@ -48,7 +48,12 @@ func runArgsOverhead(cfg Config, workload string) []OverheadResult {
 					if row.Variant == VArgs {
 						args = append(args, "--args")
 					}
-					ns, row.Err = measureTraced(cfg, append(args, h.spec), measure, row)
+					var summary Summary
+					ns, summary, row.Err = measureTraced(cfg.Kretspan, append(args, h.spec), measure)
+					if row.Err == nil {
+						row.Summary = &summary
+						row.Note = fmt.Sprintf("calls %d, exported %d, dropped %d", summary.Calls, summary.Exported, summary.Dropped+summary.DroppedQueue+summary.ExportFailed)
+					}
 				}
 				if row.Err != nil {
 					fmt.Fprintf(cfg.Log, ": failed: %v\n", row.Err)
@@ -61,29 +66,6 @@ func runArgsOverhead(cfg Config, workload string) []OverheadResult {
 		results = append(results, res)
 	}
 	return results
-}
-
-// measureTraced runs measure under kretspan with args and notes what kretspan counted.
-func measureTraced(cfg Config, args []string, measure func() ([]float64, error), row *OverheadRow) ([]float64, error) {
-	k, err := startKretspan(cfg.Kretspan, args...)
-	if err != nil {
-		return nil, err
-	}
-	ns, err := measure()
-	if err != nil {
-		k.kill()
-		return nil, err
-	}
-	if err := k.stop(); err != nil {
-		return nil, err
-	}
-	s, err := parseSummary(k.stderr.String())
-	if err != nil {
-		return nil, err
-	}
-	row.Summary = &s
-	row.Note = fmt.Sprintf("calls %d, exported %d, dropped %d", s.Calls, s.Exported, s.Dropped+s.DroppedQueue+s.ExportFailed)
-	return ns, nil
 }
 
 // argsRows judge each hook's --args row: own work (over the bare loop) at most TargetArgsVsNone

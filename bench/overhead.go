@@ -73,19 +73,7 @@ uretprobe:%[1]s:%[2]s /@start[tid]/ { printf("%%d %%d\n", tid, nsecs - @start[ti
 	// Each variant: attach, run the loop, detach; returns a note checking the work was done.
 	kretspan := func(args ...string) func(*OverheadRow) error {
 		return func(row *OverheadRow) error {
-			k, err := startKretspan(cfg.Kretspan, append(args, probeSpec)...)
-			if err != nil {
-				return err
-			}
-			ns, err := measure()
-			if err != nil {
-				k.kill()
-				return err
-			}
-			if err := k.stop(); err != nil {
-				return err
-			}
-			s, err := parseSummary(k.stderr.String())
+			ns, s, err := measureTraced(cfg.Kretspan, append(args, probeSpec), measure)
 			if err != nil {
 				return err
 			}

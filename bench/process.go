@@ -225,6 +225,28 @@ type Summary struct {
 	KprobeMissed, RecursionSkipped                                          uint64 // the "kernel:" line, when kretspan prints one
 }
 
+// measureTraced runs measure while kretspan runs with args, and returns what measure measured
+// and what kretspan's summary counted.
+func measureTraced(binary string, args []string, measure func() ([]float64, error)) ([]float64, Summary, error) {
+	k, err := startKretspan(binary, args...)
+	if err != nil {
+		return nil, Summary{}, err
+	}
+	ns, err := measure()
+	if err != nil {
+		k.kill()
+		return nil, Summary{}, err
+	}
+	if err := k.stop(); err != nil {
+		return nil, Summary{}, err
+	}
+	s, err := parseSummary(k.stderr.String())
+	if err != nil {
+		return nil, Summary{}, err
+	}
+	return ns, s, nil
+}
+
 // parseSummary reads kretspan's summary from its stderr, summing the probe rows.
 func parseSummary(stderr string) (Summary, error) {
 	parsed, err := summary.Parse(stderr)

@@ -51,19 +51,7 @@ func runSched(cfg Config, workload string) SchedResult {
 	}
 	kretspan := func(args ...string) func(*OverheadRow) error {
 		return func(row *OverheadRow) error {
-			k, err := startKretspan(cfg.Kretspan, append([]string{"--exporter", "none", "--comm", "loop"}, args...)...)
-			if err != nil {
-				return err
-			}
-			ns, err := measure()
-			if err != nil {
-				k.kill()
-				return err
-			}
-			if err := k.stop(); err != nil {
-				return err
-			}
-			s, err := parseSummary(k.stderr.String())
+			ns, s, err := measureTraced(cfg.Kretspan, append([]string{"--exporter", "none", "--comm", "loop"}, args...), measure)
 			if err != nil {
 				return err
 			}
