@@ -385,8 +385,15 @@ func TestKernelCgroupFilter(t *testing.T) {
 				// do_nanosleep also serves the Go runtime's own short sleeps (nanosleep(2), which the
 				// clock_nanosleep probe does not see) on this thread once the workload leaves it, and
 				// a restarted sleep enters it again: there the thread may make more calls (seen on 6.12).
-				if tc.pass && (mine < calls || mine > calls && targets[0].Kind == probe.KindSyscall) {
-					t.Errorf("%d events of the sleeping thread, want its %d calls", mine, calls)
+				// A kretprobe whose instances (maxactive) are all taken by other sleepers misses a
+				// return: that call stays entered without an event, as the ledger shows it (seen once
+				// on 5.10, with 321 sleeps of other threads beside the 5).
+				unended := int(c.Counts[CounterEntered]) - len(events)
+				if m := targets[0].Mechanism; m != probe.MechanismKprobe && m != probe.MechanismKprobeMulti {
+					unended = 0
+				}
+				if tc.pass && (mine+unended < calls || mine > calls && targets[0].Kind == probe.KindSyscall) {
+					t.Errorf("%d events of the sleeping thread and %d calls entered without an event, want its %d calls", mine, unended, calls)
 				}
 				if !tc.pass && (len(events) != 0 || c.Counts[CounterEntered] < calls || c.Counts[CounterFilteredEntry] != c.Counts[CounterEntered]) {
 					t.Errorf("%d events, counters %+v; want every call filtered at entry", len(events), c)
