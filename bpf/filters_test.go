@@ -81,7 +81,24 @@ func thisProcess() Config {
 	return cfg
 }
 
+// nanosleep makes one clock_nanosleep call that sleeps for all of d. A signal caught meanwhile
+// (the Go runtime's preemption SIGURG, a child's SIGCHLD) would end the traced call early and
+// go on in restart_syscall, so the thread holds asynchronous signals off while it sleeps.
 func nanosleep(d time.Duration) {
+	runtime.LockOSThread() // the signal mask is the thread's
+	defer runtime.UnlockOSThread()
+	var asynchronous, previous unix.Sigset_t
+	for sig := unix.Signal(1); sig <= 64; sig++ {
+		switch sig {
+		case unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP:
+		default:
+			asynchronous.Val[(sig-1)/64] |= 1 << ((sig - 1) % 64)
+		}
+	}
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &asynchronous, &previous); err != nil {
+		panic(err)
+	}
+	defer unix.PthreadSigmask(unix.SIG_SETMASK, &previous, nil)
 	ts := unix.NsecToTimespec(int64(d))
 	_ = unix.ClockNanosleep(unix.CLOCK_MONOTONIC, 0, &ts, nil)
 }
