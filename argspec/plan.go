@@ -9,6 +9,8 @@ package argspec
 import (
 	"fmt"
 	"strings"
+
+	"github.com/kretspan/kretspan/probe/userargs"
 )
 
 // Limits of a plan, the kernel's (kretspan.h) too.
@@ -160,7 +162,11 @@ func Compile(function string, params []Param, selected []Selector) (*Plan, error
 		}
 		p, ok := byName[path[0].Name]
 		if !ok {
-			return nil, fmt.Errorf("%s has no argument '%s'; it has %s", function, path[0].Name, paramNames(params))
+			names := make([]string, len(params))
+			for i, p := range params {
+				names[i] = p.Name
+			}
+			return nil, userargs.NoSuchArgument(function, path[0].Name, names)
 		}
 		name := s.Name
 		if name == "" {
@@ -223,15 +229,4 @@ func (p *Plan) finish() error {
 		}
 	}
 	return nil
-}
-
-func paramNames(params []Param) string {
-	if len(params) == 0 {
-		return "none"
-	}
-	names := make([]string, len(params))
-	for i, p := range params {
-		names[i] = p.Name
-	}
-	return strings.Join(names, ", ")
 }

@@ -515,15 +515,3 @@ func parameterType(data *dwarf.Data, offset dwarf.Offset) (dwarf.Type, error) {
 	}
 	return reference, nil
 }
-
-// spellArguments lists names for an error message: "n, tag, req".
-func spellArguments(arguments []Argument) string {
-	if len(arguments) == 0 {
-		return "none"
-	}
-	names := make([]string, len(arguments))
-	for i, a := range arguments {
-		names[i] = a.Name
-	}
-	return strings.Join(names, ", ")
-}

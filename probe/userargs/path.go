@@ -30,6 +30,16 @@ func Spell(from string, steps ...Step) string {
 	return b.String()
 }
 
+// NoSuchArgument is the error for a path that starts at no argument of function, in the words
+// every kind of probe uses: "handle has no argument 'tg'; it has n, tag, req".
+func NoSuchArgument(function, name string, arguments []string) error {
+	have := "none"
+	if len(arguments) > 0 {
+		have = strings.Join(arguments, ", ")
+	}
+	return fmt.Errorf("%s has no argument '%s'; it has %s", function, name, have)
+}
+
 // Resolve compiles a path that names an argument (no steps: "n") or a field reached from one
 // ("req->name", "req->hdr.len") into a Read. In a Go function "." also goes through a pointer, as
 // in Go. Errors name what exists: "handle has no argument 'tg'; it has n, tag, req".
@@ -41,7 +51,11 @@ func (f *Function) Resolve(argumentName string, steps []Step) (Read, error) {
 		}
 	}
 	if argument == nil {
-		return Read{}, fmt.Errorf("%s has no argument '%s'; it has %s", f.Symbol, argumentName, spellArguments(f.Arguments))
+		names := make([]string, len(f.Arguments))
+		for i, a := range f.Arguments {
+			names[i] = a.Name
+		}
+		return Read{}, NoSuchArgument(f.Symbol, argumentName, names)
 	}
 	read := Read{Argument: *argument, Type: argument.Type, Path: Spell(argument.Name, steps...)}
 	if len(steps) == 0 {
