@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf/btf"
+	"golang.org/x/sys/unix"
 
 	"github.com/kretspan/kretspan/probe/userargs"
 )
@@ -183,6 +184,7 @@ func TestFormatFlags(t *testing.T) {
 		{"open", 0x80000, "O_RDONLY|O_CLOEXEC"},
 		{"open", 0x241, "O_WRONLY|O_CREAT|O_TRUNC"},
 		{"open", 0x80000000, "O_RDONLY|0x80000000"},
+		{"open", unix.O_RDWR | openLargeFile, "O_RDWR|O_LARGEFILE"},
 		{"prot", 0, "PROT_NONE"},
 		{"prot", 3, "PROT_READ|PROT_WRITE"},
 	} {

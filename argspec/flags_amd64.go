@@ -1,0 +1,5 @@
+package argspec
+
+// openLargeFile is O_LARGEFILE as this architecture's kernel defines it (asm-generic/fcntl.h).
+// Go's unix package, like 64-bit C libraries, has 0 there, yet callers still pass the bit.
+const openLargeFile = 0o100000
