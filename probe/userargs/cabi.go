@@ -17,10 +17,13 @@ func cArguments(machine arch, data *dwarf.Data, found *subprogram, types []dwarf
 		typ, reason := describe(types[i], false)
 		byReference := passedByReference(data, p.typeOffset)
 		var parts []Location
-		if machine.name == "amd64" {
-			parts = place.amd64(types[i], byReference)
-		} else {
-			parts = place.arm64(types[i], byReference)
+		switch {
+		case byReference:
+			parts = place.pointer()
+		case machine.name == "amd64":
+			parts = place.amd64(types[i])
+		default:
+			parts = place.arm64(types[i])
 		}
 		switch {
 		case found.noCall:
@@ -61,6 +64,17 @@ func (c *cPlacer) register(n int) Location {
 	return Location{Register: true, Offset: c.machine.cIntegerRegisters[n]}
 }
 
+// pointer places a pointer: the next integer register, or else one stack slot. A value passed by
+// reference (a C++ class with a copy constructor; on arm64 a large composite) goes as a pointer
+// to the caller's copy.
+func (c *cPlacer) pointer() []Location {
+	if c.integers < len(c.machine.cIntegerRegisters) {
+		c.integers++
+		return []Location{c.register(c.integers - 1)}
+	}
+	return c.onStack(8, 8)
+}
+
 // onStack places a value of size bytes and the given alignment on the stack, each argument in
 // slots of 8 bytes.
 func (c *cPlacer) onStack(size, align int) []Location {
@@ -80,14 +94,8 @@ const (
 	classMemory
 )
 
-func (c *cPlacer) amd64(t dwarf.Type, byReference bool) []Location {
-	if byReference {
-		return c.amd64Classes(t, []eightbyteClass{classInteger})
-	}
-	return c.amd64Classes(t, classifyAMD64(t))
-}
-
-func (c *cPlacer) amd64Classes(t dwarf.Type, classes []eightbyteClass) []Location {
+func (c *cPlacer) amd64(t dwarf.Type) []Location {
+	classes := classifyAMD64(t)
 	integers, floats := 0, 0
 	for _, class := range classes {
 		switch class {
@@ -320,18 +328,14 @@ func copiesOrMoves(data *dwarf.Data, constructor *dwarf.Entry, class dwarf.Offse
 	return false
 }
 
-func (c *cPlacer) arm64(t dwarf.Type, byReference bool) []Location {
-	const registers = 8
+func (c *cPlacer) arm64(t dwarf.Type) []Location {
+	registers := len(c.machine.cIntegerRegisters)
 	size := int(t.Size())
-	if byReference || size > 16 && !isFloatAggregate(t) {
-		// A large composite is copied by the caller and passed as a pointer to the copy.
-		if c.integers < registers {
-			c.integers++
-			return []Location{c.register(c.integers - 1)}
-		}
-		return c.onStack(8, 8)
+	members := floatMembers(t)
+	if size > 16 && members == 0 {
+		return c.pointer() // a large composite: a pointer to the caller's copy
 	}
-	if members := floatMembers(t); members > 0 {
+	if members > 0 {
 		if c.floats+members <= c.machine.cFloatRegisters {
 			c.floats += members
 			return nil // in vector registers, which are not read
@@ -402,5 +406,3 @@ func floatMembers(t dwarf.Type) int {
 	}
 	return count
 }
-
-func isFloatAggregate(t dwarf.Type) bool { return floatMembers(t) > 0 }

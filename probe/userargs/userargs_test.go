@@ -70,6 +70,9 @@ var cxxFunctions = []placedFunction{
 	// Tracked has a copy constructor: it is passed as a pointer to a copy.
 	{"_ZN4shop4takeENS_7TrackedEi", []expected{{"tracked", "struct Tracked", Unsupported, ""}, {"after", "int", Signed, ""}},
 		[2][]string{{"", "si"}, {"", "x1"}}},
+	// With the integer registers taken, the reference to tracked's copy takes one stack slot.
+	{"_ZN4shop13spill_trackedEllllllNS_7TrackedEll", []expected{{"a", "long int", Signed, ""}, {"b", "long int", Signed, ""}, {"c", "long int", Signed, ""}, {"d", "long int", Signed, ""}, {"e", "long int", Signed, ""}, {"f", "long int", Signed, ""}, {"tracked", "struct Tracked", Unsupported, ""}, {"i", "long int", Signed, ""}, {"j", "long int", Signed, ""}},
+		[2][]string{{"di", "si", "dx", "cx", "r8", "r9", "", "sp+16", "sp+24"}, {"x0", "x1", "x2", "x3", "x4", "x5", "", "x7", "sp+0"}}},
 	{"_ZN4shop6lookupEiPKc", []expected{{"key", "int", Signed, ""}, {"name", "const char *", CString, ""}},
 		[2][]string{{"di", "si"}, {"x0", "x1"}}},
 	// A reference is passed as a pointer.

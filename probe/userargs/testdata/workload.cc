@@ -1,6 +1,6 @@
 // C++ functions for probe/userargs's tests: a member function (its 'this'), a class passed by
-// value that has a copy constructor (so by invisible reference), references, and a namespaced
-// free function.
+// value that has a copy constructor (so by invisible reference, in a register or on the stack),
+// references, and a namespaced free function.
 #include <cstdio>
 #include <cstring>
 
@@ -45,6 +45,12 @@ __attribute__((noinline)) long plain(Plain p, int after) { return p.a + p.b + af
 
 __attribute__((noinline)) long take(Tracked tracked, int after) { return tracked.value + after; }
 
+// The six integer registers are taken before tracked: its hidden reference goes to the stack,
+// one slot, and so do the arguments after it.
+__attribute__((noinline)) long spill_tracked(long a, long b, long c, long d, long e, long f, Tracked tracked, long i, long j) {
+	return a + b + c + d + e + f + tracked.value + i + j;
+}
+
 __attribute__((noinline)) long lookup(int key, const char *name) { return key + (long)std::strlen(name); }
 
 __attribute__((noinline)) long refer(const Item &item, long &total, int after) { return total += item.id + after; }
@@ -56,6 +62,7 @@ int main(int argc, char **argv) {
 	shop::Tracked tracked(argc);
 	long sum = cart.total(argc, argv[0], &item) + shop::take(tracked, argc) + shop::lookup(argc, argv[0]);
 	shop::refer(item, sum, argc);
+	sum += shop::spill_tracked(1, 2, 3, 4, 5, 6, tracked, 7, 8);
 	shop::Plain p;
 	p.a = argc;
 	p.b = 2;
