@@ -61,49 +61,49 @@ func (f *Function) Resolve(argumentName string, steps []Step) (Read, error) {
 	if len(steps) == 0 {
 		switch argument.Type.Kind {
 		case Unsupported:
-			return Read{}, fmt.Errorf("%s: argument %s cannot be read: %s", f.Symbol, argument.Name, argument.Unsupported)
+			return Read{}, fmt.Errorf("argument %s cannot be read: %s", argument.Name, argument.Unsupported)
 		case Pointer:
-			return Read{}, fmt.Errorf("%s: argument %s is a %s, whose address is not exported; name a field, e.g. %s", f.Symbol, argument.Name, argument.Type.Name, Spell(argument.Name, Step{Name: f.firstField(argument.Name), Pointer: true}))
+			return Read{}, fmt.Errorf("argument %s is a %s, whose address is not exported; name a field, e.g. %s", argument.Name, argument.Type.Name, Spell(argument.Name, Step{Name: f.firstField(argument.Name), Pointer: true}))
 		}
 		return read, nil
 	}
 	if argument.Type.Kind != Pointer {
 		if argument.Type.Kind == Unsupported {
-			return Read{}, fmt.Errorf("%s: argument %s cannot be read: %s", f.Symbol, argument.Name, argument.Unsupported)
+			return Read{}, fmt.Errorf("argument %s cannot be read: %s", argument.Name, argument.Unsupported)
 		}
-		return Read{}, fmt.Errorf("%s: argument %s (%s) has no fields: it is not a pointer to a struct", f.Symbol, argument.Name, argument.Type.Name)
+		return Read{}, fmt.Errorf("argument %s (%s) has no fields: it is not a pointer to a struct", argument.Name, argument.Type.Name)
 	}
 	goLanguage := f.Language == "Go"
 	current := f.types[argument.Name]
 	reached := argument.Name
 	for _, step := range steps {
 		if step.Name == "" {
-			return Read{}, fmt.Errorf("%s: a field's name is missing after %s", f.Symbol, reached)
+			return Read{}, fmt.Errorf("a field's name is missing after %s", reached)
 		}
 		pointer, isPointer := underlying(current).(*dwarf.PtrType)
 		through := step.Pointer || goLanguage && isPointer
 		switch {
 		case through && !isPointer:
-			return Read{}, fmt.Errorf("%s: %s is a %s, not a pointer: write %s", f.Symbol, reached, typeName(current, goLanguage), Spell(reached, Step{Name: step.Name}))
+			return Read{}, fmt.Errorf("%s is a %s, not a pointer: write %s", reached, typeName(current, goLanguage), Spell(reached, Step{Name: step.Name}))
 		case !through && isPointer:
-			return Read{}, fmt.Errorf("%s: %s is a pointer: write %s", f.Symbol, reached, Spell(reached, Step{Name: step.Name, Pointer: true}))
+			return Read{}, fmt.Errorf("%s is a pointer: write %s", reached, Spell(reached, Step{Name: step.Name, Pointer: true}))
 		case through:
 			read.Hops = append(read.Hops, Hop{})
 			current = pointer.Type
 		}
 		structure, isStruct := underlying(current).(*dwarf.StructType)
 		if !isStruct || read.Hops == nil {
-			return Read{}, fmt.Errorf("%s: %s is a %s, which has no fields", f.Symbol, reached, typeName(current, goLanguage))
+			return Read{}, fmt.Errorf("%s is a %s, which has no fields", reached, typeName(current, goLanguage))
 		}
 		if structure.Incomplete {
-			return Read{}, fmt.Errorf("%s: %s is only declared in this binary's DWARF, its fields are not known", f.Symbol, typeName(current, goLanguage))
+			return Read{}, fmt.Errorf("%s is only declared in this binary's DWARF, its fields are not known", typeName(current, goLanguage))
 		}
 		field, offset, found := findField(structure, step.Name)
 		if !found {
 			return Read{}, fmt.Errorf("%s has no field '%s'; it has %s", typeName(current, goLanguage), step.Name, strings.Join(fieldNames(structure), ", "))
 		}
 		if field.BitSize > 0 {
-			return Read{}, fmt.Errorf("%s: %s.%s is a bit-field, which is not read", f.Symbol, typeName(current, goLanguage), step.Name)
+			return Read{}, fmt.Errorf("%s.%s is a bit-field, which is not read", typeName(current, goLanguage), step.Name)
 		}
 		read.Hops[len(read.Hops)-1].Offset += offset
 		current = field.Type
@@ -112,9 +112,9 @@ func (f *Function) Resolve(argumentName string, steps []Step) (Read, error) {
 	typ, reason := describe(current, goLanguage)
 	switch {
 	case typ.Kind == Pointer && reason == "":
-		return Read{}, fmt.Errorf("%s: %s is a %s, whose address is not exported; name one of its fields: %s", f.Symbol, reached, typ.Name, strings.Join(fieldNames(underlying(underlying(current).(*dwarf.PtrType).Type).(*dwarf.StructType)), ", "))
+		return Read{}, fmt.Errorf("%s is a %s, whose address is not exported; name one of its fields: %s", reached, typ.Name, strings.Join(fieldNames(underlying(underlying(current).(*dwarf.PtrType).Type).(*dwarf.StructType)), ", "))
 	case reason != "":
-		return Read{}, fmt.Errorf("%s: %s cannot be read: %s", f.Symbol, reached, reason)
+		return Read{}, fmt.Errorf("%s cannot be read: %s", reached, reason)
 	}
 	read.Type = typ
 	return read, nil

@@ -103,7 +103,8 @@ func TestFieldPaths(t *testing.T) {
 	}
 }
 
-// TestFieldPathErrors checks that each refusal names what exists.
+// TestFieldPathErrors checks that each refusal names what exists. The caller names the function
+// and the path (argspec: "handle(req.id): ..."), so a refusal does not name it again.
 func TestFieldPathErrors(t *testing.T) {
 	binary := buildC(t, "gcc", "workload.c", "-O0")
 	handle, err := Lookup(binary, "handle")
@@ -127,15 +128,15 @@ func TestFieldPathErrors(t *testing.T) {
 		{handle, "tg", "handle has no argument 'tg'; it has n, tag, size, req"},
 		{handle, "req->nmae", "struct request has no field 'nmae'; it has id, name, hdr, next, flags, mask"},
 		{handle, "req->hdr.lenn", "struct header has no field 'lenn'; it has kind, len"},
-		{handle, "req", "handle: argument req is a struct request *, whose address is not exported; name a field, e.g. req->id"},
-		{handle, "req.id", "handle: req is a pointer: write req->id"},
-		{handle, "req->hdr->len", "handle: req->hdr is a struct header, not a pointer: write req->hdr.len"},
-		{handle, "req->hdr", "handle: req->hdr cannot be read: struct header is passed by value"},
-		{handle, "req->next", "handle: req->next is a struct request *, whose address is not exported; name one of its fields: id, name, hdr, next, flags, mask"},
-		{handle, "n->x", "handle: argument n (int) has no fields: it is not a pointer to a struct"},
-		{handle, "req->", "handle: a field's name is missing after req"},
-		{handle, "req->hdr.", "handle: a field's name is missing after req->hdr"},
-		{small, "counter", "small: argument counter cannot be read: int * is a pointer"},
+		{handle, "req", "argument req is a struct request *, whose address is not exported; name a field, e.g. req->id"},
+		{handle, "req.id", "req is a pointer: write req->id"},
+		{handle, "req->hdr->len", "req->hdr is a struct header, not a pointer: write req->hdr.len"},
+		{handle, "req->hdr", "req->hdr cannot be read: struct header is passed by value"},
+		{handle, "req->next", "req->next is a struct request *, whose address is not exported; name one of its fields: id, name, hdr, next, flags, mask"},
+		{handle, "n->x", "argument n (int) has no fields: it is not a pointer to a struct"},
+		{handle, "req->", "a field's name is missing after req"},
+		{handle, "req->hdr.", "a field's name is missing after req->hdr"},
+		{small, "counter", "argument counter cannot be read: int * is a pointer"},
 		{goHandle, "req.nmae", "main.request has no field 'nmae'; it has id, name, hdr, next"},
 		{goHandle, "tg", "main.handle has no argument 'tg'; it has n, ok, name, req"},
 	} {
