@@ -8,8 +8,8 @@ import (
 
 // UserParams describes a user-space function's parameters from its binary's debug information
 // and calling convention (package userargs). symbol is its ELF symbol name.
-func UserParams(binary, symbol string) ([]Param, error) {
-	fn, err := userargs.Lookup(binary, symbol)
+func UserParams(binary *userargs.Binary, symbol string) ([]Param, error) {
+	fn, err := binary.Lookup(symbol)
 	if err != nil {
 		return nil, err // it names the function and what is missing
 	}

@@ -118,14 +118,23 @@ func readKallsymsText(path string) ([]string, map[string]int, error) {
 	return list.names, list.definitions, nil
 }
 
-// KernelSignature reads a function's prototype from the kernel's BTF.
-func (k *Kernel) KernelSignature(name string) (Signature, error) {
+// BTF is the kernel's BTF, loaded on first use.
+func (k *Kernel) BTF() (*btf.Spec, error) {
 	k.btfOnce.Do(func() { k.btf, k.btfErr = btf.LoadKernelSpec() })
 	if k.btfErr != nil {
-		return Signature{}, fmt.Errorf("kernel BTF: %w", k.btfErr)
+		return nil, fmt.Errorf("kernel BTF: %w", k.btfErr)
+	}
+	return k.btf, nil
+}
+
+// KernelSignature reads a function's prototype from the kernel's BTF.
+func (k *Kernel) KernelSignature(name string) (Signature, error) {
+	spec, err := k.BTF()
+	if err != nil {
+		return Signature{}, err
 	}
 	var fn *btf.Func
-	if err := k.btf.TypeByName(name, &fn); err != nil {
+	if err := spec.TypeByName(name, &fn); err != nil {
 		return Signature{}, fmt.Errorf("function %s has no BTF (needed for fentry): %w", name, err)
 	}
 	proto, ok := fn.Type.(*btf.FuncProto)

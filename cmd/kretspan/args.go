@@ -1,45 +1,51 @@
 package main
 
 import (
+	"errors"
 	"fmt"
-	"sync"
-
-	"github.com/cilium/ebpf/btf"
 
 	"github.com/kretspan/kretspan/argspec"
 	"github.com/kretspan/kretspan/probe"
+	"github.com/kretspan/kretspan/probe/userargs"
 )
 
-// argSources describe the targets' parameters: syscalls' format files under tracefs, kernel
-// functions' BTF, user functions' debug information.
+// argSources describe the targets' parameters: syscalls' format files under the kernel's tracefs,
+// kernel functions' BTF, user functions' debug information. Each binary is opened and its
+// debug information indexed once, however many of its functions are described; Close releases
+// them.
 type argSources struct {
-	tracefs    string
-	kernelOnce sync.Once
-	kernel     *btf.Spec
-	kernelErr  error
+	kernel   *probe.Kernel
+	binaries map[string]*userargs.Binary
 }
 
-func (s *argSources) kernelSpec() (*btf.Spec, error) {
-	s.kernelOnce.Do(func() { s.kernel, s.kernelErr = btf.LoadKernelSpec() })
-	return s.kernel, s.kernelErr
+func newArgSources(kernel *probe.Kernel) *argSources {
+	return &argSources{kernel: kernel, binaries: map[string]*userargs.Binary{}}
 }
 
-// params describes a target's parameters, from the same sources --args and list -v use.
+// params describes a target's parameters, for --args and list -v.
 func (s *argSources) params(t probe.Target) ([]argspec.Param, error) {
 	switch t.Kind {
 	case probe.KindSyscall:
-		if s.tracefs == "" {
+		if s.kernel.TracefsDir == "" {
 			return nil, fmt.Errorf("syscall %s's arguments: tracefs is not mounted", t.Name)
 		}
-		return argspec.SyscallParams(s.tracefs, t.Name)
+		return argspec.SyscallParams(s.kernel.TracefsDir, t.Name)
 	case probe.KindKprobe, probe.KindFentry:
-		spec, err := s.kernelSpec()
+		spec, err := s.kernel.BTF()
 		if err != nil {
-			return nil, fmt.Errorf("%s's arguments: the kernel's BTF: %w", t.Name, err)
+			return nil, fmt.Errorf("%s's arguments: %w", t.Name, err)
 		}
 		return argspec.KernelParams(spec, t.Name)
 	case probe.KindUprobe:
-		return argspec.UserParams(t.Binary, t.Name)
+		binary, ok := s.binaries[t.Binary]
+		if !ok {
+			var err error
+			if binary, err = userargs.Open(t.Binary); err != nil {
+				return nil, fmt.Errorf("arguments of %s: %w", t.Name, err)
+			}
+			s.binaries[t.Binary] = binary
+		}
+		return argspec.UserParams(binary, t.Name)
 	}
 	return nil, fmt.Errorf("%s: no description of its arguments", t.Label())
 }
@@ -62,4 +68,14 @@ func (s *argSources) argPlan(t probe.Target, all bool) (*argspec.Plan, error) {
 		return nil, nil // nothing readable: no pointer is exported as an address
 	}
 	return plan, nil
+}
+
+// Close releases the binaries opened for their debug information.
+func (s *argSources) Close() error {
+	var errs []error
+	for _, binary := range s.binaries {
+		errs = append(errs, binary.Close())
+	}
+	clear(s.binaries)
+	return errors.Join(errs...)
 }

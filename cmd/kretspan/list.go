@@ -35,16 +35,25 @@ func runList(args []string, stdout io.Writer) error {
 	if fs.NArg() == 1 {
 		pattern = fs.Arg(0)
 	}
+	// Listing changes nothing on the system: it reads a tracefs already mounted, else kallsyms.
+	tracefs, tracefsErr := bpf.FindTracefs()
+	kernel := &probe.Kernel{TracefsDir: tracefs}
+	sources := newArgSources(kernel)
+	defer sources.Close()
+	describe := func(kind probe.Kind, binary string) argParams {
+		if !*verbose {
+			return nil
+		}
+		return func(name string) ([]argspec.Param, error) {
+			return sources.params(probe.Target{Kind: kind, Name: name, Binary: binary})
+		}
+	}
 	if *binary != "" {
 		file, err := probe.ResolveBinary(*binary)
 		if err != nil {
 			return usageError{err}
 		}
-		var params argParams
-		if *verbose {
-			params = func(name string) ([]argspec.Param, error) { return argspec.UserParams(file, name) }
-		}
-		return listMatching(stdout, pattern, "uprobe:"+file+":", params, func() ([]string, error) {
+		return listMatching(stdout, pattern, "uprobe:"+file+":", describe(probe.KindUprobe, file), func() ([]string, error) {
 			symbols, err := probe.FunctionSymbols(file)
 			names := make([]string, len(symbols))
 			for i, sym := range symbols {
@@ -53,31 +62,13 @@ func runList(args []string, stdout io.Writer) error {
 			return names, err
 		})
 	}
-	// Listing changes nothing on the system: it reads a tracefs already mounted, else kallsyms.
-	tracefs, tracefsErr := bpf.FindTracefs()
-	kernel := &probe.Kernel{TracefsDir: tracefs}
-	sources := &argSources{tracefs: tracefs}
 	if rest, ok := strings.CutPrefix(pattern, "syscall:"); ok {
 		if tracefsErr != nil {
 			return fmt.Errorf("list syscalls: %w", tracefsErr)
 		}
-		var params argParams
-		if *verbose {
-			params = func(name string) ([]argspec.Param, error) { return argspec.SyscallParams(tracefs, name) }
-		}
-		return listMatching(stdout, rest, "syscall:", params, kernel.Syscalls)
+		return listMatching(stdout, rest, "syscall:", describe(probe.KindSyscall, ""), kernel.Syscalls)
 	}
-	var params argParams
-	if *verbose {
-		params = func(name string) ([]argspec.Param, error) {
-			spec, err := sources.kernelSpec()
-			if err != nil {
-				return nil, err
-			}
-			return argspec.KernelParams(spec, name)
-		}
-	}
-	return listMatching(stdout, pattern, "", params, kernel.KernelFunctions)
+	return listMatching(stdout, pattern, "", describe(probe.KindKprobe, ""), kernel.KernelFunctions)
 }
 
 // argParams describes a target's parameters, for list -v; nil: names only.

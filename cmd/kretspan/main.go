@@ -179,7 +179,8 @@ func setUp(ctx context.Context, s config.Settings, stdout, stderr io.Writer) (*t
 	}
 	probes := make([]bpf.Probe, len(targets))
 	infos := make([]otelbridge.ProbeInfo, len(targets)+1)
-	args := &argSources{tracefs: kernel.TracefsDir}
+	args := newArgSources(kernel)
+	defer args.Close() // the plans are compiled: the binaries' debug information is done with
 	for i, t := range targets {
 		probes[i] = bpf.Probe{Target: t, Filter: s.ProbeFilter(filters[t.Spec.Raw])}
 		if err := probes[i].Check(); err != nil {
