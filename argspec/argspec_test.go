@@ -122,12 +122,41 @@ func TestCompileEveryArgumentSkipsPointersAndBuffers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := plan.Names(), []string{"file", "count"}; !reflect.DeepEqual(got, want) {
+	if got, want := argNames(plan), []string{"file", "count"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("captures %v, want %v (buf is filled by the call, pos is a pointer)", got, want)
 	}
 	if plan.Args[0].Key != FilePathKey || plan.Args[1].Key != "kretspan.arg.count" {
 		t.Errorf("keys %s, %s; want %s, kretspan.arg.count", plan.Args[0].Key, plan.Args[1].Key, FilePathKey)
 	}
+}
+
+// With none named, a function with two files (vfs_copy_file_range, vfs_link's dentries) has
+// the first one's path captured, and the second said to be left out: a probe has one file.path.
+func TestCompileEveryArgumentTakesOneFilePath(t *testing.T) {
+	file, _ := testKernelTypes()
+	params := []Param{kernelParam("file_in", file, 0), kernelParam("file_out", file, 1)}
+	plan, err := Compile("vfs_copy_file_range", params, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := argNames(plan), []string{"file_in"}; !reflect.DeepEqual(got, want) || plan.Args[0].Key != FilePathKey {
+		t.Errorf("captures %v (first key %s), want %v as %s", got, plan.Args[0].Key, want, FilePathKey)
+	}
+	why := Uncaptured(params)
+	if want := "a probe captures one file path, and file_in's comes first; name file_out to read it instead"; len(why) != 1 || why["file_out"] != want {
+		t.Errorf("left out %v, want file_out: %q", why, want)
+	}
+	if _, err := Compile("vfs_copy_file_range", params, []Selector{{Expr: "file_out"}}); err != nil {
+		t.Errorf("naming the second file: %v", err)
+	}
+}
+
+func argNames(plan *Plan) []string {
+	names := make([]string, len(plan.Args))
+	for i, a := range plan.Args {
+		names[i] = a.Name
+	}
+	return names
 }
 
 const openatFormat = `name: sys_enter_openat
@@ -159,7 +188,7 @@ func TestSyscallFormat(t *testing.T) {
 	want := []Arg{
 		{Name: "dfd", Type: "int", Index: 0, Size: 4, Show: ShowSigned},
 		{Name: "filename", Type: "const char *", Index: 1, Read: ReadStringUser},
-		{Name: "flags", Type: "int", Index: 2, Size: 4, Show: ShowSigned, Flags: "open"},
+		{Name: "flags", Type: "int", Index: 2, Size: 4, Show: ShowSigned},
 		{Name: "mode", Type: "umode_t", Index: 3, Size: 2, Show: ShowUnsigned},
 	}
 	for i := range want {

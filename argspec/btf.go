@@ -29,7 +29,7 @@ func KernelParams(spec *btf.Spec, function string) ([]Param, error) {
 
 // kernelParam describes one parameter of a kernel function by its BTF type.
 func kernelParam(name string, typ btf.Type, index int) Param {
-	p := Param{Name: name, Type: typeName(typ), Index: index}
+	p := Param{Name: name, Type: typeName(typ)}
 	base := Arg{Type: p.Type, Source: SourceParameter, Index: uint8(index)}
 	p.arg = func(attr string) (Arg, error) {
 		if index >= maxKernelParams {

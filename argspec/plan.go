@@ -83,7 +83,6 @@ type Arg struct {
 	UserMemory  bool // hops and fields are in user memory
 	Show        Show
 	Enum        map[uint64]string // ShowEnum: enumerator names by value
-	Flags       string            // a flag table (FlagTables) that names the bits, for the console
 }
 
 // Plan is a probe's arguments, in the order captured.
@@ -92,20 +91,10 @@ type Plan struct {
 	Args     []Arg
 }
 
-// Names lists the arguments' names.
-func (p *Plan) Names() []string {
-	names := make([]string, len(p.Args))
-	for i, a := range p.Args {
-		names[i] = a.Name
-	}
-	return names
-}
-
 // Param is a function's parameter as its description names it, and how it can be read.
 type Param struct {
-	Name  string
-	Type  string
-	Index int
+	Name string
+	Type string
 	// arg is its read as a whole value; ok false when it has none (a pointer to a struct, an
 	// output buffer), why says so.
 	arg func(name string) (Arg, error)
@@ -113,23 +102,36 @@ type Param struct {
 	field func(name string, path []PathStep) (Arg, error)
 }
 
-// NotCaptured says why --args does not capture the parameter (a pointer, an unreadable type),
-// or "" when it does.
-func (p Param) NotCaptured() string {
-	if _, err := p.wholeArg(); err != nil {
-		return err.Error()
-	}
-	return ""
+// Uncaptured says, by parameter name, why --args leaves a parameter out when none is named.
+func Uncaptured(params []Param) map[string]string {
+	_, why := everyReadable(params)
+	return why
 }
 
-// wholeArg is the parameter's read when every argument is captured: a char * that is not const
-// is a buffer the call fills (read's), whose bytes at entry mean nothing; naming it reads it.
-func (p Param) wholeArg() (Arg, error) {
-	a, err := p.arg(p.Name)
-	if err == nil && a.Read.IsString() && !strings.HasPrefix(p.Type, "const ") && strings.HasSuffix(p.Type, "*") {
-		return Arg{}, fmt.Errorf("a buffer (%s) the call may fill; name it to read it as a string", p.Type)
+// everyReadable is what --args captures when no argument is named: each parameter that reads as
+// a value, in order. Left out, with the reason in why: pointers (never exported as addresses), a
+// char * that is not const (a buffer the call fills, whose bytes at entry mean nothing; naming it
+// reads it), and a second file path (a probe has one file.path).
+func everyReadable(params []Param) (args []Arg, why map[string]string) {
+	why = map[string]string{}
+	path := ""
+	for _, p := range params {
+		a, err := p.arg(p.Name)
+		switch {
+		case err != nil:
+			why[p.Name] = err.Error()
+		case a.Read.IsString() && !strings.HasPrefix(p.Type, "const ") && strings.HasSuffix(p.Type, "*"):
+			why[p.Name] = fmt.Sprintf("a buffer (%s) the call may fill; name it to read it as a string", p.Type)
+		case a.Read.IsPath() && path != "":
+			why[p.Name] = fmt.Sprintf("a probe captures one file path, and %s's comes first; name %s to read it instead", path, p.Name)
+		default:
+			if a.Read.IsPath() {
+				path = p.Name
+			}
+			args = append(args, a)
+		}
 	}
-	return a, err
+	return args, why
 }
 
 // Selector is one argument named in a probe spec: NAME=EXPR, or EXPR.
@@ -147,13 +149,7 @@ func Compile(function string, params []Param, selected []Selector) (*Plan, error
 		byName[p.Name] = p
 	}
 	if len(selected) == 0 {
-		for _, p := range params {
-			a, err := p.wholeArg()
-			if err != nil {
-				continue // a pointer: never captured as an address; a buffer the call fills
-			}
-			plan.Args = append(plan.Args, a)
-		}
+		plan.Args, _ = everyReadable(params)
 	}
 	for _, s := range selected {
 		path, err := ParsePath(s.Expr)

@@ -51,7 +51,7 @@ func ParseSyscallFormat(syscall string, data []byte) ([]Param, error) {
 		if name == "" || (offset-syscallArgsOffset)%8 != 0 {
 			return nil, fmt.Errorf("format line %q: unexpected field", line)
 		}
-		params = append(params, syscallParam(syscall, name, typ, (offset-syscallArgsOffset)/8))
+		params = append(params, syscallParam(name, typ, (offset-syscallArgsOffset)/8))
 	}
 	if len(params) > 6 {
 		return nil, fmt.Errorf("a syscall with %d arguments", len(params))
@@ -81,8 +81,8 @@ func splitDeclaration(decl string) (typ, name string) {
 // syscallParam describes one syscall parameter by its C type. Syscalls take their strings as
 // const char * in user memory; other pointers are buffers or structs, never captured as
 // addresses. A parameter named fd also gives its file's path.
-func syscallParam(syscall, name, typ string, index int) Param {
-	p := Param{Name: name, Type: typ, Index: index}
+func syscallParam(name, typ string, index int) Param {
+	p := Param{Name: name, Type: typ}
 	base := Arg{Type: typ, Source: SourceParameter, Index: uint8(index)}
 	p.arg = func(attr string) (Arg, error) {
 		a := base
@@ -97,7 +97,6 @@ func syscallParam(syscall, name, typ string, index int) Param {
 			a.Read = ReadFDPath
 		default:
 			a.Size, a.Show = cIntegerType(typ)
-			a.Flags = FlagTable(syscall, name)
 		}
 		return a, nil
 	}

@@ -15,7 +15,7 @@ func UserParams(binary *userargs.Binary, symbol string) ([]Param, error) {
 	}
 	params := make([]Param, len(fn.Arguments))
 	for i, argument := range fn.Arguments {
-		params[i] = Param{Name: argument.Name, Type: argument.Type.Name, Index: i}
+		params[i] = Param{Name: argument.Name, Type: argument.Type.Name}
 		resolve := func(attr string, path []PathStep) (Arg, error) {
 			read, err := fn.Resolve(argument.Name, path)
 			if err != nil {

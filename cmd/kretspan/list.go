@@ -104,13 +104,14 @@ func writeParams(stdout io.Writer, name string, params argParams) {
 		fmt.Fprintf(stdout, "    (arguments unknown: %v)\n", err)
 		return
 	}
+	uncaptured := argspec.Uncaptured(list)
 	for _, p := range list {
 		line := "    " + p.Type
 		if !strings.HasSuffix(line, "*") {
 			line += " "
 		}
 		line += p.Name
-		if why := p.NotCaptured(); why != "" {
+		if why := uncaptured[p.Name]; why != "" {
 			line += "    (not captured: " + why + ")"
 		}
 		fmt.Fprintln(stdout, line)
