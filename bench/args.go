@@ -5,11 +5,10 @@ import (
 	"strings"
 )
 
-// The argument rows: the same probe with and without --args, on the same workload, so that the
-// arguments' own cost is the difference.
+// The argument rows: the same probe without --args (VKretspan) and with, on the same workload,
+// so that the arguments' own cost is the difference.
 const (
-	VNoArgs = "kretspan --exporter none"
-	VArgs   = "kretspan --exporter none --args"
+	VArgs = VKretspan + " --args"
 	// TargetArgsVsNone bounds a probe's own work with arguments against the same probe's without.
 	TargetArgsVsNone = 2.0
 )
@@ -27,43 +26,26 @@ func argsHooks(workload string) []struct{ name, call, spec string } {
 func runArgsOverhead(cfg Config, workload string) []OverheadResult {
 	var results []OverheadResult
 	for _, h := range argsHooks(workload) {
-		calls, reps := cfg.Calls, cfg.Reps
-		if strings.HasPrefix(h.spec, "uprobe:") {
-			calls, reps = cfg.UprobeCalls, max(cfg.UprobeReps, 1)
-		}
-		res := OverheadResult{Hook: h.name, Calls: calls, Reps: reps, Rows: []OverheadRow{{Variant: VBare}, {Variant: VNoArgs}, {Variant: VArgs}}}
+		calls, reps := cfg.callsReps(strings.HasPrefix(h.spec, "uprobe:"))
 		measure := func() ([]float64, error) { return overheadRun(workload, hook{call: h.call}, calls, 1) }
-		for round := range reps {
-			for i := range res.Rows {
-				row := &res.Rows[i]
-				if row.Err != nil {
-					continue
+		kretspan := func(args ...string) func(*OverheadRow) error {
+			return func(row *OverheadRow) error {
+				ns, s, err := measureTraced(cfg.Kretspan, append(args, h.spec), measure)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(cfg.Log, "arguments %s, round %d/%d: %s", h.name, round+1, reps, row.Variant)
-				var ns []float64
-				if row.Variant == VBare {
-					ns, row.Err = measure()
-				} else {
-					args := []string{"--exporter", "none"}
-					if row.Variant == VArgs {
-						args = append(args, "--args")
-					}
-					var summary Summary
-					ns, summary, row.Err = measureTraced(cfg.Kretspan, append(args, h.spec), measure)
-					if row.Err == nil {
-						row.Summary = &summary
-						row.Note = fmt.Sprintf("calls %d, exported %d, dropped %d", summary.Calls, summary.Exported, summary.Dropped+summary.DroppedQueue+summary.ExportFailed)
-					}
-				}
-				if row.Err != nil {
-					fmt.Fprintf(cfg.Log, ": failed: %v\n", row.Err)
-					continue
-				}
-				row.NsCalls = append(row.NsCalls, ns...)
-				fmt.Fprintf(cfg.Log, ": %.0f ns/call\n", ns[len(ns)-1])
+				row.NsCalls, row.Summary = append(row.NsCalls, ns...), &s
+				row.Note = fmt.Sprintf("calls %d, exported %d, dropped %d", s.Calls, s.Exported, s.Dropped+s.DroppedQueue+s.ExportFailed)
+				return nil
 			}
 		}
-		results = append(results, res)
+		variants := []variant{
+			{VBare, false, bare(measure)},
+			{VKretspan, false, kretspan("--exporter", "none")},
+			{VArgs, false, kretspan("--exporter", "none", "--args")},
+		}
+		rows := runRounds(cfg.Log, "arguments "+h.name, "ns/call", reps, variants)
+		results = append(results, OverheadResult{Hook: h.name, Calls: calls, Reps: reps, Rows: rows})
 	}
 	return results
 }
@@ -71,7 +53,7 @@ func runArgsOverhead(cfg Config, workload string) []OverheadResult {
 // argsRows judge each hook's --args row: own work (over the bare loop) at most TargetArgsVsNone
 // times the same probe's without arguments.
 func argsRows(o OverheadResult) []tableRow {
-	bare, none := o.Row(VBare), o.Row(VNoArgs)
+	bare, none := o.Row(VBare), o.Row(VKretspan)
 	var rows []tableRow
 	for _, r := range o.Rows {
 		row := tableRow{part: "arguments", row: o.Hook + ": " + r.Variant, target: "-", meets: "-"}

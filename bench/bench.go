@@ -51,6 +51,15 @@ func Quick() Config {
 		EncoderRounds: 3, EncoderBatches: 4, ChurnChildren: 200}
 }
 
+// callsReps are the calls and repetitions of an overhead row, on a uprobe or not: a uprobe costs
+// microseconds a call, so its rows make fewer calls in more, shorter repetitions.
+func (cfg Config) callsReps(uprobe bool) (calls, reps int) {
+	if uprobe {
+		return cfg.UprobeCalls, max(cfg.UprobeReps, 1)
+	}
+	return cfg.Calls, cfg.Reps
+}
+
 // Run measures everything and returns the results; parts that cannot run say why in their rows.
 func Run(cfg Config) (*Results, error) {
 	if cfg.Log == nil {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"io"
 	"os/exec"
 	"time"
 )
@@ -53,21 +54,60 @@ func (o OverheadResult) Row(variant string) *OverheadRow {
 	return nil
 }
 
+// variant is one row of a table whose rows take turns: run measures it once, into its row.
+type variant struct {
+	name     string
+	compared bool // OverheadRow.Compared
+	run      func(*OverheadRow) error
+}
+
+// bare is the variant that runs measure with nothing attached.
+func bare(measure func() ([]float64, error)) func(*OverheadRow) error {
+	return func(row *OverheadRow) error {
+		ns, err := measure()
+		row.NsCalls = append(row.NsCalls, ns...)
+		return err
+	}
+}
+
+// runRounds runs each variant once a round, in turns, for reps rounds, so that drift in the
+// machine's load spreads over all of them instead of biasing one. A variant that fails is not
+// run again: its row keeps the error. Progress goes to log as "label, round i/n: variant".
+func runRounds(log io.Writer, label, unit string, reps int, variants []variant) []OverheadRow {
+	rows := make([]OverheadRow, len(variants))
+	for i, v := range variants {
+		rows[i].Variant, rows[i].Compared = v.name, v.compared
+	}
+	for round := range reps {
+		for i, v := range variants {
+			row := &rows[i]
+			if row.Err != nil {
+				continue // failed in an earlier round
+			}
+			fmt.Fprintf(log, "%s, round %d/%d: %s", label, round+1, reps, v.name)
+			start := time.Now()
+			if row.Err = v.run(row); row.Err != nil {
+				fmt.Fprintf(log, ": failed: %v\n", row.Err)
+				continue
+			}
+			fmt.Fprintf(log, ": %.0f %s (%v)\n", row.NsCalls[len(row.NsCalls)-1], unit, time.Since(start).Round(time.Millisecond))
+		}
+	}
+	return rows
+}
+
 func runOverhead(cfg Config, h hook, workload string, receiver *Receiver) OverheadResult {
-	calls, reps := cfg.Calls, cfg.Reps
+	calls, reps := cfg.callsReps(h.name == "uprobe")
 	probeSpec := "syscall:getppid"
 	bt := `tracepoint:syscalls:sys_enter_getppid { @start[tid] = nsecs; }
 tracepoint:syscalls:sys_exit_getppid /@start[tid]/ { printf("%d %d\n", tid, nsecs - @start[tid]); delete(@start[tid]); }`
 	if h.name == "uprobe" {
-		calls, reps = cfg.UprobeCalls, max(cfg.UprobeReps, 1)
 		probeSpec = "uprobe:" + workload + ":" + benchFunc
 		bt = fmt.Sprintf(`uprobe:%[1]s:%[2]s { @start[tid] = nsecs; }
 uretprobe:%[1]s:%[2]s /@start[tid]/ { printf("%%d %%d\n", tid, nsecs - @start[tid]); delete(@start[tid]); }`, workload, benchFunc)
 	}
-	res := OverheadResult{Hook: h.name, Calls: calls, Reps: reps}
-	// One repetition per attach: the variants take turns, round after round, so that drift in
-	// the machine's load spreads over all of them instead of biasing one.
 	total := uint64(calls + 1000) // the workload warms up with 1000 calls
+	// One repetition per attach: the variants take turns (runRounds).
 	measure := func() ([]float64, error) { return overheadRun(workload, h, calls, 1) }
 
 	// Each variant: attach, run the loop, detach; returns a note checking the work was done.
@@ -82,17 +122,8 @@ uretprobe:%[1]s:%[2]s /@start[tid]/ { printf("%%d %%d\n", tid, nsecs - @start[ti
 			return nil
 		}
 	}
-	type variant struct {
-		name     string
-		compared bool
-		run      func(*OverheadRow) error
-	}
 	variants := []variant{
-		{VBare, false, func(row *OverheadRow) error {
-			ns, err := measure()
-			row.NsCalls = append(row.NsCalls, ns...)
-			return err
-		}},
+		{VBare, false, bare(measure)},
 		{VEmpty, false, func(row *OverheadRow) error {
 			b, err := startEmpty(h)
 			if err != nil {
@@ -139,23 +170,6 @@ uretprobe:%[1]s:%[2]s /@start[tid]/ { printf("%%d %%d\n", tid, nsecs - @start[ti
 		{VMinDur, false, kretspan("--exporter", "none", "--min-duration", "1ms")},
 		{VSample, false, kretspan("--exporter", "none", "--sample", "0.01")},
 	}...)
-	rows := make([]OverheadRow, len(variants))
-	for round := range reps {
-		for i, v := range variants {
-			row := &rows[i]
-			row.Variant, row.Compared = v.name, v.compared
-			if row.Err != nil {
-				continue // failed in an earlier round
-			}
-			fmt.Fprintf(cfg.Log, "overhead %s, round %d/%d: %s", h.name, round+1, reps, v.name)
-			start := time.Now()
-			if row.Err = v.run(row); row.Err != nil {
-				fmt.Fprintf(cfg.Log, ": failed: %v\n", row.Err)
-				continue
-			}
-			fmt.Fprintf(cfg.Log, ": %.0f ns/call (%v)\n", row.NsCalls[len(row.NsCalls)-1], time.Since(start).Round(time.Millisecond))
-		}
-	}
-	res.Rows = rows
-	return res
+	rows := runRounds(cfg.Log, "overhead "+h.name, "ns/call", reps, variants)
+	return OverheadResult{Hook: h.name, Calls: calls, Reps: reps, Rows: rows}
 }

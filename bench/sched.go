@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // The targets of --sched (table.go's style): the scheduler hooks slow a context-switch-heavy
@@ -60,37 +59,14 @@ func runSched(cfg Config, workload string) SchedResult {
 			return nil
 		}
 	}
-	variants := []struct {
-		name string
-		run  func(*OverheadRow) error
-	}{
-		{VPingBare, func(row *OverheadRow) error {
-			ns, err := measure()
-			row.NsCalls = append(row.NsCalls, ns...)
-			return err
-		}},
-		{VPingNoSched, kretspan("syscall:getppid")},
-		{VPingSched, kretspan("--sched", "syscall:getppid")},
-		{VPingReadSched, kretspan("--sched", "syscall:read")},
-		{VPingBlockedStacks, kretspan("--sched", "--blocked-stacks", "--blocked-stack-min", "0", "syscall:read")},
+	variants := []variant{
+		{VPingBare, false, bare(measure)},
+		{VPingNoSched, false, kretspan("syscall:getppid")},
+		{VPingSched, false, kretspan("--sched", "syscall:getppid")},
+		{VPingReadSched, false, kretspan("--sched", "syscall:read")},
+		{VPingBlockedStacks, false, kretspan("--sched", "--blocked-stacks", "--blocked-stack-min", "0", "syscall:read")},
 	}
-	res.Rows = make([]OverheadRow, len(variants))
-	for round := range cfg.Reps {
-		for i, v := range variants {
-			row := &res.Rows[i]
-			row.Variant = v.name
-			if row.Err != nil {
-				continue
-			}
-			fmt.Fprintf(cfg.Log, "sched ping-pong, round %d/%d: %s", round+1, cfg.Reps, v.name)
-			start := time.Now()
-			if row.Err = v.run(row); row.Err != nil {
-				fmt.Fprintf(cfg.Log, ": failed: %v\n", row.Err)
-				continue
-			}
-			fmt.Fprintf(cfg.Log, ": %.0f ns/round (%v)\n", row.NsCalls[len(row.NsCalls)-1], time.Since(start).Round(time.Millisecond))
-		}
-	}
+	res.Rows = runRounds(cfg.Log, "sched ping-pong", "ns/round", cfg.Reps, variants)
 	return res
 }
 
