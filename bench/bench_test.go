@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -115,10 +116,10 @@ func TestQuick(t *testing.T) {
 	if c := r.Churn; c.Err != nil || c.Spans != c.Children || c.FullResource != c.Children || c.Processes.Read != uint64(c.Children) || c.Processes.Cached != 0 {
 		t.Errorf("process churn: %+v", c)
 	}
-	if len(r.Overhead) != 2 {
-		t.Fatalf("overhead: %d hooks, want 2", len(r.Overhead))
+	if len(r.Overhead) != 2 || len(r.Args) != 2 {
+		t.Fatalf("overhead: %d hooks, arguments: %d hooks, want 2 each", len(r.Overhead), len(r.Args))
 	}
-	for _, o := range r.Overhead {
+	for _, o := range slices.Concat(r.Overhead, r.Args) {
 		for _, row := range o.Rows {
 			if row.Variant == VBpftrace && row.Err != nil && strings.Contains(row.Err.Error(), "not installed") {
 				t.Logf("%s: %s: %v", o.Hook, row.Variant, row.Err)
@@ -132,6 +133,8 @@ func TestQuick(t *testing.T) {
 				t.Errorf("%s: %s: ns/call %v", o.Hook, row.Variant, row.NsCalls)
 			}
 		}
+	}
+	for _, o := range r.Overhead {
 		want := uint64(o.Calls + 1000) // the last round's
 		if s := o.Row(VKretspan).Summary; s != nil && (s.Calls < want || s.Exported+s.Dropped != s.Calls) {
 			t.Errorf("%s: kretspan counted %+v for %d calls", o.Hook, *s, want)
@@ -141,6 +144,24 @@ func TestQuick(t *testing.T) {
 		}
 		if s := o.Row(VSample).Summary; s != nil && s.SampledOut == 0 {
 			t.Errorf("%s: --sample 0.01 sampled nothing out: %+v", o.Hook, *s)
+		}
+	}
+	for _, o := range r.Args {
+		if o.Row(VBare) == nil {
+			t.Errorf("%s: no row %q", o.Hook, VBare)
+		}
+		want := uint64(o.Calls + 1000) // the last round's
+		for _, v := range []string{VKretspan, VArgs} {
+			row := o.Row(v)
+			if row == nil || row.Err == nil && row.Summary == nil {
+				t.Errorf("%s: %s: no row or no kretspan summary: %+v", o.Hook, v, row)
+				continue
+			}
+			// Other processes call openat too, and theirs may be filtered (kretspan's own) or in
+			// flight at the end: only the workload's calls must all be exported or dropped.
+			if s := row.Summary; s != nil && (s.Calls < want || s.Exported+s.Dropped < want) {
+				t.Errorf("%s: %s counted %+v for %d calls", o.Hook, v, *s, want)
+			}
 		}
 	}
 }
