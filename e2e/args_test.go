@@ -18,13 +18,10 @@ import (
 func TestArgumentsToJaeger(t *testing.T) {
 	requireRoot(t)
 	jaegerBin := jaegerBinary(t)
-	dir := t.TempDir()
-	if err := testprocess.BuildPrograms(dir, false, "", "kretspan", "driver", "goargs"); err != nil {
-		t.Fatal(err)
-	}
+	dir := testprocess.Built(t, "kretspan", "driver", "goargs")
 	assets, _ := uiAssets(t)
 	j := startJaeger(t, jaegerBin, assets)
-	file := filepath.Join(dir, "known")
+	file := filepath.Join(t.TempDir(), "known")
 	if err := os.WriteFile(file, []byte("known contents\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -140,7 +140,7 @@ func TestKretspanThroughCollectorToJaeger(t *testing.T) {
 	requireRoot(t)
 	otelcolBin := collectorBinary(t)
 	jaegerBin := jaegerBinary(t)
-	kretspanBin, nestedBin := build(t, t.TempDir())
+	kretspanBin, nestedBin := build(t)
 	assets, _ := uiAssets(t)
 	j := startJaeger(t, jaegerBin, assets)
 

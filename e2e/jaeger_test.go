@@ -311,12 +311,14 @@ func (j *jaeger) waitForWorkloadTraces(t *testing.T, service string, timeout, se
 	return traces
 }
 
-// build compiles kretspan and the workloads the tests trace into dir.
-func build(t *testing.T, dir string) (kretspan, nested string) {
+// TestMain removes the programs the tests built (testprocess.Built) when they end.
+func TestMain(m *testing.M) { testprocess.Main(m) }
+
+// build returns kretspan and the nested workload, with the driver workload beside them, built
+// once for all the tests.
+func build(t *testing.T) (kretspan, nested string) {
 	t.Helper()
-	if err := testprocess.BuildPrograms(dir, false, "", "kretspan", "nested", "driver"); err != nil {
-		t.Fatal(err)
-	}
+	dir := testprocess.Built(t, "kretspan", "nested", "driver")
 	return filepath.Join(dir, "kretspan"), filepath.Join(dir, "nested")
 }
 
@@ -327,7 +329,7 @@ func build(t *testing.T, dir string) (kretspan, nested string) {
 func TestKretspanToJaeger(t *testing.T) {
 	requireRoot(t)
 	jaegerBin := jaegerBinary(t)
-	kretspanBin, nestedBin := build(t, t.TempDir())
+	kretspanBin, nestedBin := build(t)
 	assets, realUI := uiAssets(t)
 	j := startJaeger(t, jaegerBin, assets)
 

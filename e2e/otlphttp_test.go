@@ -17,7 +17,7 @@ import (
 func TestKretspanToJaegerOverHTTP(t *testing.T) {
 	requireRoot(t)
 	jaegerBin := jaegerBinary(t)
-	kretspanBin, nestedBin := build(t, t.TempDir())
+	kretspanBin, nestedBin := build(t)
 	assets, _ := uiAssets(t)
 
 	// Port 4318 is OTLP/HTTP's: a bare endpoint on it means http/protobuf. Jaeger takes it when

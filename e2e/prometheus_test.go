@@ -181,7 +181,7 @@ func traceNested(t *testing.T, kretspanBin, nestedBin string, env []string, args
 func TestKretspanToPrometheus(t *testing.T) {
 	requireRoot(t)
 	promBin := backendBinary(t, backendPrometheus)
-	kretspanBin, nestedBin := build(t, t.TempDir())
+	kretspanBin, nestedBin := build(t)
 	metricsAddress := fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])
 	p := startPrometheus(t, promBin, metricsAddress)
 

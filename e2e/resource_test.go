@@ -21,7 +21,7 @@ func TestProcessesAsServicesInJaeger(t *testing.T) {
 	requireRoot(t)
 	jaegerBin := jaegerBinary(t)
 	mount := cgrouptest.Mount(t)
-	kretspanBin, _ := build(t, t.TempDir())
+	kretspanBin, _ := build(t)
 	driver := filepath.Join(filepath.Dir(kretspanBin), "driver")
 	assets, _ := uiAssets(t)
 	j := startJaeger(t, jaegerBin, assets)

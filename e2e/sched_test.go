@@ -18,10 +18,7 @@ import (
 func TestSchedToJaeger(t *testing.T) {
 	requireRoot(t)
 	jaegerBin := jaegerBinary(t)
-	dir := t.TempDir()
-	if err := testprocess.BuildPrograms(dir, false, "", "kretspan", "sched"); err != nil {
-		t.Fatal(err)
-	}
+	dir := testprocess.Built(t, "kretspan", "sched")
 	workload := filepath.Join(dir, "sched")
 	assets, _ := uiAssets(t)
 	j := startJaeger(t, jaegerBin, assets)

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/kretspan/kretspan/internal/otlpreceiver"
@@ -15,11 +14,8 @@ import (
 // Root integration tests: the real kretspan binary traces real workloads on this kernel and
 // exports to a real OTLP gRPC receiver.
 
-var buildOnce struct {
-	sync.Once
-	dir string
-	err error
-}
+// TestMain removes the programs buildTools built when the tests end.
+func TestMain(m *testing.M) { testprocess.Main(m) }
 
 // buildTools builds kretspan and the workloads once per test binary. Where there is no toolchain
 // (inside the kernel-matrix VMs), KRETSPAN_TEST_BIN_DIR names a folder of prebuilt static ones.
@@ -28,16 +24,7 @@ func buildTools(t *testing.T) string {
 	if dir := os.Getenv("KRETSPAN_TEST_BIN_DIR"); dir != "" {
 		return dir
 	}
-	buildOnce.Do(func() {
-		buildOnce.dir, buildOnce.err = os.MkdirTemp("", "kretspan-test-")
-		if buildOnce.err == nil {
-			buildOnce.err = testprocess.BuildPrograms(buildOnce.dir, false, "")
-		}
-	})
-	if buildOnce.err != nil {
-		t.Fatal(buildOnce.err)
-	}
-	return buildOnce.dir
+	return testprocess.Built(t)
 }
 
 func requireRoot(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -79,6 +80,69 @@ func BuildPrograms(dir string, static bool, goarch string, names ...string) erro
 		return fmt.Errorf("build %s: not all of them are test programs", strings.Join(names, ", "))
 	}
 	return nil
+}
+
+// built is what Built has built: one directory per test binary, which Main removes.
+var built struct {
+	sync.Mutex
+	dir  string
+	errs map[string]error // by program, once Built has tried to build it: nil when it is there
+}
+
+// Built returns the directory holding the named programs (all of them when none is named), built
+// for this machine the first time a test of this binary asks for each, so that a test binary
+// builds each program once. The directory lasts until the tests end: a test package that calls
+// Built runs its tests through Main, which removes it.
+func Built(t testing.TB, names ...string) string {
+	t.Helper()
+	if len(names) == 0 {
+		for _, p := range Programs {
+			names = append(names, p.Name)
+		}
+	}
+	built.Lock()
+	defer built.Unlock()
+	if built.dir == "" {
+		dir, err := os.MkdirTemp("", "kretspan-test-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		built.dir, built.errs = dir, map[string]error{}
+	}
+	var missing []string
+	for _, name := range names {
+		if !slices.ContainsFunc(Programs, func(p Program) bool { return p.Name == name }) {
+			t.Fatalf("build %s: not a test program", name)
+		}
+		if _, tried := built.errs[name]; !tried && !slices.Contains(missing, name) {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		// A failed build fails every test that needs one of its programs, without building again.
+		err := BuildPrograms(built.dir, false, "", missing...)
+		for _, name := range missing {
+			built.errs[name] = err
+		}
+	}
+	for _, name := range names {
+		if err := built.errs[name]; err != nil {
+			t.Fatal(err)
+		}
+	}
+	return built.dir
+}
+
+// Main runs the tests of a package that calls Built, from its TestMain, removes the directory
+// Built built into, and exits with the tests' status.
+func Main(m *testing.M) {
+	code := m.Run()
+	built.Lock()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	built.Unlock()
+	os.Exit(code)
 }
 
 // ModuleRoot is the directory of kretspan's go.mod, found from the working directory up.
