@@ -58,11 +58,7 @@ func TestArgumentsToJaeger(t *testing.T) {
 	tags := map[string][]map[string]string{}
 	for _, tr := range traces {
 		for _, s := range tr.Spans {
-			m := map[string]string{}
-			for _, kv := range s.Tags {
-				m[kv.Key], _ = tag(s.Tags, kv.Key)
-			}
-			tags[s.OperationName] = append(tags[s.OperationName], m)
+			tags[s.OperationName] = append(tags[s.OperationName], tagMap(s.Tags))
 		}
 	}
 	var sawMissing, sawFile, sawRead bool

@@ -231,18 +231,35 @@ type jaegerProcess struct {
 	Tags        []jaegerTag `json:"tags"`
 }
 
-// tag returns a tag's value as text: strings unquoted, numbers and bools as JSON has them.
+// tag returns the value of the tag named key, as text.
 func tag(tags []jaegerTag, key string) (string, bool) {
 	for _, tg := range tags {
 		if tg.Key == key {
-			var s string
-			if json.Unmarshal(tg.Value, &s) == nil {
-				return s, true
-			}
-			return string(tg.Value), true
+			return tg.text(), true
 		}
 	}
 	return "", false
+}
+
+// tagMap returns each tag's value as text by its key; a repeated key keeps its first value, as
+// tag does.
+func tagMap(tags []jaegerTag) map[string]string {
+	m := map[string]string{}
+	for _, tg := range tags {
+		if _, ok := m[tg.Key]; !ok {
+			m[tg.Key] = tg.text()
+		}
+	}
+	return m
+}
+
+// text is the tag's value as text: strings unquoted, numbers and bools as JSON has them.
+func (tg jaegerTag) text() string {
+	var s string
+	if json.Unmarshal(tg.Value, &s) == nil {
+		return s
+	}
+	return string(tg.Value)
 }
 
 // traces returns the traces Jaeger holds for service.
