@@ -31,22 +31,16 @@ func KernelParams(spec *btf.Spec, function string) ([]Param, error) {
 func kernelParam(name string, typ btf.Type, index int) Param {
 	p := Param{Name: name, Type: typeName(typ)}
 	base := Arg{Type: p.Type, Source: SourceParameter, Index: uint8(index)}
-	p.arg = func(attr string) (Arg, error) {
+	read := func(attr string, path []PathStep) (Arg, error) {
 		if index >= maxKernelParams {
 			return Arg{}, errBeyondKernelParams(name)
 		}
 		a := base
 		a.Name = attr
-		return finalRead(a, name, typ, false, false)
+		return fieldRead(a, name, typ, path)
 	}
-	p.field = func(attr string, path []PathStep) (Arg, error) {
-		if index >= maxKernelParams {
-			return Arg{}, errBeyondKernelParams(name)
-		}
-		a := base
-		a.Name = attr
-		return fieldRead(a, name, typ, path, false)
-	}
+	p.arg = func(attr string) (Arg, error) { return read(attr, nil) }
+	p.field = read
 	return p
 }
 
@@ -59,8 +53,8 @@ func errBeyondKernelParams(name string) error {
 }
 
 // finalRead completes a's read of a value of type typ: the value itself, or (atAddress) the
-// object at the address reached. user says the memory is user memory.
-func finalRead(a Arg, what string, typ btf.Type, atAddress, user bool) (Arg, error) {
+// object at the address reached.
+func finalRead(a Arg, what string, typ btf.Type, atAddress bool) (Arg, error) {
 	a.Type = typeName(typ)
 	switch t := btf.UnderlyingType(typ).(type) {
 	case *btf.Int:
@@ -87,7 +81,7 @@ func finalRead(a Arg, what string, typ btf.Type, atAddress, user bool) (Arg, err
 		case *btf.Int:
 			if tt.Size == 1 {
 				switch {
-				case userTagged(t.Target) || user:
+				case userTagged(t.Target):
 					a.Read = ReadStringUser
 				case atAddress || len(a.Hops) > 0:
 					a.Read = ReadStringKernel
@@ -113,9 +107,6 @@ func finalRead(a Arg, what string, typ btf.Type, atAddress, user bool) (Arg, err
 	case *btf.Array:
 		if elem, ok := btf.UnderlyingType(t.Type).(*btf.Int); ok && elem.Size == 1 && atAddress {
 			a.Read = ReadStringKernel
-			if user {
-				a.Read = ReadStringUser
-			}
 			return a, nil
 		}
 		return Arg{}, fmt.Errorf("'%s' is an array (%s); only char arrays are read, as strings", what, a.Type)
@@ -134,8 +125,9 @@ func finalRead(a Arg, what string, typ btf.Type, atAddress, user bool) (Arg, err
 	return a, nil
 }
 
-// fieldRead compiles a field path into an argument of type typ.
-func fieldRead(a Arg, name string, typ btf.Type, path []PathStep, user bool) (Arg, error) {
+// fieldRead compiles a field path into an argument of type typ; an empty path reads the argument
+// itself.
+func fieldRead(a Arg, name string, typ btf.Type, path []PathStep) (Arg, error) {
 	atAddress := false // false: the value is the current object itself (a pointer, for a hop)
 	what := name
 	for _, step := range path {
@@ -165,8 +157,7 @@ func fieldRead(a Arg, name string, typ btf.Type, path []PathStep, user bool) (Ar
 		typ = member.Type
 		what = userargs.Spell(what, step)
 	}
-	a.UserMemory = user
-	return finalRead(a, what, typ, atAddress, user)
+	return finalRead(a, what, typ, atAddress)
 }
 
 // findMember finds a struct or union's member by name, also within its anonymous members, and

@@ -66,15 +66,11 @@ func DecodeValues(dst []Value, tail []byte) ([]Value, error) {
 // Integer is an integer argument's value as the plan says to show it: sign-extended from its
 // size for signed ones, cut to its size for the others.
 func (a *Arg) Integer(raw uint64) int64 {
-	bits := uint(a.Size) * 8
-	if bits == 0 || bits >= 64 {
-		return int64(raw)
-	}
-	if a.Show == ShowSigned {
+	if bits := uint(a.Size) * 8; a.Show == ShowSigned && bits > 0 && bits < 64 {
 		shift := 64 - bits
 		return int64(raw<<shift) >> shift
 	}
-	return int64(raw & (1<<bits - 1))
+	return int64(maskTo(raw, a.Size))
 }
 
 // FileName writes a path value as /proc/PID/fd shows it.

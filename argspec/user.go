@@ -77,15 +77,12 @@ func userArg(attr string, read userargs.Read) (Arg, error) {
 	default:
 		return Arg{}, fmt.Errorf("'%s' (%s) cannot be read", read.Path, typ.Name)
 	}
-	if len(a.Hops) > MaxHops {
-		return Arg{}, fmt.Errorf("'%s' follows %d pointers, at most %d", read.Path, len(a.Hops), MaxHops)
-	}
-	return a, nil
+	return a, nil // Plan.finish checks the hops against MaxHops, as for every argument
 }
 
-// maskTo keeps the low size bytes of v.
+// maskTo keeps the low size bytes of v; size 0 (no size known) keeps them all.
 func maskTo(v uint64, size uint8) uint64 {
-	if size >= 8 {
+	if size == 0 || size >= 8 {
 		return v
 	}
 	return v & (1<<(8*uint(size)) - 1)

@@ -57,20 +57,17 @@ func (f *Function) Resolve(argumentName string, steps []Step) (Read, error) {
 		}
 		return Read{}, NoSuchArgument(f.Symbol, argumentName, names)
 	}
+	if argument.Type.Kind == Unsupported {
+		return Read{}, fmt.Errorf("argument %s cannot be read: %s", argument.Name, argument.Unsupported)
+	}
 	read := Read{Argument: *argument, Type: argument.Type, Path: Spell(argument.Name, steps...)}
 	if len(steps) == 0 {
-		switch argument.Type.Kind {
-		case Unsupported:
-			return Read{}, fmt.Errorf("argument %s cannot be read: %s", argument.Name, argument.Unsupported)
-		case Pointer:
+		if argument.Type.Kind == Pointer {
 			return Read{}, fmt.Errorf("argument %s is a %s, whose address is not exported; name a field, e.g. %s", argument.Name, argument.Type.Name, Spell(argument.Name, Step{Name: f.firstField(argument.Name), Pointer: true}))
 		}
 		return read, nil
 	}
 	if argument.Type.Kind != Pointer {
-		if argument.Type.Kind == Unsupported {
-			return Read{}, fmt.Errorf("argument %s cannot be read: %s", argument.Name, argument.Unsupported)
-		}
 		return Read{}, fmt.Errorf("argument %s (%s) has no fields: it is not a pointer to a struct", argument.Name, argument.Type.Name)
 	}
 	goLanguage := f.Language == "Go"
