@@ -32,12 +32,17 @@ lint:
 unit-test:
 	$(GO) test -count=1 -p 1 $$($(GO) list ./... | grep -v /e2e)
 
-# Each fuzz test for FUZZ_TIME: the probe-spec parser with argument lists, and the field-path
-# compiler. A failure leaves its input under testdata/fuzz, which go test then replays.
+# The fuzz tests in FUZZ_TESTS (PACKAGE:TEST), FUZZ_TIME each, one after another, stopping at the
+# first that fails: the probe-spec parser with argument lists, the field-path compiler, the
+# field-path parser, and the resolution of user-function arguments. A failure leaves its input
+# under the package's testdata/fuzz, which go test then replays.
 FUZZ_TIME ?= 10s
+FUZZ_TESTS = probe:FuzzParseWithArguments argspec:FuzzFieldPath argspec:FuzzParsePath probe/userargs:FuzzResolve
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParseWithArguments$$' -fuzztime $(FUZZ_TIME) ./probe
-	$(GO) test -run '^$$' -fuzz '^FuzzFieldPath$$' -fuzztime $(FUZZ_TIME) ./argspec
+	@for t in $(FUZZ_TESTS); do \
+		echo "$(GO) test -run '^\$$' -fuzz '^$${t#*:}\$$' -fuzztime $(FUZZ_TIME) ./$${t%%:*}"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZ_TIME) ./$${t%%:*} || exit 1; \
+	done
 
 # docker-compose.yml and the Kubernetes manifests, parsed by the real loaders (own module).
 deploy-test:
