@@ -96,12 +96,19 @@ include vmtest/vmtest.mk
 vmtest: vmtest-files
 
 # The harness must fail a run whose guest test fails, hangs or crashes the kernel: it reads the
-# guest's exit status, not its log. Each of these boots must be reported as a failure.
-VMTEST_SELFCHECK = $(VMTEST_RUN) -tests $(VMTEST_BINS) -kernels 6.12
-vmtest-selfcheck: vmtest
+# guest's exit status, not its log. Each of these boots of the amd64 6.12 kernel must end the run
+# with status 1, a guest failed; any other status (2: the harness could not set the run up) fails
+# the check. It fetches 6.12 whatever VMTEST_KERNELS says, and boots guestprobe built here rather
+# than whatever an earlier run left in VMTEST_BINS.
+VMTEST_SELFCHECK_BINS = $(VMTEST_CACHE)/selfcheckbins
+VMTEST_SELFCHECK = $(VMTEST_RUN) -tests $(VMTEST_SELFCHECK_BINS) -kernels 6.12
+vmtest-selfcheck: override VMTEST_KERNELS = 6.12
+vmtest-selfcheck: vmtest-fetch vmtest-tool
+	rm -rf $(VMTEST_SELFCHECK_BINS) && mkdir -p $(VMTEST_SELFCHECK_BINS) && CGO_ENABLED=0 GOARCH=amd64 $(GO) test -c -o $(VMTEST_SELFCHECK_BINS)/ ./vmtest/guestprobe
 	@for mode in fail hang crash; do \
-		if $(VMTEST_SELFCHECK) -timeout 30s -env KRETSPAN_VMTEST_SELFCHECK=$$mode -- -test.run HarnessSelfCheck >/dev/null 2>&1; then \
-			echo "vmtest-selfcheck: a guest that does '$$mode' was reported as passing"; exit 1; \
+		out=$$($(VMTEST_SELFCHECK) -timeout 30s -env KRETSPAN_VMTEST_SELFCHECK=$$mode -- -test.run HarnessSelfCheck 2>&1); status=$$?; \
+		if [ $$status -ne 1 ]; then \
+			echo "$$out"; echo "vmtest-selfcheck: a guest that does '$$mode' ended the run with status $$status, not 1 (a guest failed)"; exit 1; \
 		fi; \
 		echo "vmtest-selfcheck: a guest that does '$$mode' fails the run, as it must"; \
 	done
