@@ -57,21 +57,23 @@ apt_update() {
 	apt-get "${apt_opts[@]}" update >&2
 }
 
-# lock_entries prints "label package version sha256" for each lock line.
-lock_entries() { grep -Ev '^[[:space:]]*(#|$)' "$lock"; }
+# lock_entries FILE prints the lines of a lock file that are neither comments nor blank:
+# "label package version sha256" (kernels.lock) or "arch package version sha256" (busybox.lock).
+lock_entries() { grep -Ev '^[[:space:]]*(#|$)' "$1"; }
 
 # kernel_arch: Debian names the architecture last (linux-image-...-cloud-arm64-unsigned).
 kernel_arch() { local name=${1%-unsigned}; echo "${name##*-}"; }
 
 # fetch_deb PKG VERSION ARCH SHA256 LABEL: the .deb into the cache, checked; prints its path.
+# Refreshes the indexes when they lack the version; once they are refreshed, that happens only
+# for a version Debian has dropped, which ends the run. (It runs in $(...): it can set no flag.)
 fetch_deb() {
 	local pkg=$1 version=$2 arch=$3 sha256=$4 label=$5
 	# apt-get download names the file PKG_VERSION_ARCH.deb with ':' escaped as %3a.
 	local deb="$cache/debs/${pkg}_${version//:/%3a}_${arch}.deb"
 	if [[ ! -f "$deb" ]] || ! echo "$sha256  $deb" | sha256sum -c --status; then
-		if [[ $updated == 0 ]] && ! apt-cache "${apt_opts[@]}" show "$pkg:$arch=$version" >/dev/null 2>&1; then
+		if ! apt-cache "${apt_opts[@]}" show "$pkg:$arch=$version" >/dev/null 2>&1; then
 			apt_update
-			updated=1
 		fi
 		apt-cache "${apt_opts[@]}" show "$pkg:$arch=$version" >/dev/null 2>&1 ||
 			die "$label: $pkg:$arch=$version is no longer in the Debian indexes; re-pin it (see --candidates)"
@@ -99,7 +101,7 @@ if [[ "${1:-}" == "--candidates" ]]; then
 		read -r pkg _ version _ <<<"$(tail -n 1 <<<"$newest")"
 		sha=$(apt-cache "${apt_opts[@]}" show "$pkg=$version" | awk '/^SHA256:/{print $2; exit}')
 		echo "lock line: $label  ${pkg%:*}  $version  $sha"
-	done < <(lock_entries)
+	done < <(lock_entries "$lock")
 	exit 0
 fi
 
@@ -114,7 +116,6 @@ install_extracted() {
 	rm -rf "$1"
 }
 
-updated=0
 declare -A arches=()
 while read -r label pkg version sha256; do
 	if [[ $# -gt 0 && " $* " != *" $label "* ]]; then
@@ -144,7 +145,7 @@ while read -r label pkg version sha256; do
 	echo "$release" >"$tmp/out/release"
 	install_extracted "$tmp" "$dest" "$stamp"
 	echo "fetch-kernels: $label: ready in $dest (uname -r: $release)"
-done < <(lock_entries)
+done < <(lock_entries "$lock")
 
 # The host's busybox-static serves amd64 guests; other architectures get theirs here.
 while read -r arch pkg version sha256; do
@@ -168,4 +169,4 @@ while read -r arch pkg version sha256; do
 	mv "$bin" "$tmp/out/busybox"
 	install_extracted "$tmp" "$dest" "$stamp"
 	echo "fetch-kernels: busybox for $arch: ready in $dest"
-done < <(grep -Ev '^[[:space:]]*(#|$)' "$busybox_lock")
+done < <(lock_entries "$busybox_lock")
