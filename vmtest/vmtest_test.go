@@ -9,6 +9,9 @@ import (
 	"testing"
 )
 
+// TestRepoLockParses reads the repository's lock, which ParseLock checks line by line (labels
+// against releases included), and checks what ParseLock does not: each sha256 has 64
+// characters, and every architecture vmtest boots has a kernel pinned.
 func TestRepoLockParses(t *testing.T) {
 	kernels, err := ReadLock("kernels.lock")
 	if err != nil {
@@ -17,9 +20,6 @@ func TestRepoLockParses(t *testing.T) {
 	arches := map[string]bool{}
 	for _, k := range kernels {
 		arches[k.Arch()] = true
-		if !strings.HasPrefix(k.Release(), k.Series()+".") || !strings.HasSuffix(k.Release(), "-"+k.Arch()) {
-			t.Errorf("label %s (series %s, %s) does not match release %s", k.Label, k.Series(), k.Arch(), k.Release())
-		}
 		if len(k.SHA256) != 64 {
 			t.Errorf("%s: sha256 %q", k.Label, k.SHA256)
 		}
