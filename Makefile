@@ -77,6 +77,8 @@ VMTEST_FILES = $(VMTEST_CACHE)/files
 VMTEST_FLAGS = -parallel 2 -files $(VMTEST_FILES) -env KRETSPAN_TEST_BIN_DIR=/files
 # arm64 is emulated instruction by instruction, so each arm64 kernel runs one declared set of
 # tests (vmtest -run LABEL=REGEX; a -test.run in VMTEST_ARGS_ARM64 overrides them).
+# The harness's guest checks (vmtest/guestprobe), which both arm64 kernels run.
+VMTEST_TESTS_GUESTPROBE = Release|HasBTF|KprobeEvents|BPFFS|BPFMapCreate|HarnessSelfCheck
 # arm64-6.12 proves each mechanism that reads registers or the architecture's tables once: the
 # harness's guest checks; syscall tracepoints; the kretprobe example's _do_fork case; kprobe and
 # fentry error paths (return values); uprobes in C and Go (RET-instruction probes); int return
@@ -84,10 +86,10 @@ VMTEST_FLAGS = -parallel 2 -files $(VMTEST_FILES) -env KRETSPAN_TEST_BIN_DIR=/fi
 # split and its scheduler hooks; arguments read from syscall formats, pt_regs (kernel functions,
 # field paths) and the C and Go calling conventions; exec records (a resource for each short-lived
 # process).
-VMTEST_TESTS_ARM64_6.12 = Release|HasBTF|KprobeEvents|BPFFS|BPFMapCreate|HarnessSelfCheck|SyscallTracepointTimesNanosleep|ForkKretprobeExample|FunctionErrorPath|UprobeNestedCallsBecomeParentAndChild|NegativeIntReturnFromDebugInfo|HTTPServiceSpansInsideRequestSpans|CHeaderBindsReleasesAndLinksSkewedClocks|SyscallsTheArchitectureLacks|SchedSplit|SchedHooks|SyscallArguments|UserFunctionArguments|KernelFunctionArguments|ProcessChurn
+VMTEST_TESTS_ARM64_6.12 = $(VMTEST_TESTS_GUESTPROBE)|SyscallTracepointTimesNanosleep|ForkKretprobeExample|FunctionErrorPath|UprobeNestedCallsBecomeParentAndChild|NegativeIntReturnFromDebugInfo|HTTPServiceSpansInsideRequestSpans|CHeaderBindsReleasesAndLinksSkewedClocks|SyscallsTheArchitectureLacks|SchedSplit|SchedHooks|SyscallArguments|UserFunctionArguments|KernelFunctionArguments|ProcessChurn
 # arm64-6.1 only what differs there: the guest checks, and fentry, which loads but cannot attach,
 # giving way to kprobes (the _do_fork case, and what check reports).
-VMTEST_TESTS_ARM64_6.1 = Release|HasBTF|KprobeEvents|BPFFS|BPFMapCreate|HarnessSelfCheck|ForkKretprobeExample|CheckJSON
+VMTEST_TESTS_ARM64_6.1 = $(VMTEST_TESTS_GUESTPROBE)|ForkKretprobeExample|CheckJSON
 VMTEST_ARGS_ARM64 = -test.v
 VMTEST_FILES_ARM64 = $(VMTEST_CACHE)/files-arm64
 VMTEST_FLAGS_ARM64 = -parallel 2 -files $(VMTEST_FILES_ARM64) -env KRETSPAN_TEST_BIN_DIR=/files \
