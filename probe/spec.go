@@ -9,6 +9,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/kretspan/kretspan/argspec"
 )
@@ -77,6 +78,9 @@ func Parse(raw string) (Spec, error) {
 	}
 	if spec.Pattern == "" {
 		return Spec{}, fmt.Errorf("probe %q: missing function, syscall or symbol name", raw)
+	}
+	if !utf8.ValidString(spec.Pattern) {
+		return Spec{}, fmt.Errorf("probe %q: name %q is not valid UTF-8", raw, spec.Pattern)
 	}
 	if _, err := path.Match(spec.Pattern, ""); err != nil {
 		return Spec{}, fmt.Errorf("probe %q: bad glob %q: %w", raw, spec.Pattern, err)
@@ -182,8 +186,9 @@ func globRegexp(pattern string) (*regexp.Regexp, error) {
 			re.WriteString(".")
 		case '\\':
 			if i+1 < len(pattern) {
-				i++
-				re.WriteString(regexp.QuoteMeta(pattern[i : i+1]))
+				_, size := utf8.DecodeRuneInString(pattern[i+1:]) // the escaped character, whole
+				re.WriteString(regexp.QuoteMeta(pattern[i+1 : i+1+size]))
+				i += size
 			}
 		case '[':
 			end := strings.IndexByte(pattern[i+1:], ']')
@@ -194,7 +199,7 @@ func globRegexp(pattern string) (*regexp.Regexp, error) {
 			re.WriteString("[" + class + "]")
 			i += end + 1
 		default:
-			re.WriteString(regexp.QuoteMeta(string(c)))
+			re.WriteString(regexp.QuoteMeta(pattern[i : i+1])) // a byte of UTF-8 as it is
 		}
 	}
 	re.WriteString("$")

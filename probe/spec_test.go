@@ -235,6 +235,10 @@ func TestGlobMatchesAcrossSlashes(t *testing.T) {
 		{"*.Handler", "github.com/org/pkg.Handler", true},
 		{"vfs_*", "vfs_read", true},
 		{"vfs_*", "ksys_read", false},
+		// Go symbols may be Unicode: a glob's characters, escaped or not, are whole runes.
+		{"main.café*", "main.caféRun", true},
+		{`main.\été`, "main.été", true},
+		{"main.?té", "main.été", true},
 		{"vfs_?ead", "vfs_read", true},
 		{"vfs_[rw]*", "vfs_write", true},
 		{"vfs_[!r]*", "vfs_read", false},
