@@ -33,11 +33,12 @@ unit-test:
 	$(GO) test -count=1 -p 1 $$($(GO) list ./... | grep -v /e2e)
 
 # The fuzz tests in FUZZ_TESTS (PACKAGE:TEST), FUZZ_TIME each, one after another, stopping at the
-# first that fails: the probe-spec parser with argument lists, the field-path compiler, the
-# field-path parser, and the resolution of user-function arguments. A failure leaves its input
-# under the package's testdata/fuzz, which go test then replays.
+# first that fails: every fuzz test of the module (the probe-spec parser, alone and with argument
+# lists; the field-path compiler and parser; the resolution of user-function arguments; the
+# ring-buffer record decoder; the configuration file). A failure leaves its input under the
+# package's testdata/fuzz, which go test then replays.
 FUZZ_TIME ?= 10s
-FUZZ_TESTS = probe:FuzzParseWithArguments argspec:FuzzFieldPath argspec:FuzzParsePath probe/userargs:FuzzResolve
+FUZZ_TESTS = probe:FuzzParse probe:FuzzParseWithArguments argspec:FuzzFieldPath argspec:FuzzParsePath probe/userargs:FuzzResolve bpf:FuzzDecodeEvent config:FuzzConfig
 fuzz:
 	@for t in $(FUZZ_TESTS); do \
 		echo "$(GO) test -run '^\$$' -fuzz '^$${t#*:}\$$' -fuzztime $(FUZZ_TIME) ./$${t%%:*}"; \
