@@ -95,8 +95,8 @@ type Plan struct {
 type Param struct {
 	Name string
 	Type string
-	// arg is its read as a whole value; ok false when it has none (a pointer to a struct, an
-	// output buffer), why says so.
+	// arg is its read as a whole value, captured as the attribute name; an error says why it
+	// has none (a pointer, a type kretspan cannot read).
 	arg func(name string) (Arg, error)
 	// field resolves a field path into it; nil when it has no fields.
 	field func(name string, path []PathStep) (Arg, error)

@@ -4,7 +4,6 @@ import (
 	"debug/buildinfo"
 	"debug/dwarf"
 	"debug/elf"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 
 	"golang.org/x/arch/arm64/arm64asm"
 	"golang.org/x/arch/x86/x86asm"
+
+	"github.com/kretspan/kretspan/probe/userargs"
 )
 
 // libraryDirs are searched, in order, for a bare library name such as "libc": the Debian
@@ -72,22 +73,11 @@ func FunctionSymbols(path string) ([]elf.Symbol, error) {
 }
 
 func functionSymbols(path string, file *elf.File) ([]elf.Symbol, error) {
-	var all []elf.Symbol
-	seen := map[string]bool{}
-	for _, read := range []func() ([]elf.Symbol, error){file.Symbols, file.DynamicSymbols} {
-		symbols, err := read()
-		if err != nil && !errors.Is(err, elf.ErrNoSymbols) {
-			return nil, fmt.Errorf("symbols of %s: %w", path, err)
-		}
-		for _, sym := range symbols {
-			if elf.ST_TYPE(sym.Info) != elf.STT_FUNC || sym.Value == 0 || sym.Section == elf.SHN_UNDEF || seen[sym.Name] {
-				continue
-			}
-			seen[sym.Name] = true
-			all = append(all, sym)
-		}
+	symbols, err := userargs.FunctionSymbols(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return all, nil
+	return symbols, nil
 }
 
 // executable is an ELF file read once per Resolve, however many symbols its specs match.

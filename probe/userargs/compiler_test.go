@@ -130,15 +130,17 @@ func compilerEntryLocations(t *testing.T, binary, symbol string) map[string]stri
 // functionAddress is the address of a function symbol in the file.
 func functionAddress(t *testing.T, file *elf.File, symbol string) uint64 {
 	t.Helper()
-	addresses, err := functionSymbols(file)
+	symbols, err := FunctionSymbols(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	address, ok := addresses[symbol]
-	if !ok {
-		t.Fatalf("no function %s", symbol)
+	for _, sym := range symbols {
+		if sym.Name == symbol {
+			return sym.Value
+		}
 	}
-	return address
+	t.Fatalf("no function %s", symbol)
+	return 0
 }
 
 // startsAt says whether a subprogram's code starts at address.

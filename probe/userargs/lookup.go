@@ -83,9 +83,13 @@ func (b *Binary) Close() error { return b.file.Close() }
 // Lookup returns the function named by symbol, as the package-level Lookup does.
 func (b *Binary) Lookup(symbol string) (*Function, error) {
 	if b.symbols == nil {
-		var err error
-		if b.symbols, err = functionSymbols(b.file); err != nil {
+		symbols, err := FunctionSymbols(b.file)
+		if err != nil {
 			return nil, fmt.Errorf("arguments of %s in %s: %w", symbol, b.path, err)
+		}
+		b.symbols = make(map[string]uint64, len(symbols))
+		for _, sym := range symbols {
+			b.symbols[sym.Name] = sym.Value
 		}
 	}
 	address, ok := b.symbols[symbol]
@@ -98,14 +102,14 @@ func (b *Binary) Lookup(symbol string) (*Function, error) {
 		}
 		return nil, fmt.Errorf("arguments of %s: %s has no DWARF debug information, nor a debug file in %s or named by .gnu_debuglink; build it with -g, or install its debug symbols, to capture arguments", symbol, b.path, filepath.Join(debugDirectory, ".build-id"))
 	}
+	if clone := gccClone.FindString(symbol); clone != "" && !isGoBinary(b.file) {
+		return nil, fmt.Errorf("arguments of %s in %s: it is a copy of %s that GCC specialised (%s), so its arguments are not where the ABI puts them", symbol, b.path, strings.TrimSuffix(symbol, clone), clone)
+	}
 	if b.functions == nil {
 		var err error
 		if b.functions, err = indexFunctions(b.data); err != nil {
 			return nil, fmt.Errorf("arguments of %s in %s: %w", symbol, b.path, err)
 		}
-	}
-	if clone := gccClone.FindString(symbol); clone != "" && !isGoBinary(b.file) {
-		return nil, fmt.Errorf("arguments of %s in %s: it is a copy of %s that GCC specialised (%s), so its arguments are not where the ABI puts them", symbol, b.path, strings.TrimSuffix(symbol, clone), clone)
 	}
 	found, err := b.functions.find(b.data, address, symbol)
 	if err != nil {
@@ -229,21 +233,25 @@ func buildID(file *elf.File) string {
 	return hex.EncodeToString(note[start : start+uint64(descriptionSize)])
 }
 
-// functionSymbols maps the defined function symbols (static and dynamic tables) to addresses.
-func functionSymbols(file *elf.File) (map[string]uint64, error) {
-	addresses := map[string]uint64{}
+// FunctionSymbols lists an ELF file's defined function symbols, from the static table and then
+// the dynamic one, each name once: the functions a uprobe can attach to.
+func FunctionSymbols(file *elf.File) ([]elf.Symbol, error) {
+	var all []elf.Symbol
+	seen := map[string]bool{}
 	for _, read := range []func() ([]elf.Symbol, error){file.Symbols, file.DynamicSymbols} {
 		symbols, err := read()
 		if err != nil && !errors.Is(err, elf.ErrNoSymbols) {
 			return nil, fmt.Errorf("symbols: %w", err)
 		}
-		for _, s := range symbols {
-			if _, seen := addresses[s.Name]; !seen && elf.ST_TYPE(s.Info) == elf.STT_FUNC && s.Section != elf.SHN_UNDEF && s.Value != 0 {
-				addresses[s.Name] = s.Value
+		for _, sym := range symbols {
+			if elf.ST_TYPE(sym.Info) != elf.STT_FUNC || sym.Value == 0 || sym.Section == elf.SHN_UNDEF || seen[sym.Name] {
+				continue
 			}
+			seen[sym.Name] = true
+			all = append(all, sym)
 		}
 	}
-	return addresses, nil
+	return all, nil
 }
 
 func isGoBinary(file *elf.File) bool {

@@ -70,7 +70,8 @@ const (
 	Unsigned
 	// Bool is a boolean of Size bytes: zero is false.
 	Bool
-	// Enum is a C enum of Size bytes, read as a signed integer; Type.Enumerators names its values.
+	// Enum is a C enum of Size bytes; Type.Enumerators names its values, sign-extended as DWARF
+	// gives them.
 	Enum
 	// CString is a pointer to a NUL-terminated string (C char *, const char *).
 	CString
@@ -116,11 +117,6 @@ type Argument struct {
 	Parts []Location
 	// Unsupported says why the argument cannot be captured, when Type.Kind is Unsupported.
 	Unsupported string
-}
-
-// String spells the argument as `kretspan list -v` shows it: "const char * tag", "string name".
-func (a Argument) String() string {
-	return a.Type.Name + " " + a.Name
 }
 
 // Hop is one step of a field path: add Offset to the current pointer value, then read there. See
