@@ -46,10 +46,8 @@ func (l argLayout) valueSize() uint32 { return argValuesHeaderSize + l.slots*l.s
 // configureArgs sizes the argument maps for the plans, and shrinks them to one small entry when
 // no probe has arguments: the programs' argument code is then dead, and the verifier drops it.
 func configureArgs(s *kretspanSpecs, cfg Config, probes []Probe) error {
-	if cfg.ArgStringMax < 1 || cfg.ArgStringMax > argspec.MaxStringMax {
-		if newArgLayout(probes, 1).slots > 0 {
-			return fmt.Errorf("argument string limit %d: want 1 to %d", cfg.ArgStringMax, argspec.MaxStringMax)
-		}
+	if err := argspec.CheckStringMax(cfg.ArgStringMax); err != nil && newArgLayout(probes, 1).slots > 0 {
+		return fmt.Errorf("argument string limit %d: %w", cfg.ArgStringMax, err)
 	}
 	l := newArgLayout(probes, cfg.ArgStringMax)
 	if l.slots == 0 {

@@ -304,15 +304,10 @@ var settings = []setting{
 		bind: scalar[bool]{func(s *Settings) *bool { return &s.BlockedStacks }, boolKind, false, nil}},
 	{flag: "blocked-stack-min", key: "blocked_stack_min", usage: "the shortest block that --blocked-stacks reports",
 		bind: scalar[time.Duration]{func(s *Settings) *time.Duration { return &s.BlockedStackMin }, durationKind, time.Millisecond, notNegative}},
-	{flag: "args", key: "args", probe: true, usage: "capture every argument of each call at entry, as kretspan.arg.NAME attributes (off by default: strings can hold secrets); PROBE(ARG, ...) captures only those named",
+	{flag: "args", key: "args", probe: true, usage: "capture every argument of each call at entry, as " + argspec.AttributePrefix + "NAME attributes (off by default: strings can hold secrets); PROBE(ARG, ...) captures only those named",
 		bind: filter[bool]{func(f *Filter) **bool { return &f.Args }, boolKind, nil}},
-	{flag: "arg-string-max", key: "arg_string_max", usage: fmt.Sprintf("capture at most this many `bytes` of each string or path argument (1 to %d); longer ones are marked kretspan.arg.NAME.truncated", argspec.MaxStringMax),
-		bind: scalar[int]{func(s *Settings) *int { return &s.ArgStringMax }, intKind, argspec.DefaultStrMax, func(n int) error {
-			if n < 1 || n > argspec.MaxStringMax {
-				return fmt.Errorf("want 1 to %d bytes", argspec.MaxStringMax)
-			}
-			return nil
-		}}},
+	{flag: "arg-string-max", key: "arg_string_max", usage: fmt.Sprintf("capture at most this many `bytes` of each string or path argument (1 to %d); longer ones are marked %sNAME%s", argspec.MaxStringMax, argspec.AttributePrefix, argspec.TruncatedSuffix),
+		bind: scalar[int]{func(s *Settings) *int { return &s.ArgStringMax }, intKind, argspec.DefaultStrMax, argspec.CheckStringMax}},
 	{flag: "max-inflight", key: "max_inflight", usage: fmt.Sprintf("bound the `threads` with probed calls in flight (the kretprobe maxactive), their stacks in a preallocated table (default: each thread's stack in its task storage on kernels 5.11+, else a table of %d)", bpf.DefaultMaxInflight),
 		bind: scalar[uint32]{func(s *Settings) *uint32 { return &s.MaxInflight }, uint32Kind, 0, func(n uint32) error { return atLeast(1, int(n)) }}},
 	{flag: "max-glob", key: "max_glob", usage: "most targets the probes may expand to",

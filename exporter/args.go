@@ -7,7 +7,6 @@ import (
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 
 	"github.com/kretspan/kretspan/argspec"
-	"github.com/kretspan/kretspan/otelbridge"
 )
 
 // consoleArg is one argument as the console writes it: name=text.
@@ -42,13 +41,13 @@ func formatArgs(function string, attributes []*commonpb.KeyValue) string {
 		if !ok {
 			continue
 		}
-		if base, ok := strings.CutSuffix(name, otelbridge.ArgTruncatedSuffix); ok {
+		if base, ok := strings.CutSuffix(name, argspec.TruncatedSuffix); ok {
 			if a := find(base); a != nil {
 				a.text += "..."
 			}
 			continue
 		}
-		if base, ok := strings.CutSuffix(name, otelbridge.ArgErrorSuffix); ok {
+		if base, ok := strings.CutSuffix(name, argspec.ErrorSuffix); ok {
 			if a := find(base); a != nil && a.name != base {
 				a.text += "<?>" // the descriptor's path could not be read
 			} else {

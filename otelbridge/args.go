@@ -11,12 +11,6 @@ import (
 	"github.com/kretspan/kretspan/otlpwire"
 )
 
-// Attribute key suffixes of an argument's kretspan.arg.NAME that say its value is not whole.
-const (
-	ArgTruncatedSuffix = ".truncated" // true: the string or path is cut at --arg-string-max
-	ArgErrorSuffix     = ".error"     // the read failed: why, instead of a value
-)
-
 // argAttributes encodes a probe's captured arguments as span attributes, keys encoded once.
 type argAttributes struct {
 	args      []argspec.Arg
@@ -38,8 +32,8 @@ func (i *ProbeInfo) WithArgs(plan *argspec.Plan) {
 		a.keys = append(a.keys, key)
 		a.ints = append(a.ints, otlpwire.NewIntAttribute(otlpwire.SpanAttribute, key))
 		markers := argspec.AttributePrefix + arg.Name
-		a.truncated = append(a.truncated, otlpwire.AppendBoolAttribute(nil, otlpwire.SpanAttribute, otlpwire.NewKey(markers+ArgTruncatedSuffix), true))
-		a.errorKeys = append(a.errorKeys, otlpwire.NewKey(markers+ArgErrorSuffix))
+		a.truncated = append(a.truncated, otlpwire.AppendBoolAttribute(nil, otlpwire.SpanAttribute, otlpwire.NewKey(markers+argspec.TruncatedSuffix), true))
+		a.errorKeys = append(a.errorKeys, otlpwire.NewKey(markers+argspec.ErrorSuffix))
 	}
 	i.args = a
 }
