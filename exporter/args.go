@@ -13,15 +13,18 @@ import (
 type consoleArg struct {
 	name, text string
 	integer    bool
+	unnamed    bool // a path whose name no attribute has said yet: file.path carries none
 }
 
 // formatArgs writes a span's arguments the way strace does: dfd=-100, filename="/etc/shadow",
-// flags=O_RDONLY|O_CLOEXEC, fd=3</etc/hosts>. It returns "" for a span without arguments.
-func formatArgs(function string, attributes []*commonpb.KeyValue) string {
+// flags=O_RDONLY|O_CLOEXEC, fd=3</etc/hosts>. It returns "" for a span without arguments. Only a
+// syscall's path is a descriptor's, right after it, and only a syscall's flags have names: a
+// kernel or user function of the same name has other arguments.
+func formatArgs(function string, syscall bool, attributes []*commonpb.KeyValue) string {
 	var args []consoleArg
 	find := func(name string) *consoleArg {
 		for i := range args {
-			if args[i].name == name || args[i].name+".path" == name {
+			if !args[i].unnamed && (args[i].name == name || syscall && args[i].name+argspec.FDPathSuffix == name) {
 				return &args[i]
 			}
 		}
@@ -30,10 +33,10 @@ func formatArgs(function string, attributes []*commonpb.KeyValue) string {
 	for _, kv := range attributes {
 		if kv.Key == argspec.FilePathKey {
 			path := kv.Value.GetStringValue()
-			if n := len(args); n > 0 && args[n-1].integer {
+			if n := len(args); syscall && n > 0 && args[n-1].integer {
 				args[n-1].text += "<" + path + ">"
 			} else {
-				args = append(args, consoleArg{name: "file", text: strconv.Quote(path)})
+				args = append(args, consoleArg{name: "file", text: strconv.Quote(path), unnamed: true})
 			}
 			continue
 		}
@@ -42,7 +45,12 @@ func formatArgs(function string, attributes []*commonpb.KeyValue) string {
 			continue
 		}
 		if base, ok := strings.CutSuffix(name, argspec.TruncatedSuffix); ok {
-			if a := find(base); a != nil {
+			a := find(base)
+			if n := len(args); a == nil && n > 0 && args[n-1].unnamed {
+				a = &args[n-1] // the marker follows its value, and names it
+				a.name, a.unnamed = base, false
+			}
+			if a != nil {
 				a.text += "..."
 			}
 			continue
@@ -60,7 +68,7 @@ func formatArgs(function string, attributes []*commonpb.KeyValue) string {
 		case *commonpb.AnyValue_IntValue:
 			a.integer = true
 			a.text = strconv.FormatInt(v.IntValue, 10)
-			if table := argspec.FlagTable(function, name); table != "" {
+			if table := argspec.FlagTable(function, name); syscall && table != "" {
 				a.text = argspec.FormatFlags(table, uint64(v.IntValue))
 			}
 		case *commonpb.AnyValue_BoolValue:

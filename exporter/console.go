@@ -10,6 +10,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/kretspan/kretspan/otelbridge"
+	"github.com/kretspan/kretspan/probe"
 )
 
 // Console prints one line per span, in the spirit of the kernel's kretprobe example.
@@ -38,6 +39,7 @@ func (s *Console) Export(_ context.Context, b *otelbridge.Batch) error {
 func (s *Console) write(span *tracepb.Span) {
 	var ret, pid, tid int64
 	var comm, errno string
+	syscall := false
 	split := map[string]int64{}
 	for _, kv := range span.Attributes {
 		switch kv.Key {
@@ -49,13 +51,15 @@ func (s *Console) write(span *tracepb.Span) {
 			tid = kv.Value.GetIntValue()
 		case otelbridge.AttrThreadName:
 			comm = kv.Value.GetStringValue()
+		case otelbridge.AttrProbeKind:
+			syscall = kv.Value.GetStringValue() == string(probe.KindSyscall)
 		case otelbridge.AttrErrno: // failure or not: "connect returned -115 (EINPROGRESS)"
 			errno = kv.Value.GetStringValue()
 		case otelbridge.AttrSchedOnCPU, otelbridge.AttrSchedRunqueue, otelbridge.AttrSchedBlocked:
 			split[kv.Key] = kv.Value.GetIntValue()
 		}
 	}
-	fmt.Fprintf(s.w, "%s%s returned %d", span.Name, formatArgs(span.Name, span.Attributes), ret)
+	fmt.Fprintf(s.w, "%s%s returned %d", span.Name, formatArgs(span.Name, syscall, span.Attributes), ret)
 	if errno != "" {
 		fmt.Fprintf(s.w, " (%s)", errno)
 	}
