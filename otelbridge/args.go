@@ -2,7 +2,6 @@ package otelbridge
 
 import (
 	"strings"
-	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -59,9 +58,9 @@ func (a *argAttributes) append(dst []byte, tail []byte) []byte {
 		case arg.Read == argspec.ReadInteger:
 			dst = a.appendInteger(dst, i, arg.Integer(v.Number))
 		case arg.Read.IsPath():
-			dst = otlpwire.AppendStringAttribute(dst, otlpwire.SpanAttribute, a.keys[i], validUTF8(v.FileName()))
+			dst = otlpwire.AppendStringAttribute(dst, otlpwire.SpanAttribute, a.keys[i], strings.ToValidUTF8(v.FileName(), "\uFFFD"))
 		default:
-			dst = otlpwire.AppendStringAttribute(dst, otlpwire.SpanAttribute, a.keys[i], validUTF8(string(v.Bytes)))
+			dst = otlpwire.AppendStringAttribute(dst, otlpwire.SpanAttribute, a.keys[i], strings.ToValidUTF8(string(v.Bytes), "\uFFFD"))
 		}
 		if v.Status == argspec.StatusTruncated {
 			dst = append(dst, a.truncated[i]...)
@@ -76,19 +75,11 @@ func (a *argAttributes) appendInteger(dst []byte, i int, n int64) []byte {
 	case argspec.ShowBool:
 		return otlpwire.AppendBoolAttribute(dst, otlpwire.SpanAttribute, a.keys[i], n != 0)
 	case argspec.ShowEnum:
-		if name, ok := arg.Enum[uint64(n)&sizeMask(arg.Size)]; ok {
+		if name, ok := arg.Enum[uint64(n)]; ok {
 			return otlpwire.AppendStringAttribute(dst, otlpwire.SpanAttribute, a.keys[i], name)
 		}
 	}
 	return a.ints[i].Append(dst, n)
-}
-
-// sizeMask keeps an integer's low size bytes.
-func sizeMask(size uint8) uint64 {
-	if size == 0 || size >= 8 {
-		return ^uint64(0)
-	}
-	return 1<<(8*uint(size)) - 1
 }
 
 // readError says why a read failed: the kernel's errno, where it gave one.
@@ -97,11 +88,4 @@ func readError(number uint64) string {
 		return "read failed: " + errno.Name(ret)
 	}
 	return "read failed"
-}
-
-func validUTF8(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
 }
