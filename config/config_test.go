@@ -602,6 +602,21 @@ func TestConfigFileApplies(t *testing.T) {
 	}
 }
 
+// Every filter field is a per-probe setting: a probe's own value overrides the run's.
+func TestEveryFilterFieldIsPerProbe(t *testing.T) {
+	var own Filter
+	v := reflect.ValueOf(&own).Elem()
+	for i := range v.NumField() {
+		v.Field(i).Set(reflect.New(v.Field(i).Type().Elem()))
+	}
+	got := reflect.ValueOf(Settings{}.probeFilter(Probe{Filter: own}))
+	for i := range got.NumField() {
+		if got.Field(i).Pointer() != v.Field(i).Pointer() {
+			t.Errorf("a probe's own %s does not override the run's", v.Type().Field(i).Name)
+		}
+	}
+}
+
 func TestExplicitFlagsBeatConfigFile(t *testing.T) {
 	path := testprocess.WriteConfig(t, fullConfig)
 	s, err := load("--exporter", "none", "--config", path, "--duration", "0s", "--pid", "99", "--max-glob", "1000",

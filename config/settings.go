@@ -108,36 +108,30 @@ type Probe struct {
 
 // ProbeFilter is p's in-kernel filter: its own settings over the run's.
 func (s Settings) ProbeFilter(p Probe) bpf.Filter {
-	out := bpf.Filter{NotFailures: errno.DefaultSet()}
-	for _, f := range []Filter{s.Filter, p.Filter} {
-		if f.MinDuration != nil {
-			out.MinDuration = *f.MinDuration
-		}
-		if f.ErrorsOnly != nil {
-			out.ErrorsOnly = *f.ErrorsOnly
-		}
-		if f.Sample != nil {
-			out.SampleRatio = *f.Sample
-		}
-		if f.NotFailures != nil {
-			out.NotFailures = *f.NotFailures
-		}
-		if f.Sched != nil {
-			out.Sched = *f.Sched
-		}
-	}
-	return out
+	f := s.probeFilter(p)
+	return bpf.Filter{MinDuration: valueOr(f.MinDuration, 0), ErrorsOnly: valueOr(f.ErrorsOnly, false), SampleRatio: valueOr(f.Sample, 0),
+		NotFailures: valueOr(f.NotFailures, errno.DefaultSet()), Sched: valueOr(f.Sched, false)}
 }
 
 // ProbeArgs says whether p captures every argument: its own setting over the run's.
-func (s Settings) ProbeArgs(p Probe) bool {
-	all := false
-	for _, f := range []Filter{s.Filter, p.Filter} {
-		if f.Args != nil {
-			all = *f.Args
+func (s Settings) ProbeArgs(p Probe) bool { return valueOr(s.probeFilter(p).Args, false) }
+
+// probeFilter is p's filter settings: each one p sets over the run's.
+func (s Settings) probeFilter(p Probe) Filter {
+	f := s.Filter
+	for _, st := range settings {
+		if st.probe {
+			st.bind.(filterBinding).override(&f, p.Filter)
 		}
 	}
-	return all
+	return f
+}
+
+func valueOr[T any](v *T, unset T) T {
+	if v == nil {
+		return unset
+	}
+	return *v
 }
 
 // setting is one setting: everything kretspan knows about it.

@@ -207,6 +207,13 @@ func (b filter[T]) decodeFilter(f *Filter, node *yaml.Node) error {
 	return b.setFilter(f, text)
 }
 
+// override sets f's field to own's, where own has it.
+func (b filter[T]) override(f *Filter, own Filter) {
+	if v := *b.field(&own); v != nil {
+		*b.field(f) = v
+	}
+}
+
 func (filter[T]) defaultText() string { return "" }
 func (b filter[T]) arg() string       { return b.kind.arg }
 func (b filter[T]) boolean() bool     { return b.kind.boolean }
@@ -214,6 +221,7 @@ func (b filter[T]) boolean() bool     { return b.kind.boolean }
 // filterBinding is a binding a probe of a config file may have too.
 type filterBinding interface {
 	decodeFilter(*Filter, *yaml.Node) error
+	override(f *Filter, own Filter)
 }
 
 // each gives one value to several fields.
