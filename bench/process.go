@@ -12,6 +12,7 @@ import (
 
 	"github.com/kretspan/kretspan/internal/summary"
 	"github.com/kretspan/kretspan/internal/testprocess"
+	"github.com/kretspan/kretspan/processinfo"
 )
 
 // benchFunc is the workload's uprobed function.
@@ -196,11 +197,8 @@ func procCPU(pid int) (time.Duration, error) {
 	if err1 != nil || err2 != nil {
 		return 0, fmt.Errorf("parse %s", s)
 	}
-	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+	return time.Duration(utime+stime) * time.Second / processinfo.ClockTicksPerSecond, nil
 }
-
-// clockTicks is sysconf(_SC_CLK_TCK), 100 on Linux x86-64.
-const clockTicks = 100
 
 // procStatusKB is a /proc/PID/status field in kB (VmHWM, VmRSS).
 func procStatusKB(pid int, field string) (uint64, error) {

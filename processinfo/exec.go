@@ -21,11 +21,14 @@ type Exec struct {
 	Environ             []byte // the environment's first bytes (NAME=value\0...); valid during AddExec only
 }
 
-// userHZ is the clock tick of /proc's times, 100 on every Linux architecture.
-const userHZ = 100
+// ClockTicksPerSecond is USER_HZ, the unit of /proc's process times (sysconf(_SC_CLK_TCK)): 100
+// on amd64 and arm64, the architectures kretspan supports (not on every one: Alpha's is 1024).
+const ClockTicksPerSecond = 100
 
 // StartTicks is Process.StartTicks of the process.
-func (e *Exec) StartTicks() uint64 { return e.StartBoottimeNs / (uint64(time.Second) / userHZ) }
+func (e *Exec) StartTicks() uint64 {
+	return e.StartBoottimeNs / (uint64(time.Second) / ClockTicksPerSecond)
+}
 
 // ExecRecordLifetime bounds how long an exec record waits to be used: a process's first span
 // comes within the ring's delay of its exec, or not at all.
@@ -118,9 +121,7 @@ func (r *Reader) fromExec(e *Exec) Process {
 	}
 	if r.execs.cgroups != nil && e.CgroupID != 0 {
 		if path := r.execs.cgroups.Path(e.CgroupID); path != "" {
-			procCgroup := "0::" + path
-			p.ContainerID = cgroup.ProcContainerID(procCgroup)
-			p.PodUID = cgroup.ProcPodUID(procCgroup)
+			p.ContainerID, p.PodUID = cgroup.ContainerID(path), cgroup.PodUID(path)
 		}
 	}
 	return p
