@@ -60,7 +60,8 @@ func intOrNothing(n uint32) attribute.Value {
 
 // ProcessServiceName is the service.name of a process's spans when the user names none for every
 // span: the one its environment names, else its executable's name (the command name where it
-// has no executable, or where the process had exited before it could be read).
+// has no executable, or where the process had exited before it could be read and left no exec
+// record).
 func ProcessServiceName(p *processinfo.Process) string {
 	switch {
 	case p.ServiceName != "":
@@ -74,7 +75,7 @@ func ProcessServiceName(p *processinfo.Process) string {
 // processEntry is a cached process: its resource, encoded once, and where its spans are.
 type processEntry struct {
 	pid        uint32
-	startTicks uint64 // with pid, the key: 0 for a process read only from its record
+	startTicks uint64 // with pid, the key: 0 for a process known only from its span record
 	resource   []byte // the ResourceSpans' resource field
 	service    *serviceSpans
 	// The last batch with a segment of this process's spans (by its fill number), and which
@@ -146,8 +147,9 @@ func (c *processCache) lookup(event *bpf.Event) *processEntry {
 }
 
 // readProcess reads event's process. One that exited before it could be read (within
-// microseconds of its call, or while the ring was behind) is described by its record alone:
-// its pid, and its command name as service.name.
+// microseconds of its call, or while the ring was behind) is what its exec record said, through
+// the source; without one, it is described by its span record alone: its pid, and its command
+// name as service.name.
 func (c *processCache) readProcess(event *bpf.Event) *processEntry {
 	c.read.Add(1)
 	p, err := c.source.Read(event.Pid)

@@ -36,8 +36,8 @@ type Process struct {
 	// OTEL_SERVICE_NAME, else service.name in OTEL_RESOURCE_ATTRIBUTES.
 	ServiceName string
 	RuntimeName string // "go" when the executable carries Go build information
-	ContainerID string // from /proc/PID/cgroup: see cgroup.ProcContainerID
-	PodUID      string // from /proc/PID/cgroup: see cgroup.ProcPodUID
+	ContainerID string // from its cgroup path (/proc/PID/cgroup, or the exec record's cgroup id): see cgroup.ContainerID
+	PodUID      string // from its cgroup path, as ContainerID: see cgroup.PodUID
 }
 
 // Reader reads processes from a proc file system.
@@ -67,11 +67,15 @@ var ErrGone = errors.New("no such process")
 
 // Read reads process pid. Only its stat file is required: the others may be unreadable (a
 // kernel thread has no executable, other users' environments need privileges) and leave their
-// fields empty. A process that is gone, or has exited and is not yet reaped (a zombie: /proc
-// still has its stat but no longer its executable or environment), is what its exec record
-// (AddExec) says, if it has one of the same start time; else ErrGone or what /proc has. A
-// process exiting while it is read loses its files one by one: what it lost, its exec record
-// gives. A process read from /proc uses up its exec record too.
+// fields empty. A process that has exited and is not yet reaped (a zombie: /proc still has its
+// stat but no longer its executable or environment) is what its exec record (AddExec) says, if
+// it has one of the same start time; else what /proc has. A process that is gone is what its
+// pid's exec record says, if it has one, else ErrGone: /proc has no start time left to compare,
+// so the record is wrong only when, within ExecRecordLifetime, a process executed a program,
+// exited without a traced call, and its pid went to one with no record of its own (a fork that
+// executed nothing, or a record the full ring lost). A process exiting while it is read loses
+// its files one by one: what it lost, its exec record gives. A process read from /proc uses up
+// its exec record too.
 func (r *Reader) Read(pid uint32) (Process, error) {
 	p, err := r.readProc(pid)
 	recorded, ok := r.execs.take(pid)
