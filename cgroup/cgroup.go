@@ -2,6 +2,7 @@
 // the cgroup v2 hierarchy is mounted (from /proc/self/mountinfo), how a path names a cgroup, and
 // the one table of the directory names container runtimes give their containers (container.go),
 // read both ways: from a cgroup path to a container id, and from a container id to its cgroup.
+// IDs (ids.go) finds a cgroup's path by the id the kernel gives it.
 package cgroup
 
 import (
