@@ -2,9 +2,12 @@ package argspec
 
 import "fmt"
 
-// The parts of an argument's attribute keys besides AttributePrefix and FilePathKey (plan.go):
-// everything that writes or reads kretspan.arg.NAME and its markers builds them from these.
+// An argument's attribute keys: everything that writes or reads kretspan.arg.NAME, file.path and
+// their markers builds them from these.
 const (
+	AttributePrefix = "kretspan.arg."
+	// FilePathKey holds a probe's one file path (semantic conventions: a file's full path).
+	FilePathKey = "file.path"
 	// FDPathSuffix names a descriptor's path after the descriptor: NAME.path, right after NAME.
 	FDPathSuffix = ".path"
 	// TruncatedSuffix marks kretspan.arg.NAME.truncated = true: the string or path is cut at

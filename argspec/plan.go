@@ -15,12 +15,10 @@ import (
 
 // Limits of a plan, the kernel's (kretspan.h) too.
 const (
-	MaxArgs         = 8    // arguments per probe
-	MaxHops         = 4    // pointer hops per field path
-	DefaultStrMax   = 128  // --arg-string-max
-	MaxStringMax    = 1024 // the largest --arg-string-max
-	AttributePrefix = "kretspan.arg."
-	FilePathKey     = "file.path" // semantic conventions: a file's full path
+	MaxArgs       = 8    // arguments per probe
+	MaxHops       = 4    // pointer hops per field path
+	DefaultStrMax = 128  // --arg-string-max
+	MaxStringMax  = 1024 // the largest --arg-string-max
 )
 
 // Source is where an argument's value is at entry (enum arg_source).
@@ -87,8 +85,7 @@ type Arg struct {
 
 // Plan is a probe's arguments, in the order captured.
 type Plan struct {
-	Function string
-	Args     []Arg
+	Args []Arg
 }
 
 // Param is a function's parameter as its description names it, and how it can be read.
@@ -143,7 +140,7 @@ type Selector struct {
 // Compile makes the plan of a function with params: the arguments selected, or, with none
 // selected, every readable one. Errors are the user's: they name what exists.
 func Compile(function string, params []Param, selected []Selector) (*Plan, error) {
-	plan := &Plan{Function: function}
+	plan := &Plan{}
 	byName := map[string]Param{}
 	for _, p := range params {
 		byName[p.Name] = p
@@ -196,7 +193,7 @@ func (p *Plan) finish() error {
 			// The descriptor itself, then its file's path.
 			number := a
 			number.Read, number.Size, number.Show = ReadInteger, 4, ShowSigned
-			a.Name += ".path"
+			a.Name += FDPathSuffix
 			expanded = append(expanded, number)
 		}
 		expanded = append(expanded, a)

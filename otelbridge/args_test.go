@@ -38,7 +38,7 @@ func recordWithArgs(t *testing.T, stride int, values ...argspec.Value) *bpf.Even
 }
 
 func TestArgumentAttributes(t *testing.T) {
-	plan := &argspec.Plan{Function: "openat", Args: []argspec.Arg{
+	plan := &argspec.Plan{Args: []argspec.Arg{
 		{Name: "dfd", Key: "kretspan.arg.dfd", Size: 4, Show: argspec.ShowSigned},
 		{Name: "filename", Key: "kretspan.arg.filename", Read: argspec.ReadStringUser},
 		{Name: "fd.path", Key: argspec.FilePathKey, Read: argspec.ReadFDPath},
