@@ -30,8 +30,9 @@ import (
 
 const usageText = `Usage:
   kretspan [flags] PROBE...     trace calls and export each as a span, until SIGINT/SIGTERM or --duration
-  kretspan list [--binary PATH] [PATTERN]
-                                what can be probed: kernel functions, syscall:NAME, a binary's symbols
+  kretspan list [-v] [--binary PATH] [PATTERN]
+                                what can be probed: kernel functions, syscall:NAME, a binary's symbols;
+                                -v: each one's arguments and their types
   kretspan check [--json] [PROBE...]
                                 what this kernel supports, and how each PROBE would attach
 
