@@ -117,6 +117,22 @@ func TestCompileRefusesNamingWhatExists(t *testing.T) {
 	}
 }
 
+func TestTypeNames(t *testing.T) {
+	file, _ := testKernelTypes()
+	for _, tc := range []struct {
+		typ  btf.Type
+		want string
+	}{
+		{file, "struct file *"},
+		{&btf.Pointer{Target: file}, "struct file **"},
+		{&btf.Pointer{Target: &btf.Const{Type: &btf.Int{Name: "char", Size: 1}}}, "const char *"},
+	} {
+		if got := typeName(tc.typ); got != tc.want {
+			t.Errorf("typeName = %q, want %q", got, tc.want)
+		}
+	}
+}
+
 func TestCompileEveryArgumentSkipsPointersAndBuffers(t *testing.T) {
 	plan, err := Compile("vfs_read", testVFSReadParams(), nil)
 	if err != nil {

@@ -242,7 +242,11 @@ func typeName(typ btf.Type) string {
 	case *btf.Void:
 		return "void"
 	case *btf.Pointer:
-		return strings.TrimSuffix(typeName(t.Target), " ") + " *"
+		target := strings.TrimSuffix(typeName(t.Target), " ")
+		if strings.HasSuffix(target, "*") {
+			return target + "*" // struct inode **, as C spells it
+		}
+		return target + " *"
 	case *btf.Const:
 		return "const " + typeName(t.Type)
 	case *btf.Volatile:
