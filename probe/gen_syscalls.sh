@@ -3,6 +3,7 @@
 # amd64 from linux-libc-dev, arm64 from linux-libc-dev-arm64-cross (arm64 uses the generic table,
 # asm-generic/unistd.h, which has no open or fork). The preprocessor expands each architecture's
 # asm/unistd.h as its compiler would; aliases such as __NR_fcntl -> __NR3264_fcntl are resolved.
+# A syscall whose tracepoint has another name (stat's is newstat) is listed under that name too.
 set -eu
 
 # generate GOARCH INCLUDE_DIR DESCRIPTION
@@ -30,8 +31,15 @@ generate() {
 					}
 					sub("^__NR_", "", name)
 					printf "%s %s\n", nr, name
+					number[name] = nr
 				}
-			}' | sort -n | awk '{ printf "\t\"%s\": %s,\n", $2, $1 }'
+				# Tracepoints named after the kernel function (SYSCALL_DEFINE) where it differs from
+				# the syscall: these are the names a syscall: probe sees.
+				n = split("newstat stat newlstat lstat newfstat fstat newuname uname sendfile64 sendfile umount umount2", alias, " ")
+				for (i = 1; i < n; i += 2)
+					if (alias[i + 1] in number && !(alias[i] in number))
+						printf "%s %s\n", number[alias[i + 1]], alias[i]
+			}' | sort -n -k1,1 -k2,2 | awk '{ printf "\t\"%s\": %s,\n", $2, $1 }'
 		echo '}'
 	} >"$out"
 	gofmt -w "$out"

@@ -14,6 +14,8 @@ func TestSyscallNumbersMatchTheArchitecture(t *testing.T) {
 		"nanosleep": unix.SYS_NANOSLEEP, "getppid": unix.SYS_GETPPID, "clone": unix.SYS_CLONE,
 		"fcntl": unix.SYS_FCNTL, "mmap": unix.SYS_MMAP, "newfstatat": unix.SYS_NEWFSTATAT,
 		"exit_group": unix.SYS_EXIT_GROUP, "clone3": unix.SYS_CLONE3,
+		// Tracepoints named after the kernel function: sys_enter_newfstat is fstat's.
+		"newfstat": unix.SYS_FSTAT, "newuname": unix.SYS_UNAME, "sendfile64": unix.SYS_SENDFILE, "umount": unix.SYS_UMOUNT2,
 	} {
 		if got, ok := syscallNumbers[name]; !ok || got != want {
 			t.Errorf("%s on %s: %d (known %v), want %d", name, runtime.GOARCH, got, ok, want)
