@@ -162,6 +162,16 @@ func TestQuick(t *testing.T) {
 			if s := row.Summary; s != nil && (s.Calls < want || s.Exported+s.Dropped < want) {
 				t.Errorf("%s: %s counted %+v for %d calls", o.Hook, v, *s, want)
 			}
+			// The kernel's accounting of the entry and return programs, every round: at least
+			// the workload's calls (openat's include other processes'), and some run time.
+			if row.Err == nil && (row.BPFErr != nil || len(row.BPF) != o.Reps) {
+				t.Errorf("%s: %s: BPF run time of %d rounds, want %d: %v", o.Hook, v, len(row.BPF), o.Reps, row.BPFErr)
+			}
+			for _, b := range row.BPF {
+				if b.Calls < want || b.Returns == 0 || b.EntryNs == 0 || b.ReturnNs == 0 || b.NsPerCall() <= 0 {
+					t.Errorf("%s: %s: BPF run time %+v for %d calls", o.Hook, v, b, want)
+				}
+			}
 		}
 	}
 }

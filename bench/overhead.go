@@ -31,6 +31,19 @@ type OverheadRow struct {
 	Err      error     // why it did not run
 	Note     string    // counts that check the variant did its work
 	Summary  *Summary  // kretspan's
+	// The argument rows' kretspan variants: the kernel's accounting of kretspan's entry and
+	// return programs over a second pass of the workload, per repetition (BPFErr: why not).
+	BPF    []BPFRunTime
+	BPFErr error
+}
+
+// BPFNsPerCall is each repetition's BPF run time per call.
+func (r OverheadRow) BPFNsPerCall() []float64 {
+	ns := make([]float64, len(r.BPF))
+	for i, b := range r.BPF {
+		ns[i] = b.NsPerCall()
+	}
+	return ns
 }
 
 // Median is the median ns per call.

@@ -226,11 +226,20 @@ type Summary struct {
 // measureTraced runs measure while kretspan runs with args, and returns what measure measured
 // and what kretspan's summary counted.
 func measureTraced(binary string, args []string, measure func() ([]float64, error)) ([]float64, Summary, error) {
+	return measureTracedThen(binary, args, measure, nil)
+}
+
+// measureTracedThen is measureTraced that, after measure and before stopping kretspan, calls then
+// (when not nil) with kretspan's pid.
+func measureTracedThen(binary string, args []string, measure func() ([]float64, error), then func(pid int) error) ([]float64, Summary, error) {
 	k, err := startKretspan(binary, args...)
 	if err != nil {
 		return nil, Summary{}, err
 	}
 	ns, err := measure()
+	if err == nil && then != nil {
+		err = then(k.cmd.Process.Pid)
+	}
 	if err != nil {
 		k.kill()
 		return nil, Summary{}, err
