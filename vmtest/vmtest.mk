@@ -8,7 +8,8 @@
 #   make vmtest VMTEST_FLAGS='-v -parallel 2' VMTEST_ARGS='-test.v -test.run Kprobe'
 #
 # amd64 and arm64 kernels boot in separate runs of the harness, each with its
-# own binaries, flags and test arguments (VMTEST_*_ARM64, by default the same).
+# own binaries, flags and test arguments (VMTEST_*_ARM64, by default the same);
+# a run boots the VMTEST_KERNELS of its binaries' architecture.
 
 # Evaluated at include time, while this file is the last one read.
 GO ?= go
@@ -35,8 +36,8 @@ VMTEST_RUN = $(VMTEST_CACHE)/bin/vmtest -cache $(VMTEST_CACHE) -lock $(VMTEST_DI
 .PHONY: vmtest vmtest-fetch vmtest-bins vmtest-tool
 
 vmtest: vmtest-fetch vmtest-bins vmtest-tool
-	$(if $(vmtest_amd64),$(VMTEST_RUN) -arch amd64 -tests $(VMTEST_BINS) -kernels $(VMTEST_KERNELS) $(VMTEST_FLAGS) -- $(VMTEST_ARGS))
-	$(if $(vmtest_arm64),$(VMTEST_RUN) -arch arm64 -tests $(VMTEST_BINS_ARM64) -kernels $(VMTEST_KERNELS) $(VMTEST_FLAGS_ARM64) -- $(VMTEST_ARGS_ARM64))
+	$(if $(vmtest_amd64),$(VMTEST_RUN) -tests $(VMTEST_BINS) -kernels $(VMTEST_KERNELS) $(VMTEST_FLAGS) -- $(VMTEST_ARGS))
+	$(if $(vmtest_arm64),$(VMTEST_RUN) -tests $(VMTEST_BINS_ARM64) -kernels $(VMTEST_KERNELS) $(VMTEST_FLAGS_ARM64) -- $(VMTEST_ARGS_ARM64))
 
 vmtest-tool:
 	$(GO) build -o $(VMTEST_CACHE)/bin/vmtest ./$(VMTEST_DIR)/cmd/vmtest

@@ -2,13 +2,14 @@
 // in vmtest/kernels.lock, each under QEMU, and exits non-zero unless every
 // binary reported exit status 0 on every kernel.
 //
-//	vmtest -tests DIR [-tests ARM64DIR] [-kernels all|5.10,arm64-6.1] [-run LABEL=REGEX] [flags] [-- ARGS for every test binary]
+//	vmtest -tests DIR [-files DIR] [-kernels all|5.10,arm64-6.1] [-run LABEL=REGEX] [flags] [-- ARGS for every test binary]
 //
-// Kernels must have been fetched with vmtest/fetch-kernels.sh first. Each
-// kernel runs the binaries of its own architecture: -tests and -files take
-// one directory per architecture, recognised by the binaries in it. -run
-// gives one kernel its own set of tests (-test.run REGEX), unless ARGS name
-// their own.
+// Kernels must have been fetched with vmtest/fetch-kernels.sh first. A run is
+// of one architecture, the one the test binaries in -tests were built for
+// (their ELF headers say which): it boots the kernels -kernels selects of that
+// architecture, and the -files programs must be built for it too. -run gives
+// one kernel its own set of tests (-test.run REGEX), unless ARGS name their
+// own.
 package main
 
 import (
@@ -16,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -31,27 +31,51 @@ import (
 	"github.com/kretspan/kretspan/vmtest"
 )
 
-// listFlag collects a repeatable flag: -env KEY=VALUE, -tests DIR, -files DIR.
+// listFlag collects a repeatable flag: -env KEY=VALUE.
 type listFlag []string
 
 func (l *listFlag) String() string     { return strings.Join(*l, " ") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
-// binariesByArch reads each directory's binaries and files them under their architecture.
-func binariesByArch(dirs []string) (map[string][]vmtest.TestBinary, error) {
-	byArch := map[string][]vmtest.TestBinary{}
-	for _, dir := range dirs {
-		bins, err := vmtest.FindTestBinaries(dir)
-		if err != nil {
-			return nil, err
-		}
-		arch := bins[0].Arch
-		if byArch[arch] != nil {
-			return nil, fmt.Errorf("%s: a second directory of %s binaries", dir, arch)
-		}
-		byArch[arch] = bins
+// dirFlag is -tests DIR or -files DIR, which a run takes once: its binaries are of one
+// architecture, and another architecture's go to another run.
+type dirFlag string
+
+func (d *dirFlag) String() string { return string(*d) }
+func (d *dirFlag) Set(v string) error {
+	if *d != "" {
+		return fmt.Errorf("a second directory (after %s): a run takes one, of one architecture; run vmtest once for each", *d)
 	}
-	return byArch, nil
+	*d = dirFlag(v)
+	return nil
+}
+
+// binaries reads the test binaries in testDir and the programs in fileDir (none if fileDir is
+// ""), and checks the programs are of the tests' architecture, the run's.
+func binaries(testDir, fileDir string) (tests, files []vmtest.TestBinary, err error) {
+	if tests, err = vmtest.FindTestBinaries(testDir); err != nil {
+		return nil, nil, fmt.Errorf("-tests: %v", err)
+	}
+	if fileDir == "" {
+		return tests, nil, nil
+	}
+	if files, err = vmtest.FindTestBinaries(fileDir); err != nil {
+		return nil, nil, fmt.Errorf("-files: %v", err)
+	}
+	if arch := tests[0].Arch; files[0].Arch != arch {
+		return nil, nil, fmt.Errorf("-files %s holds %s programs, and the test binaries in -tests %s are %s: build the programs for %s too", fileDir, files[0].Arch, testDir, arch, arch)
+	}
+	return tests, files, nil
+}
+
+// kernelsOf keeps the selected kernels of arch, the ones the run's binaries run on; it fails if
+// -kernels (labels) selected none.
+func kernelsOf(selected []vmtest.Kernel, arch, labels string) ([]vmtest.Kernel, error) {
+	selected = slices.DeleteFunc(slices.Clone(selected), func(k vmtest.Kernel) bool { return k.Arch() != arch })
+	if len(selected) == 0 {
+		return nil, fmt.Errorf("-kernels %s selects no kernel of the test binaries' architecture, %s (to boot another, build the binaries with GOARCH=ARCH)", labels, arch)
+	}
+	return selected, nil
 }
 
 // runFlag collects -run LABEL=REGEX: the tests each named kernel runs.
@@ -88,7 +112,6 @@ func run() int {
 		cacheDir = flag.String("cache", vmtest.DefaultCacheDir(), "cache dir holding fetched kernels (env KRETSPAN_VMTEST_CACHE)")
 		lockPath = flag.String("lock", "vmtest/kernels.lock", "kernel pin file")
 		kernels  = flag.String("kernels", "all", `comma-separated kernel labels from the lock file, or "all"`)
-		archOnly = flag.String("arch", "", "boot only the selected kernels of this architecture (amd64, arm64)")
 		timeout  = flag.Duration("timeout", 10*time.Minute, "per-kernel limit for boot, all tests and poweroff")
 		parallel = flag.Int("parallel", 1, "kernels to boot at once (each guest uses -smp CPUs of emulation)")
 		verbose  = flag.Bool("v", false, "echo guest consoles to stdout, prefixed with [kernel]")
@@ -98,16 +121,16 @@ func run() int {
 		cpus     = flag.Int("cpus", 2, "guest CPUs")
 		kargs    = flag.String("append", "", "extra kernel command line, e.g. loglevel=7 to see all kernel messages")
 		env      listFlag
-		testDirs listFlag
-		fileDirs listFlag
+		testDir  dirFlag
+		fileDir  dirFlag
 		runs     = runFlag{}
 	)
 	flag.Var(&env, "env", "KEY=VALUE for the guest tests (repeatable)")
-	flag.Var(&testDirs, "tests", "directory of static test binaries (CGO_ENABLED=0 go test -c -o DIR/ PKGS); one per architecture")
+	flag.Var(&testDir, "tests", "directory of static test binaries (CGO_ENABLED=0 go test -c -o DIR/ PKGS), all of one architecture: the run boots the selected kernels of it")
 	flag.Var(runs, "run", "LABEL=REGEX: kernel LABEL runs only the tests REGEX matches, unless the test args give -test.run (repeatable, one per kernel)")
-	flag.Var(&fileDirs, "files", "directory of static programs the tests run, placed under /files in the guest; one per architecture")
+	flag.Var(&fileDir, "files", "directory of static programs the tests run, placed under /files in the guest; of the test binaries' architecture")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: vmtest -tests DIR [flags] [-- test binary args]\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: vmtest -tests DIR [-files DIR] [flags] [-- test binary args]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -117,7 +140,7 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "vmtest: "+format+"\n", a...)
 		return 2
 	}
-	if len(testDirs) == 0 {
+	if testDir == "" {
 		flag.Usage()
 		return 2
 	}
@@ -134,47 +157,31 @@ func run() int {
 			return fail("-run: kernel %q is not pinned in %s", label, *lockPath)
 		}
 	}
-	if *archOnly != "" {
-		if _, ok := vmtest.Arches[*archOnly]; !ok {
-			return fail("-arch %q: vmtest boots %s", *archOnly, strings.Join(slices.Sorted(maps.Keys(vmtest.Arches)), ", "))
-		}
-		selected = slices.DeleteFunc(selected, func(k vmtest.Kernel) bool { return k.Arch() != *archOnly })
-		if len(selected) == 0 {
-			return fail("-kernels %s selects no %s kernel", *kernels, *archOnly)
-		}
-	}
-	tests, err := binariesByArch(testDirs)
+	tests, files, err := binaries(string(testDir), string(fileDir))
 	if err != nil {
-		return fail("-tests: %v", err)
+		return fail("%v", err)
 	}
-	files, err := binariesByArch(fileDirs)
-	if err != nil {
-		return fail("-files: %v", err)
+	arch := tests[0].Arch
+	if selected, err = kernelsOf(selected, arch, *kernels); err != nil {
+		return fail("%v", err)
 	}
 	images := map[string]string{}
-	qemus := map[string]string{}
-	busyboxes := map[string]string{runtime.GOARCH: *busybox}
 	for _, k := range selected {
 		if images[k.Label], err = vmtest.KernelImage(*cacheDir, k); err != nil {
 			return fail("%v", err)
 		}
-		arch := k.Arch()
-		if tests[arch] == nil {
-			return fail("kernel %s is %s, and no -tests directory holds %s binaries (GOARCH=%s CGO_ENABLED=0 go test -c)", k.Label, arch, arch, arch)
-		}
-		if len(fileDirs) > 0 && files[arch] == nil {
-			return fail("kernel %s is %s, and no -files directory holds %s programs", k.Label, arch, arch)
-		}
-		machine := vmtest.Arches[arch]
-		if qemus[arch], err = exec.LookPath(machine.QEMU); err != nil {
-			return fail("%s not found; install the Debian package %s", machine.QEMU, machine.QEMUPackage)
-		}
-		if busyboxes[arch] == "" {
-			busyboxes[arch] = filepath.Join(*cacheDir, "busybox", arch, "busybox")
-		}
-		if _, err := os.Stat(busyboxes[arch]); err != nil {
-			return fail("busybox for %s: %v; install busybox-static, or for another architecture run vmtest/fetch-kernels.sh", arch, err)
-		}
+	}
+	machine := vmtest.Arches[arch]
+	qemu, err := exec.LookPath(machine.QEMU)
+	if err != nil {
+		return fail("%s not found; install the Debian package %s", machine.QEMU, machine.QEMUPackage)
+	}
+	guestBusybox := *busybox
+	if arch != runtime.GOARCH {
+		guestBusybox = filepath.Join(*cacheDir, "busybox", arch, "busybox")
+	}
+	if _, err := os.Stat(guestBusybox); err != nil {
+		return fail("busybox for %s: %v; install busybox-static, or for another architecture run vmtest/fetch-kernels.sh", arch, err)
 	}
 	if *logDir == "" {
 		*logDir = filepath.Join(*cacheDir, "logs")
@@ -193,7 +200,7 @@ func run() int {
 	if *verbose {
 		echo = stdout
 	}
-	fmt.Printf("vmtest: %d kernels, timeout %v each, %d at a time\n", len(selected), *timeout, *parallel)
+	fmt.Printf("vmtest: %d %s kernels, timeout %v each, %d at a time\n", len(selected), arch, *timeout, *parallel)
 	start := time.Now()
 	results := make([]vmtest.BootResult, len(selected))
 	sem := make(chan struct{}, max(*parallel, 1))
@@ -207,9 +214,8 @@ func run() int {
 			// One initramfs per kernel: /init carries the kernel's label and
 			// expected release for the tests.
 			initramfs := filepath.Join(workDir, "initramfs-"+k.Label+".cpio")
-			arch := k.Arch()
-			run := vmtest.GuestRun{Kernel: k, Tests: tests[arch], Files: files[arch], Args: runs.kernelArgs(k.Label, testArgs), Env: env}
-			if err := vmtest.BuildInitramfs(initramfs, busyboxes[arch], run); err != nil {
+			run := vmtest.GuestRun{Kernel: k, Tests: tests, Files: files, Args: runs.kernelArgs(k.Label, testArgs), Env: env}
+			if err := vmtest.BuildInitramfs(initramfs, guestBusybox, run); err != nil {
 				results[i] = vmtest.BootResult{Kernel: k, Err: fmt.Errorf("building initramfs: %v", err)}
 				return
 			}
@@ -217,12 +223,12 @@ func run() int {
 				Kernel:      k,
 				KernelImage: images[k.Label],
 				Initramfs:   initramfs,
-				Tests:       names(tests[arch]),
+				Tests:       names(tests),
 				Timeout:     *timeout,
 				KernelArgs:  *kargs,
 				LogPath:     filepath.Join(*logDir, k.Label+".log"),
 				Echo:        echo,
-				QEMU:        qemus[arch],
+				QEMU:        qemu,
 				MemoryMB:    *memoryMB,
 				CPUs:        *cpus,
 			})
