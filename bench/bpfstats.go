@@ -11,22 +11,9 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
-)
 
-// The names of kretspan's entry and return programs (bpf/kretspan.bpf.c), as the kernel keeps
-// them: cut to 15 bytes (BPF_OBJ_NAME_LEN less its NUL). kretspan's other programs (thread_exit,
-// process_exec, the scheduler's and the markers') are neither.
-var (
-	entryPrograms  = kernelNames("syscall_entry", "uprobe_entry", "kprobe_entry", "kprobe_multi_entry", "fentry_entry")
-	returnPrograms = kernelNames("syscall_return", "uprobe_return", "uprobe_ret_instruction", "kprobe_return", "kprobe_multi_return", "fexit_return")
+	"github.com/kretspan/kretspan/bpf"
 )
-
-func kernelNames(names ...string) []string {
-	for i, n := range names {
-		names[i] = n[:min(len(n), unix.BPF_OBJ_NAME_LEN-1)]
-	}
-	return names
-}
 
 // BPFRunTime is the kernel's own accounting of one process's entry and return programs over a
 // window (run_time_ns and run_cnt, kept while BPF run-time statistics are enabled): the
@@ -116,6 +103,10 @@ func measureBPFRunTime(pid int, run func() error) (b BPFRunTime, runErr, statsEr
 		return b, nil, statsErr
 	}
 	after, err := processPrograms(pid)
+	if err != nil {
+		return b, nil, err
+	}
+	entryPrograms, returnPrograms, err := bpf.CallPrograms()
 	if err != nil {
 		return b, nil, err
 	}
