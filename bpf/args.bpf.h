@@ -533,13 +533,4 @@ static __always_inline void args_release(__u32 tid, __u32 depth)
 		bpf_map_delete_elem(&arg_frames, &key);
 }
 
-/* A thread that exits inside calls with arguments leaves their values behind: free them. */
-static __always_inline void args_release_thread(__u32 tid)
-{
-	if (!arg_slots)
-		return;
-	for (__u32 depth = 0; depth < MAX_DEPTH; depth++)
-		args_release(tid, depth);
-}
-
 #endif

@@ -324,12 +324,16 @@ static __always_inline int on_entry(__u32 probe_id, void *ctx, enum arg_context 
 	return 0;
 }
 
-static __always_inline void count_missed_return(__u32 probe_id)
+// Frame i of the thread's stack lost its return: count it, and free the arguments kept for it,
+// which nothing else would (a hash-table stack is gone once its root returns).
+static __always_inline void drop_frame(__u32 tid, struct call_stack *stack, int i)
 {
+	__u32 probe_id = stack->frames[i & (MAX_DEPTH - 1)].probe_id;
 	struct probe_counters *count = bpf_map_lookup_elem(&counters, &probe_id);
 
 	if (count)
 		count->counts[COUNTER_MISSED_RETURN]++;
+	args_release(tid, i);
 }
 
 static __always_inline __u32 log2_u32(__u32 v)
@@ -490,7 +494,7 @@ static __always_inline int on_return(__u32 probe_id, __u64 raw_ret)
 #pragma unroll
 		for (int i = MAX_DEPTH - 1; i > 0; i--) {
 			if (i > index && i < depth)
-				count_missed_return(stack->frames[i].probe_id);
+				drop_frame(tid, stack, i);
 		}
 	}
 	// Opaque to the compiler, which would otherwise drop the masks below as redundant, leaving an
@@ -630,8 +634,8 @@ int syscall_return(struct syscall_exit_ctx *ctx)
 }
 
 // A thread that exits inside probed calls (killed in a blocking syscall, exit() inside a probed
-// function) never returns from them: count them as missed returns and free its stack, which would
-// otherwise stay until the table fills or a new thread reuses the id and inherits stale parents.
+// function) never returns from them: drop their frames and free its stack, which would otherwise
+// stay until the table fills or a new thread reuses the id and inherits stale parents.
 SEC("tracepoint/sched/sched_process_exit")
 int thread_exit(void *ctx)
 {
@@ -643,12 +647,11 @@ int thread_exit(void *ctx)
 #pragma unroll
 	for (int i = 0; i < MAX_DEPTH; i++) {
 		if (i < stack->depth)
-			count_missed_return(stack->frames[i].probe_id);
+			drop_frame(tid, stack, i);
 	}
 	stack->depth = 0;
 	release_stack(tid);
 	sched_thread_exit(tid);
-	args_release_thread(tid);
 	return 0;
 }
 
