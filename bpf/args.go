@@ -29,7 +29,7 @@ type argLayout struct {
 func newArgLayout(probes []Probe, stringMax int) argLayout {
 	var l argLayout
 	for _, p := range probes {
-		if p.Args != nil {
+		if p.capturesArgs() {
 			l.slots = max(l.slots, uint32(len(p.Args.Args)))
 		}
 	}

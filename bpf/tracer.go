@@ -73,6 +73,10 @@ type Probe struct {
 	Args   *argspec.Plan // nil: no arguments captured
 }
 
+// capturesArgs says the probe has arguments to capture: a plan with none leaves the records
+// without an args tail, which the kernel then neither reserves nor fills.
+func (p Probe) capturesArgs() bool { return p.Args != nil && len(p.Args.Args) > 0 }
+
 // ErrNoErrnoConvention refuses --errors-only for a target whose return values have no errno
 // convention (user-space functions): the kernel could not tell its errors.
 var ErrNoErrnoConvention = errors.New("--errors-only keeps calls returning a negative errno, and this function's return value has no such convention")
@@ -309,7 +313,7 @@ func (t *Tracer) start(cfg Config, probes []Probe, sched schedHook) error {
 		if err := t.maps.ProbeConfigs.Put(p.ID, probeConfig(p)); err != nil {
 			return fmt.Errorf("configure probe %s: %w", p.Label(), err)
 		}
-		if p.Args == nil {
+		if !p.capturesArgs() {
 			continue
 		}
 		plan, err := argPlan(p.Args)
@@ -397,7 +401,7 @@ func probeConfig(p Probe) kretspanProbeConfig {
 		ErrorsOnly:    boolByte(p.Filter.ErrorsOnly),
 		RetInt32:      boolByte(p.RetInt32),
 		Sched:         boolByte(p.Filter.Sched),
-		Args:          boolByte(p.Args != nil),
+		Args:          boolByte(p.capturesArgs()),
 		SampleAll:     1,
 	}
 	if ratio := p.Filter.SampleRatio; ratio > 0 && ratio < 1 {
