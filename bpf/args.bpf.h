@@ -506,22 +506,42 @@ static __always_inline void args_capture(void *ctx, enum arg_context context, __
 }
 
 /* Fills a record's args tail with the values kept at entry. The record must have been reserved
- * with room for it: sizeof(struct event) + args_value_size. */
-static __always_inline void args_fill_tail(struct arg_values_header *tail, __u32 tid, __u32 depth)
+ * with room for it: args_value_size bytes at tail. Values that could not be kept (arg_frames
+ * full) are each marked failed, so that the span says so rather than going without them. */
+static __always_inline void args_fill_tail(struct arg_values_header *tail, __u32 tid, __u32 depth, __u32 probe_id)
 {
 	__u64 key = arg_frame_key(tid, depth);
+	const struct arg_plan *plan;
 	void *values;
+	__u32 i;
 
 	if (!arg_slots)
 		return;
 	values = bpf_map_lookup_elem(&arg_frames, &key);
 	if (values) {
 		bpf_probe_read_kernel(tail, args_value_size, values);
-	} else {
-		tail->size = sizeof(*tail);
-		tail->stride = 0;
-		tail->count = 0;
-		tail->_pad = 0;
+		return;
+	}
+	tail->size = args_value_size;
+	tail->stride = arg_stride;
+	tail->count = 0;
+	tail->_pad = 0;
+	plan = bpf_map_lookup_elem(&arg_plans, &probe_id);
+	if (!plan)
+		return;
+	for (i = 0; i < MAX_ARGS; i++) {
+		__u64 offset = arg_slot_offset(i);
+		struct arg_value *value;
+
+		if (i >= plan->count || offset > args_value_size - arg_stride)
+			break;
+		value = (void *)tail + offset;
+		value->status = ARG_STATUS_READ_FAILED;
+		value->file_kind = ARG_FILE_PATH;
+		value->length = 0;
+		value->_pad = 0;
+		value->number = 0;
+		tail->count = i + 1;
 	}
 }
 

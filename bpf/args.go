@@ -57,7 +57,9 @@ func configureArgs(s *kretspanSpecs, cfg Config, probes []Probe) error {
 	}
 	size := l.valueSize()
 	s.ArgPlans.MaxEntries = uint32(len(probes) + 1)
-	s.ArgFrames.ValueSize, s.ArgFrames.MaxEntries = size, 4*DefaultMaxInflight
+	// A frame of each thread in flight at most.
+	s.ArgFrames.ValueSize = size
+	s.ArgFrames.MaxEntries = inflightThreads(cfg.MaxInflight) * uint32(len(kretspanCallStack{}.Frames))
 	s.ArgScratch.ValueSize = size
 	for _, v := range []struct {
 		spec  *ebpf.VariableSpec

@@ -392,7 +392,7 @@ static __always_inline void emit(struct call_stack *stack, int index, __u64 end_
 		if (!event)
 			goto full;
 		__builtin_memcpy(event + 1, split, sizeof(*split));
-		args_fill_tail((void *)(event + 1) + sizeof(*split), (__u32)pid_tgid, index);
+		args_fill_tail((void *)(event + 1) + sizeof(*split), (__u32)pid_tgid, index, frame->probe_id);
 	} else if (split) {
 		event = bpf_ringbuf_reserve(&events, sizeof(*event) + sizeof(*split), 0);
 		if (!event)
@@ -402,7 +402,7 @@ static __always_inline void emit(struct call_stack *stack, int index, __u64 end_
 		event = bpf_ringbuf_reserve(&events, sizeof(*event) + args_value_size, 0);
 		if (!event)
 			goto full;
-		args_fill_tail((void *)(event + 1), (__u32)pid_tgid, index);
+		args_fill_tail((void *)(event + 1), (__u32)pid_tgid, index, frame->probe_id);
 	} else {
 		event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
 		if (!event)

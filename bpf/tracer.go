@@ -246,20 +246,26 @@ func configure(spec *ebpf.CollectionSpec, cfg Config, probes []Probe) error {
 // one entry of a type every kernel has, as the programs never touch it.
 func configureStacks(s *kretspanSpecs, maxInflight uint32) error {
 	taskStorage := maxInflight == 0 && haveTaskStorage() == nil
-	if maxInflight == 0 {
-		maxInflight = DefaultMaxInflight
-	}
 	if taskStorage {
 		s.Stacks.MaxEntries = 1
 	} else {
 		unused := s.TaskStacks
 		unused.Type, unused.Flags, unused.MaxEntries = ebpf.Array, 0, 1
-		s.Stacks.MaxEntries = maxInflight
+		s.Stacks.MaxEntries = inflightThreads(maxInflight)
 	}
 	if err := s.UseTaskStorage.Set(boolByte(taskStorage)); err != nil {
 		return fmt.Errorf("set use_task_storage: %w", err)
 	}
 	return nil
+}
+
+// inflightThreads is how many threads' calls in flight the tables keep: --max-inflight, else
+// DefaultMaxInflight.
+func inflightThreads(maxInflight uint32) uint32 {
+	if maxInflight == 0 {
+		return DefaultMaxInflight
+	}
+	return maxInflight
 }
 
 func boolByte(b bool) uint8 {
