@@ -119,14 +119,6 @@ struct {
 	__type(value, struct path_scratch);
 } path_scratch SEC(".maps");
 
-const struct arg_plan *unused_arg_plan __attribute__((unused));
-const struct arg_value *unused_arg_value __attribute__((unused));
-const struct arg_values_header *unused_arg_values_header __attribute__((unused));
-const enum arg_source *unused_arg_source __attribute__((unused));
-const enum arg_read *unused_arg_read __attribute__((unused));
-const enum arg_status *unused_arg_status __attribute__((unused));
-const enum arg_file_kind *unused_arg_file_kind __attribute__((unused));
-
 /* Where a program's context holds the arguments. */
 enum arg_context {
 	ARG_CONTEXT_SYSCALL, /* a syscalls:sys_enter_* record */

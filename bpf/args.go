@@ -12,10 +12,11 @@ import (
 // EventArgs flags a record that ends with the call's arguments (enum event_flag).
 const EventArgs = uint32(kretspanEventFlagEVENT_ARGS)
 
-// argValuesHeaderSize is struct arg_values_header's; argValueSize is struct arg_value's.
+// The args tail's parts (kretspan.h): a struct arg_values_header, then a struct arg_value at the
+// start of each slot.
 const (
-	argValuesHeaderSize = 8
-	argValueSize        = 16
+	argValuesHeaderSize = int(unsafe.Sizeof(kretspanArgValuesHeader{}))
+	argValueSize        = int(unsafe.Sizeof(kretspanArgValue{}))
 )
 
 // argLayout is how captured values lie in a record's args tail, the same for every probe of a
@@ -37,11 +38,11 @@ func newArgLayout(probes []Probe, stringMax int) argLayout {
 		return argLayout{}
 	}
 	l.stringMax = uint32(stringMax)
-	l.stride = argValueSize + (l.stringMax+2+7)&^7
+	l.stride = uint32(argValueSize) + (l.stringMax+2+7)&^7
 	return l
 }
 
-func (l argLayout) valueSize() uint32 { return argValuesHeaderSize + l.slots*l.stride }
+func (l argLayout) valueSize() uint32 { return uint32(argValuesHeaderSize) + l.slots*l.stride }
 
 // configureArgs sizes the argument maps for the plans, and shrinks them to one small entry when
 // no probe has arguments: the programs' argument code is then dead, and the verifier drops it.

@@ -1,7 +1,9 @@
 package bpf
 
 import (
+	"reflect"
 	"testing"
+	"unsafe"
 
 	"github.com/kretspan/kretspan/argspec"
 )
@@ -26,5 +28,64 @@ func TestPlanWithoutArgumentsCapturesNone(t *testing.T) {
 		if got := newArgLayout([]Probe{p}, argspec.DefaultStrMax).slots; got != c.slots {
 			t.Errorf("plan %+v: %d argument slots, want %d", c.plan, got, c.slots)
 		}
+	}
+}
+
+// argspec compiles the plans and decodes the tails, and cannot import this package: its copies
+// of kretspan.h's limits, enums and layout are checked here against the generated types.
+func TestArgspecMatchesTheKernelTypes(t *testing.T) {
+	var plan kretspanArgPlan
+	if argspec.MaxArgs != len(plan.Args) || argspec.MaxHops != len(plan.Args[0].Hops) {
+		t.Errorf("argspec: MaxArgs %d, MaxHops %d; struct arg_plan: %d, %d", argspec.MaxArgs, argspec.MaxHops, len(plan.Args), len(plan.Args[0].Hops))
+	}
+	for _, c := range []struct {
+		name        string
+		got, kernel uint32
+	}{
+		{"SourceParameter", uint32(argspec.SourceParameter), uint32(kretspanArgSourceARG_SOURCE_PARAMETER)},
+		{"SourceRegsOffset", uint32(argspec.SourceRegsOffset), uint32(kretspanArgSourceARG_SOURCE_REGS_OFFSET)},
+		{"SourceStack", uint32(argspec.SourceStack), uint32(kretspanArgSourceARG_SOURCE_STACK)},
+		{"ReadInteger", uint32(argspec.ReadInteger), uint32(kretspanArgReadARG_READ_INTEGER)},
+		{"ReadStringUser", uint32(argspec.ReadStringUser), uint32(kretspanArgReadARG_READ_STRING_USER)},
+		{"ReadStringKernel", uint32(argspec.ReadStringKernel), uint32(kretspanArgReadARG_READ_STRING_KERNEL)},
+		{"ReadStringAny", uint32(argspec.ReadStringAny), uint32(kretspanArgReadARG_READ_STRING_ANY)},
+		{"ReadFDPath", uint32(argspec.ReadFDPath), uint32(kretspanArgReadARG_READ_FD_PATH)},
+		{"ReadFilePath", uint32(argspec.ReadFilePath), uint32(kretspanArgReadARG_READ_FILE_PATH)},
+		{"ReadPathPath", uint32(argspec.ReadPathPath), uint32(kretspanArgReadARG_READ_PATH_PATH)},
+		{"ReadDentryPath", uint32(argspec.ReadDentryPath), uint32(kretspanArgReadARG_READ_DENTRY_PATH)},
+		{"ReadGoString", uint32(argspec.ReadGoString), uint32(kretspanArgReadARG_READ_GO_STRING)},
+		{"StatusOK", uint32(argspec.StatusOK), uint32(kretspanArgStatusARG_STATUS_OK)},
+		{"StatusTruncated", uint32(argspec.StatusTruncated), uint32(kretspanArgStatusARG_STATUS_TRUNCATED)},
+		{"StatusReadFailed", uint32(argspec.StatusReadFailed), uint32(kretspanArgStatusARG_STATUS_READ_FAILED)},
+		{"FilePath", uint32(argspec.FilePath), uint32(kretspanArgFileKindARG_FILE_PATH)},
+		{"FileSocket", uint32(argspec.FileSocket), uint32(kretspanArgFileKindARG_FILE_SOCKET)},
+		{"FilePipe", uint32(argspec.FilePipe), uint32(kretspanArgFileKindARG_FILE_PIPE)},
+		{"FileAnonymous", uint32(argspec.FileAnonymous), uint32(kretspanArgFileKindARG_FILE_ANONYMOUS)},
+	} {
+		if c.got != c.kernel {
+			t.Errorf("argspec.%s = %d, the kernel's is %d", c.name, c.got, c.kernel)
+		}
+	}
+
+	// The layout: a tail written through the generated types decodes to what was written.
+	const stride = argValueSize + 8
+	raw := make([]uint64, (argValuesHeaderSize+2*stride)/8)
+	tail := unsafe.Slice((*byte)(unsafe.Pointer(&raw[0])), len(raw)*8)
+	*(*kretspanArgValuesHeader)(unsafe.Pointer(&tail[0])) = kretspanArgValuesHeader{Size: uint16(len(tail)), Stride: uint16(stride), Count: 2}
+	want := []argspec.Value{
+		{Status: argspec.StatusTruncated, FileKind: argspec.FileSocket, Number: 0x1122334455667788, Bytes: []byte("ab")},
+		{Status: argspec.StatusReadFailed, FileKind: argspec.FileAnonymous, Number: 7, Bytes: []byte{}},
+	}
+	for i, w := range want {
+		slot := tail[argValuesHeaderSize+i*stride:]
+		*(*kretspanArgValue)(unsafe.Pointer(&slot[0])) = kretspanArgValue{Status: uint8(w.Status), FileKind: uint8(w.FileKind), Length: uint16(len(w.Bytes)), Number: w.Number}
+		copy(slot[argValueSize:], w.Bytes)
+	}
+	got, err := argspec.DecodeValues(nil, tail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("decoded %+v, want %+v", got, want)
 	}
 }

@@ -121,6 +121,12 @@ const struct binding *unused_binding __attribute__((unused));
 const enum counter *unused_counter __attribute__((unused));
 const enum event_flag *unused_event_flag __attribute__((unused));
 const enum limit *unused_limit __attribute__((unused));
+const struct arg_value *unused_arg_value __attribute__((unused));
+const struct arg_values_header *unused_arg_values_header __attribute__((unused));
+const enum arg_source *unused_arg_source __attribute__((unused));
+const enum arg_read *unused_arg_read __attribute__((unused));
+const enum arg_status *unused_arg_status __attribute__((unused));
+const enum arg_file_kind *unused_arg_file_kind __attribute__((unused));
 
 static __always_inline bool comm_matches(void)
 {

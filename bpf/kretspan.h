@@ -127,7 +127,8 @@ struct call_stack {
 	struct frame frames[MAX_DEPTH];
 };
 
-/* Argument capture (args.bpf.h). */
+/* Argument capture (args.bpf.h). argspec, which compiles the plans and decodes the values,
+ * repeats these limits, enums and layouts; a bpf test checks them against the generated types. */
 #define MAX_ARGS 8
 #define MAX_ARG_HOPS 4
 #define MAX_PATH_DEPTH 32 /* names of a file's path walked up from it: a power of two */

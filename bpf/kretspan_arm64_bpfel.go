@@ -13,6 +13,15 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type kretspanArgFileKind uint32
+
+const (
+	kretspanArgFileKindARG_FILE_PATH      kretspanArgFileKind = 0
+	kretspanArgFileKindARG_FILE_SOCKET    kretspanArgFileKind = 1
+	kretspanArgFileKindARG_FILE_PIPE      kretspanArgFileKind = 2
+	kretspanArgFileKindARG_FILE_ANONYMOUS kretspanArgFileKind = 3
+)
+
 type kretspanArgPlan struct {
 	_         structs.HostLayout
 	Count     uint32
@@ -32,6 +41,53 @@ type kretspanArgPlan struct {
 		LengthOffset int32
 		Hops         [4]int32
 	}
+}
+
+type kretspanArgRead uint32
+
+const (
+	kretspanArgReadARG_READ_INTEGER       kretspanArgRead = 0
+	kretspanArgReadARG_READ_STRING_USER   kretspanArgRead = 1
+	kretspanArgReadARG_READ_STRING_KERNEL kretspanArgRead = 2
+	kretspanArgReadARG_READ_STRING_ANY    kretspanArgRead = 3
+	kretspanArgReadARG_READ_FD_PATH       kretspanArgRead = 4
+	kretspanArgReadARG_READ_FILE_PATH     kretspanArgRead = 5
+	kretspanArgReadARG_READ_PATH_PATH     kretspanArgRead = 6
+	kretspanArgReadARG_READ_DENTRY_PATH   kretspanArgRead = 7
+	kretspanArgReadARG_READ_GO_STRING     kretspanArgRead = 8
+)
+
+type kretspanArgSource uint32
+
+const (
+	kretspanArgSourceARG_SOURCE_PARAMETER   kretspanArgSource = 0
+	kretspanArgSourceARG_SOURCE_REGS_OFFSET kretspanArgSource = 1
+	kretspanArgSourceARG_SOURCE_STACK       kretspanArgSource = 2
+)
+
+type kretspanArgStatus uint32
+
+const (
+	kretspanArgStatusARG_STATUS_OK          kretspanArgStatus = 0
+	kretspanArgStatusARG_STATUS_TRUNCATED   kretspanArgStatus = 1
+	kretspanArgStatusARG_STATUS_READ_FAILED kretspanArgStatus = 2
+)
+
+type kretspanArgValue struct {
+	_        structs.HostLayout
+	Status   uint8
+	FileKind uint8
+	Length   uint16
+	Pad      uint32
+	Number   uint64
+}
+
+type kretspanArgValuesHeader struct {
+	_      structs.HostLayout
+	Size   uint16
+	Stride uint16
+	Count  uint16
+	Pad    uint16
 }
 
 type kretspanBinding struct {
@@ -255,7 +311,6 @@ const (
 	kretspanVarSelfTgid              = "self_tgid"
 	kretspanVarTraceKernelThreads    = "trace_kernel_threads"
 	kretspanVarUnusedArgFileKind     = "unused_arg_file_kind"
-	kretspanVarUnusedArgPlan         = "unused_arg_plan"
 	kretspanVarUnusedArgRead         = "unused_arg_read"
 	kretspanVarUnusedArgSource       = "unused_arg_source"
 	kretspanVarUnusedArgStatus       = "unused_arg_status"
@@ -385,7 +440,6 @@ type kretspanVariableSpecs struct {
 	SelfTgid              *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TraceKernelThreads    *ebpf.VariableSpec `ebpf:"trace_kernel_threads"`
 	UnusedArgFileKind     *ebpf.VariableSpec `ebpf:"unused_arg_file_kind"`
-	UnusedArgPlan         *ebpf.VariableSpec `ebpf:"unused_arg_plan"`
 	UnusedArgRead         *ebpf.VariableSpec `ebpf:"unused_arg_read"`
 	UnusedArgSource       *ebpf.VariableSpec `ebpf:"unused_arg_source"`
 	UnusedArgStatus       *ebpf.VariableSpec `ebpf:"unused_arg_status"`
@@ -492,7 +546,6 @@ type kretspanVariables struct {
 	SelfTgid              *ebpf.Variable `ebpf:"self_tgid"`
 	TraceKernelThreads    *ebpf.Variable `ebpf:"trace_kernel_threads"`
 	UnusedArgFileKind     *ebpf.Variable `ebpf:"unused_arg_file_kind"`
-	UnusedArgPlan         *ebpf.Variable `ebpf:"unused_arg_plan"`
 	UnusedArgRead         *ebpf.Variable `ebpf:"unused_arg_read"`
 	UnusedArgSource       *ebpf.Variable `ebpf:"unused_arg_source"`
 	UnusedArgStatus       *ebpf.Variable `ebpf:"unused_arg_status"`

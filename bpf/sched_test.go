@@ -119,7 +119,7 @@ func TestSchedAndArgsTailsDecodeApart(t *testing.T) {
 	*(*Event)(unsafe.Pointer(&raw[0])) = Event{ProbeId: 3, Flags: EventSched | EventArgs}
 	*(*SchedTail)(unsafe.Pointer(&raw[EventSize])) = tail
 	args := raw[EventSize+SchedTailSize:]
-	*(*uint16)(unsafe.Pointer(&args[0])) = argsSize
+	*(*uint16)(unsafe.Pointer(&args[0])) = uint16(argsSize)
 	args[argValuesHeaderSize] = 0xa5
 	e, err := DecodeEvent(raw)
 	if err != nil {
