@@ -322,7 +322,6 @@ const (
 	kretspanVarUnusedCounters        = "unused_counters"
 	kretspanVarUnusedEvent           = "unused_event"
 	kretspanVarUnusedEventFlag       = "unused_event_flag"
-	kretspanVarUnusedExecRecord      = "unused_exec_record"
 	kretspanVarUnusedLimit           = "unused_limit"
 	kretspanVarUnusedSchedTail       = "unused_sched_tail"
 	kretspanVarUseTaskStorage        = "use_task_storage"
@@ -451,7 +450,6 @@ type kretspanVariableSpecs struct {
 	UnusedCounters        *ebpf.VariableSpec `ebpf:"unused_counters"`
 	UnusedEvent           *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedEventFlag       *ebpf.VariableSpec `ebpf:"unused_event_flag"`
-	UnusedExecRecord      *ebpf.VariableSpec `ebpf:"unused_exec_record"`
 	UnusedLimit           *ebpf.VariableSpec `ebpf:"unused_limit"`
 	UnusedSchedTail       *ebpf.VariableSpec `ebpf:"unused_sched_tail"`
 	UseTaskStorage        *ebpf.VariableSpec `ebpf:"use_task_storage"`
@@ -557,7 +555,6 @@ type kretspanVariables struct {
 	UnusedCounters        *ebpf.Variable `ebpf:"unused_counters"`
 	UnusedEvent           *ebpf.Variable `ebpf:"unused_event"`
 	UnusedEventFlag       *ebpf.Variable `ebpf:"unused_event_flag"`
-	UnusedExecRecord      *ebpf.Variable `ebpf:"unused_exec_record"`
 	UnusedLimit           *ebpf.Variable `ebpf:"unused_limit"`
 	UnusedSchedTail       *ebpf.Variable `ebpf:"unused_sched_tail"`
 	UseTaskStorage        *ebpf.Variable `ebpf:"use_task_storage"`

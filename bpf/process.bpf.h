@@ -12,7 +12,7 @@
 #define EXEC_ENVIRON_MAX 4096
 
 /* One exec: a fixed part, then environ_len bytes of the environment (the record is cut there).
- * Go decodes it by these offsets, which its test checks against this object's BTF. */
+ * Go decodes it by the offsets of bpf2go's copy (the value of exec_scratch). */
 struct exec_record {
 	__u64 start_boottime_ns; /* what /proc/PID/stat's starttime counts, in nanoseconds */
 	__u64 cgroup_id;         /* the cgroup v2 directory's inode number */
@@ -25,8 +25,6 @@ struct exec_record {
 	__u8 executable_name[EXEC_NAME_MAX];   /* the executed file's own name (symbolic links resolved) */
 	__u8 environ[EXEC_ENVIRON_MAX];
 };
-
-const struct exec_record *unused_exec_record __attribute__((unused));
 
 /* The kernel's types, by the fields read; CO-RE matches them to the running kernel's by name
  * (the ___exec suffix is dropped), nested anonymous structs included. */

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
@@ -14,20 +15,23 @@ import (
 	"github.com/kretspan/kretspan/processinfo"
 )
 
-// The layout of struct exec_record (process.bpf.h); TestExecRecordLayout checks it against the
-// object's BTF.
+// The layout of struct exec_record (process.bpf.h), from bpf2go's copy: a fixed part, then the
+// environment, where the record is cut.
 const (
-	execOffStart          = 0
-	execOffCgroup         = 8
-	execOffPID            = 16
-	execOffParentPID      = 20
-	execOffUID            = 24
-	execOffEnvironLen     = 28
-	execOffComm           = 32
-	execOffFilename       = execOffComm + 16
-	execOffExecutableName = execOffFilename + 256
-	execOffEnviron        = execOffExecutableName + 64
-	execEnvironMax        = 4096
+	execOffStart          = int(unsafe.Offsetof(kretspanExecRecord{}.StartBoottimeNs))
+	execOffCgroup         = int(unsafe.Offsetof(kretspanExecRecord{}.CgroupId))
+	execOffPID            = int(unsafe.Offsetof(kretspanExecRecord{}.Pid))
+	execOffParentPID      = int(unsafe.Offsetof(kretspanExecRecord{}.ParentPid))
+	execOffUID            = int(unsafe.Offsetof(kretspanExecRecord{}.Uid))
+	execOffEnvironLen     = int(unsafe.Offsetof(kretspanExecRecord{}.EnvironLen))
+	execOffComm           = int(unsafe.Offsetof(kretspanExecRecord{}.Comm))
+	execOffFilename       = int(unsafe.Offsetof(kretspanExecRecord{}.Filename))
+	execOffExecutableName = int(unsafe.Offsetof(kretspanExecRecord{}.ExecutableName))
+	execOffEnviron        = int(unsafe.Offsetof(kretspanExecRecord{}.Environ))
+	execCommMax           = len(kretspanExecRecord{}.Comm)
+	execFilenameMax       = len(kretspanExecRecord{}.Filename)
+	execNameMax           = len(kretspanExecRecord{}.ExecutableName)
+	execEnvironMax        = len(kretspanExecRecord{}.Environ)
 )
 
 // DecodeExec decodes an exec record into e; e.Environ points into raw.
@@ -37,7 +41,7 @@ func DecodeExec(raw []byte, e *processinfo.Exec) error {
 	}
 	le := binary.NativeEndian
 	n := le.Uint32(raw[execOffEnvironLen:])
-	if n > execEnvironMax || len(raw) < execOffEnviron+int(n) {
+	if int(n) > execEnvironMax || len(raw) < execOffEnviron+int(n) {
 		return fmt.Errorf("exec record of %d bytes says its environment has %d", len(raw), n)
 	}
 	*e = processinfo.Exec{
@@ -46,9 +50,9 @@ func DecodeExec(raw []byte, e *processinfo.Exec) error {
 		PID:             le.Uint32(raw[execOffPID:]),
 		ParentPID:       le.Uint32(raw[execOffParentPID:]),
 		UID:             le.Uint32(raw[execOffUID:]),
-		Comm:            cString(raw[execOffComm:execOffFilename]),
-		Filename:        cString(raw[execOffFilename:execOffExecutableName]),
-		ExecutableName:  cString(raw[execOffExecutableName:execOffEnviron]),
+		Comm:            cString(raw[execOffComm:][:execCommMax]),
+		Filename:        cString(raw[execOffFilename:][:execFilenameMax]),
+		ExecutableName:  cString(raw[execOffExecutableName:][:execNameMax]),
 		Environ:         raw[execOffEnviron : execOffEnviron+int(n)],
 	}
 	return nil
