@@ -6,61 +6,6 @@
 #ifndef KRETSPAN_ARGS_BPF_H
 #define KRETSPAN_ARGS_BPF_H
 
-/* The kernel types a file's path is read through, relocated by CO-RE. */
-struct qstr {
-	const unsigned char *name;
-} __attribute__((preserve_access_index));
-
-struct inode {
-	unsigned short i_mode;
-	unsigned long i_ino;
-} __attribute__((preserve_access_index));
-
-struct dentry;
-
-struct dentry_operations {
-	char *(*d_dname)(struct dentry *, char *, int);
-} __attribute__((preserve_access_index));
-
-struct dentry {
-	struct dentry *d_parent;
-	struct qstr d_name;
-	struct inode *d_inode;
-	const struct dentry_operations *d_op;
-} __attribute__((preserve_access_index));
-
-struct vfsmount {
-	struct dentry *mnt_root;
-} __attribute__((preserve_access_index));
-
-struct mount {
-	struct mount *mnt_parent;
-	struct dentry *mnt_mountpoint;
-	struct vfsmount mnt;
-} __attribute__((preserve_access_index));
-
-struct path {
-	struct vfsmount *mnt;
-	struct dentry *dentry;
-} __attribute__((preserve_access_index));
-
-struct file {
-	struct path f_path;
-} __attribute__((preserve_access_index));
-
-struct fdtable {
-	unsigned int max_fds;
-	struct file **fd;
-} __attribute__((preserve_access_index));
-
-struct files_struct {
-	struct fdtable *fdt;
-} __attribute__((preserve_access_index));
-
-struct task_struct___args {
-	struct files_struct *files;
-} __attribute__((preserve_access_index));
-
 #define ARGS_S_IFMT 0170000
 #define ARGS_S_IFSOCK 0140000
 #define ARGS_S_IFIFO 0010000
@@ -228,7 +173,7 @@ static __always_inline void arg_read_go_string(struct arg_value *value, char *da
 /* The file open as descriptor fd in the current task, or NULL. */
 static __always_inline struct file *arg_fd_file(__u64 fd)
 {
-	struct task_struct___args *task = (void *)bpf_get_current_task();
+	struct task_struct *task = (void *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	struct file **fds;
 	struct file *file = NULL;

@@ -26,41 +26,6 @@ struct exec_record {
 	__u8 environ[EXEC_ENVIRON_MAX];
 };
 
-/* The kernel's types, by the fields read; CO-RE matches them to the running kernel's by name
- * (the ___exec suffix is dropped), nested anonymous structs included. */
-#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
-struct qstr___exec {
-	const unsigned char *name;
-};
-struct dentry___exec {
-	struct qstr___exec d_name;
-};
-struct path___exec {
-	struct dentry___exec *dentry;
-};
-struct file___exec {
-	struct path___exec f_path;
-};
-struct mm_struct___exec {
-	unsigned long env_start;
-	unsigned long env_end;
-	struct file___exec *exe_file;
-};
-struct cred___exec {
-	struct {
-		unsigned int val;
-	} uid;
-};
-struct task_struct___exec {
-	int tgid;
-	struct task_struct___exec *real_parent;
-	const struct cred___exec *real_cred;
-	__u64 start_time;
-	__u64 start_boottime; /* 5.5+; before, start_time counted from boot, suspend included */
-	struct mm_struct___exec *mm;
-};
-#pragma clang attribute pop
-
 /* Layout of the sched:sched_process_exec record (see its tracefs format file). */
 struct sched_process_exec_ctx {
 	__u64 common;
@@ -82,7 +47,7 @@ struct {
 	__type(value, struct exec_record);
 } exec_scratch SEC(".maps");
 
-static __always_inline __u64 task_start_boottime(struct task_struct___exec *task)
+static __always_inline __u64 task_start_boottime(struct task_struct *task)
 {
 	if (bpf_core_field_exists(task->start_boottime))
 		return BPF_CORE_READ(task, start_boottime);
@@ -95,8 +60,8 @@ SEC("tp/sched/sched_process_exec")
 int process_exec(struct sched_process_exec_ctx *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct task_struct___exec *task;
-	struct mm_struct___exec *mm;
+	struct task_struct *task;
+	struct mm_struct *mm;
 	struct exec_record *record;
 	struct probe_counters *count;
 	const unsigned char *name;
@@ -108,7 +73,7 @@ int process_exec(struct sched_process_exec_ctx *ctx)
 	record = bpf_map_lookup_elem(&exec_scratch, &zero);
 	if (!record)
 		return 0;
-	task = (struct task_struct___exec *)bpf_get_current_task();
+	task = (struct task_struct *)bpf_get_current_task();
 	record->start_boottime_ns = task_start_boottime(task);
 	record->cgroup_id = bpf_get_current_cgroup_id();
 	record->pid = pid_tgid >> 32;

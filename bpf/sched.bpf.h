@@ -94,31 +94,12 @@ struct {
 
 const struct sched_tail *unused_sched_tail __attribute__((unused));
 
-/* The task fields the split reads; ___sched is a CO-RE flavour of the kernel's types. */
-struct sched_info___sched {
-	unsigned long long run_delay;
-} __attribute__((preserve_access_index));
-
-struct task_struct___sched {
-	int pid;
-	unsigned int __state; /* 5.14+ */
-	unsigned long nvcsw;
-	unsigned long nivcsw;
-	struct sched_info___sched sched_info;
-} __attribute__((preserve_access_index));
-
-struct task_struct___sched_old {
-	long state; /* before 5.14 */
-} __attribute__((preserve_access_index));
-
 // task's state is TASK_RUNNING: switched out, it stays on the run queue.
 static __always_inline bool sched_task_running(struct task_struct *task)
 {
-	struct task_struct___sched *t = (void *)task;
-
-	if (bpf_core_field_exists(t->__state))
-		return BPF_CORE_READ(t, __state) == 0;
-	return BPF_CORE_READ((struct task_struct___sched_old *)task, state) == 0;
+	if (bpf_core_field_exists(task->__state))
+		return BPF_CORE_READ(task, __state) == 0;
+	return BPF_CORE_READ((struct task_struct___state_old *)task, state) == 0;
 }
 
 // The hooks' lookup: by task pointer in task storage (btf: a tp_btf argument), else by thread id.
@@ -128,7 +109,7 @@ static __always_inline struct sched_thread *sched_thread_of(struct task_struct *
 
 	if (btf && sched_task_storage)
 		return bpf_task_storage_get(&sched_tasks, task, 0, 0);
-	tid = BPF_CORE_READ((struct task_struct___sched *)task, pid);
+	tid = BPF_CORE_READ(task, pid);
 	return bpf_map_lookup_elem(&sched_threads, &tid);
 }
 
@@ -224,7 +205,7 @@ int BPF_PROG(sched_wakeup_raw, struct task_struct *task)
 // At a probed call's entry, on the thread at depth (its frame's index): snapshot the totals.
 static __always_inline void sched_enter(__u32 tid, __u32 depth)
 {
-	struct task_struct___sched *task;
+	struct task_struct *task;
 	struct sched_thread *thread;
 	struct sched_frame *frame;
 
@@ -251,7 +232,7 @@ static __always_inline void sched_enter(__u32 tid, __u32 depth)
 // tail, when the thread has it, and the frame popped.
 static __always_inline bool sched_return(__u32 tid, int index, __u64 duration, struct sched_tail *tail)
 {
-	struct task_struct___sched *task;
+	struct task_struct *task;
 	struct sched_thread *thread;
 	struct sched_frame *frame, *parent;
 	__u64 off;

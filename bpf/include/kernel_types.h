@@ -87,9 +87,97 @@ struct pt_regs;
 #error "kernel_types.h: unsupported target architecture (bpf2go defines __TARGET_ARCH_*)"
 #endif
 
+/* The fields read, each under the kernel's own type and field names; CO-RE matches them to the
+ * running kernel's, nested anonymous structs included. A flavour (NAME___FLAVOUR) is kept only
+ * for a field that differs across kernels. */
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+struct qstr {
+	const unsigned char *name;
+};
+
+struct inode {
+	unsigned short i_mode;
+	unsigned long i_ino;
+};
+
+struct dentry;
+
+struct dentry_operations {
+	char *(*d_dname)(struct dentry *, char *, int);
+};
+
+struct dentry {
+	struct dentry *d_parent;
+	struct qstr d_name;
+	struct inode *d_inode;
+	const struct dentry_operations *d_op;
+};
+
+struct vfsmount {
+	struct dentry *mnt_root;
+};
+
+struct mount {
+	struct mount *mnt_parent;
+	struct dentry *mnt_mountpoint;
+	struct vfsmount mnt;
+};
+
+struct path {
+	struct vfsmount *mnt;
+	struct dentry *dentry;
+};
+
+struct file {
+	struct path f_path;
+};
+
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+};
+
+struct files_struct {
+	struct fdtable *fdt;
+};
+
+struct mm_struct {
+	unsigned long env_start;
+	unsigned long env_end;
+	struct file *exe_file;
+};
+
+struct cred {
+	struct {
+		unsigned int val;
+	} uid;
+};
+
+struct sched_info {
+	unsigned long long run_delay;
+};
+
 struct task_struct {
 	unsigned int flags;
-} __attribute__((preserve_access_index));
+	int pid;
+	int tgid;
+	unsigned int __state; /* 5.14+; before, task_struct___state_old */
+	struct task_struct *real_parent;
+	const struct cred *real_cred;
+	__u64 start_time;
+	__u64 start_boottime; /* 5.5+; before, start_time counted from boot, suspend included */
+	struct mm_struct *mm;
+	struct files_struct *files;
+	unsigned long nvcsw;
+	unsigned long nivcsw;
+	struct sched_info sched_info;
+};
+
+/* Before 5.14 the state was a long named state. */
+struct task_struct___state_old {
+	long state;
+};
+#pragma clang attribute pop
 
 /* Layout of syscalls:sys_enter_* and sys_exit_* records (see their tracefs format files). */
 struct syscall_enter_ctx {
