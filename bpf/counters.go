@@ -17,8 +17,6 @@ const (
 	CounterMissedReturn     = kretspanCounterCOUNTER_MISSED_RETURN
 	CounterOrphanReturn     = kretspanCounterCOUNTER_ORPHAN_RETURN
 	CounterBlockedStackLost = kretspanCounterCOUNTER_BLOCKED_STACK_LOST
-	// CounterLostExecRecord counts exec records lost to a full ring, under id 0 (no probe's).
-	CounterLostExecRecord = kretspanCounterCOUNTER_LOST_EXEC_RECORD
 )
 
 const counterCount = int(kretspanCounterCOUNTER_MAX)
@@ -42,9 +40,6 @@ const (
 	LedgerSampledOut                  // in a call tree sampled out
 	LedgerDropped                     // lost in the kernel for want of room
 	LedgerMissedReturns               // entered, but the return never came
-	// LedgerExecRecords is not a probe's: exec records, counted under id 0 and shown with the
-	// processes in the exit summary.
-	LedgerExecRecords
 )
 
 // ledgerColumns name the exit summary's columns. Of the calls submitted to user space it shows
@@ -77,16 +72,13 @@ var counterTable = [counterCount]struct {
 	CounterMissedReturn:     {"missed_return", LedgerMissedReturns},
 	CounterOrphanReturn:     {"orphan_return", LedgerOutside},
 	CounterBlockedStackLost: {"blocked_stack_lost", LedgerOutside},
-	CounterLostExecRecord:   {"lost_exec_record", LedgerExecRecords},
 }
 
 // Counters lists every kernel counter of a probe, in the kernel's order.
 func Counters() []Counter {
-	var all []Counter
-	for i, row := range counterTable {
-		if row.ledger != LedgerExecRecords {
-			all = append(all, Counter(i))
-		}
+	all := make([]Counter, counterCount)
+	for i := range all {
+		all[i] = Counter(i)
 	}
 	return all
 }

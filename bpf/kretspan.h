@@ -91,7 +91,6 @@ enum counter {
 	COUNTER_MISSED_RETURN,     /* entry whose return never came: found stale under a later return, or the thread exited */
 	COUNTER_ORPHAN_RETURN,     /* return with no entry on this thread's stack (e.g. attached mid-call) */
 	COUNTER_BLOCKED_STACK_LOST, /* a call's longest block whose stack found no slot in the stack map */
-	COUNTER_LOST_EXEC_RECORD,  /* not a call: an exec record the full ring lost (counted under id 0) */
 	COUNTER_MAX,
 };
 

@@ -132,8 +132,7 @@ const (
 	kretspanCounterCOUNTER_MISSED_RETURN      kretspanCounter = 9
 	kretspanCounterCOUNTER_ORPHAN_RETURN      kretspanCounter = 10
 	kretspanCounterCOUNTER_BLOCKED_STACK_LOST kretspanCounter = 11
-	kretspanCounterCOUNTER_LOST_EXEC_RECORD   kretspanCounter = 12
-	kretspanCounterCOUNTER_MAX                kretspanCounter = 13
+	kretspanCounterCOUNTER_MAX                kretspanCounter = 12
 )
 
 type kretspanEvent struct {
@@ -214,7 +213,7 @@ type kretspanProbeConfig struct {
 
 type kretspanProbeCounters struct {
 	_             structs.HostLayout
-	Counts        [13]uint64
+	Counts        [12]uint64
 	LatencySumNs  uint64
 	OnCpuSumNs    uint64
 	RunqueueSumNs uint64
@@ -263,6 +262,7 @@ const (
 	kretspanMapCounters              = "counters"
 	kretspanMapEvents                = "events"
 	kretspanMapExecRecords           = "exec_records"
+	kretspanMapExecRecordsLost       = "exec_records_lost"
 	kretspanMapExecScratch           = "exec_scratch"
 	kretspanMapPathScratch           = "path_scratch"
 	kretspanMapPidFilter             = "pid_filter"
@@ -404,6 +404,7 @@ type kretspanMapSpecs struct {
 	Counters           *ebpf.MapSpec `ebpf:"counters"`
 	Events             *ebpf.MapSpec `ebpf:"events"`
 	ExecRecords        *ebpf.MapSpec `ebpf:"exec_records"`
+	ExecRecordsLost    *ebpf.MapSpec `ebpf:"exec_records_lost"`
 	ExecScratch        *ebpf.MapSpec `ebpf:"exec_scratch"`
 	PathScratch        *ebpf.MapSpec `ebpf:"path_scratch"`
 	PidFilter          *ebpf.MapSpec `ebpf:"pid_filter"`
@@ -485,6 +486,7 @@ type kretspanMaps struct {
 	Counters           *ebpf.Map `ebpf:"counters"`
 	Events             *ebpf.Map `ebpf:"events"`
 	ExecRecords        *ebpf.Map `ebpf:"exec_records"`
+	ExecRecordsLost    *ebpf.Map `ebpf:"exec_records_lost"`
 	ExecScratch        *ebpf.Map `ebpf:"exec_scratch"`
 	PathScratch        *ebpf.Map `ebpf:"path_scratch"`
 	PidFilter          *ebpf.Map `ebpf:"pid_filter"`
@@ -508,6 +510,7 @@ func (m *kretspanMaps) Close() error {
 		m.Counters,
 		m.Events,
 		m.ExecRecords,
+		m.ExecRecordsLost,
 		m.ExecScratch,
 		m.PathScratch,
 		m.PidFilter,

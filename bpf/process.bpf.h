@@ -39,6 +39,14 @@ struct {
 	__uint(max_entries, 1 << 18); /* set by Go (execRingSize) */
 } exec_records SEC(".maps");
 
+/* Exec records the full ring lost: no probe's count, so not in counters. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} exec_records_lost SEC(".maps");
+
 /* The record is built here: it is too big for the BPF stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -63,7 +71,7 @@ int process_exec(struct sched_process_exec_ctx *ctx)
 	struct task_struct *task;
 	struct mm_struct *mm;
 	struct exec_record *record;
-	struct probe_counters *count;
+	__u64 *lost;
 	const unsigned char *name;
 	unsigned long env_start, env_end;
 	__u32 zero = 0, len;
@@ -101,9 +109,9 @@ int process_exec(struct sched_process_exec_ctx *ctx)
 
 	/* Nobody waits on this ring: the span reader drains it before the spans that follow. */
 	if (bpf_ringbuf_output(&exec_records, record, offsetof(struct exec_record, environ) + len, BPF_RB_NO_WAKEUP)) {
-		count = bpf_map_lookup_elem(&counters, &zero); /* id 0: no probe's */
-		if (count)
-			count->counts[COUNTER_LOST_EXEC_RECORD]++;
+		lost = bpf_map_lookup_elem(&exec_records_lost, &zero);
+		if (lost)
+			(*lost)++;
 	}
 	return 0;
 }

@@ -101,6 +101,19 @@ func (t *Tracer) attachExecs(m *ebpf.Map, onExec func(*processinfo.Exec)) error 
 	return nil
 }
 
+// LostExecRecords is how many exec records the kernel lost to a full ring.
+func (t *Tracer) LostExecRecords() (uint64, error) {
+	var perCPU []uint64
+	if err := t.maps.ExecRecordsLost.Lookup(uint32(0), &perCPU); err != nil {
+		return 0, fmt.Errorf("read lost exec records: %w", err)
+	}
+	var lost uint64
+	for _, n := range perCPU {
+		lost += n
+	}
+	return lost, nil
+}
+
 // pending says whether exec records wait in the ring.
 func (x *execReader) pending() bool { return x != nil && x.reader.AvailableBytes() > 0 }
 

@@ -341,7 +341,8 @@ func (t *trace) shutDownAndReport(interrupted context.Context, readErr error, st
 		}
 	}
 	counters, countErr := t.tracer.Counts()
-	if countErr == nil {
+	lostExecs, lostExecsErr := t.tracer.LostExecRecords()
+	if countErr = errors.Join(countErr, lostExecsErr); countErr == nil {
 		stats := t.pipeline.Stats()
 		summary.WriteHistograms(stderr, t.targets, counters)
 		summary.WriteSchedSplit(stderr, t.targets, counters)
@@ -351,7 +352,7 @@ func (t *trace) shutDownAndReport(interrupted context.Context, readErr error, st
 			ExportedByID: stats.ExportedByID, Latency: stats.LatencyByProbe,
 		})
 		summary.WriteServices(stderr, stats.ByService, summary.Processes{Read: stats.ProcessesRead, Cached: stats.ProcessesCached,
-			FromExec: t.processes.UsedExecRecords(), LostExecRecords: counters[0].Counts[bpf.CounterLostExecRecord]})
+			FromExec: t.processes.UsedExecRecords(), LostExecRecords: lostExecs})
 	}
 	if err := t.pipeline.LastError(); err != nil {
 		printError(stderr, fmt.Errorf("last export error: %w", err))
