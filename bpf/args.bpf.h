@@ -45,7 +45,7 @@ struct {
 
 /* A dentry walk's state: where it is, and how far it got. */
 struct path_walk {
-	__u64 dentry, vfsmnt, mnt; /* struct dentry *, struct vfsmount *, struct mount * */
+	__u64 dentry, mnt, root; /* struct dentry *, struct mount *, the mount's root dentry */
 	__u32 depth, pos, complete, _pad;
 };
 
@@ -223,18 +223,17 @@ static __noinline void arg_read_path(struct arg_value *value, char *data, struct
 	 * same state at each iteration's start, whichever way the one before went, and prunes. */
 	walk = (struct path_walk *)&scratch->walk;
 	walk->dentry = (__u64)dentry;
-	walk->vfsmnt = (__u64)vfsmnt;
 	walk->mnt = vfsmnt ? (__u64)vfsmnt - bpf_core_field_offset(struct mount, mnt) : 0;
+	walk->root = vfsmnt ? (__u64)BPF_CORE_READ(vfsmnt, mnt_root) : 0;
 	walk->depth = 0;
 	walk->complete = 0;
 	for (i = 0; i < MAX_PATH_DEPTH + 8; i++) {
 		struct dentry *d = (struct dentry *)ARGS_ONCE(walk->dentry);
-		struct vfsmount *vm = (struct vfsmount *)ARGS_ONCE(walk->vfsmnt);
 		struct mount *m = (struct mount *)ARGS_ONCE(walk->mnt);
 		struct dentry *parent = BPF_CORE_READ(d, d_parent);
 		__u32 depth = ARGS_ONCE(walk->depth);
 
-		if (d == BPF_CORE_READ(vm, mnt_root) || d == parent) {
+		if (d == (struct dentry *)ARGS_ONCE(walk->root) || d == parent) {
 			struct mount *up = BPF_CORE_READ(m, mnt_parent);
 
 			if (!m || !up || up == m) {
@@ -244,7 +243,7 @@ static __noinline void arg_read_path(struct arg_value *value, char *data, struct
 			/* Cross into the mount this one is mounted on. */
 			walk->dentry = (__u64)BPF_CORE_READ(m, mnt_mountpoint);
 			walk->mnt = (__u64)up;
-			walk->vfsmnt = (__u64)up + bpf_core_field_offset(struct mount, mnt);
+			walk->root = (__u64)BPF_CORE_READ(up, mnt.mnt_root);
 			continue;
 		}
 		if (depth >= MAX_PATH_DEPTH)

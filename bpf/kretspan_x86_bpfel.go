@@ -186,8 +186,8 @@ type kretspanPathScratch struct {
 	Walk struct {
 		_        structs.HostLayout
 		Dentry   uint64
-		Vfsmnt   uint64
 		Mnt      uint64
+		Root     uint64
 		Depth    uint32
 		Pos      uint32
 		Complete uint32
