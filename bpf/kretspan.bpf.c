@@ -324,7 +324,9 @@ static __always_inline int on_entry(__u32 probe_id, void *ctx, enum arg_context 
 	frame->span_id = 0;
 	stack->depth = depth + 1;
 	sched_enter(tid, depth);
-	if (config->args)
+	// A nest sampled out for good emits none of its calls (only an application's span looked up
+	// later may overturn the decision): their arguments would go unread.
+	if (config->args && (!stack->sampled_out || stack->context_pending))
 		args_capture(ctx, context, probe_id, tid, depth);
 	frame->start_ns = bpf_ktime_get_ns(); // last, so kretspan's own work is outside the span
 	return 0;
