@@ -158,7 +158,7 @@ static __always_inline void arg_read_go_string(struct arg_value *value, char *da
 		value->status = ARG_STATUS_TRUNCATED;
 	}
 	value->length = size;
-	asm volatile("" : "+r"(size)); /* keep the bound the verifier needs, as in arg_read_path */
+	barrier_var(size); /* keep the bound the verifier needs, as in arg_read_path */
 	if (size <= (__u64)arg_string_max && size > 0) {
 		long err = bpf_probe_read_user(data, size, (void *)address);
 
@@ -278,7 +278,7 @@ static __noinline void arg_read_path(struct arg_value *value, char *data, struct
 	value->length = size;
 	/* Opaque to the compiler, which would otherwise fold the bound below into the one above
 	 * and leave the verifier a size it cannot bound. */
-	asm volatile("" : "+r"(size));
+	barrier_var(size);
 	if (size <= (__u64)arg_string_max)
 		bpf_probe_read_kernel(data, size, scratch->buf);
 }
@@ -394,7 +394,7 @@ static __always_inline __u64 arg_slot_offset(__u32 i)
 {
 	__u64 offset = sizeof(struct arg_values_header) + (__u64)i * arg_stride;
 
-	asm volatile("" : "+r"(offset));
+	barrier_var(offset);
 	return offset;
 }
 

@@ -507,7 +507,7 @@ static __always_inline int on_return(__u32 probe_id, __u64 raw_ret)
 	}
 	// Opaque to the compiler, which would otherwise drop the masks below as redundant, leaving an
 	// index whose bounds the verifier cannot see.
-	asm volatile("" : "+r"(index));
+	barrier_var(index);
 	stack->depth = index;
 
 	ret = config->ret_int32 ? (__s64)(__s32)raw_ret : (__s64)raw_ret;

@@ -101,7 +101,7 @@ int process_exec(struct sched_process_exec_ctx *ctx)
 	if (len > EXEC_ENVIRON_MAX - 1)
 		len = EXEC_ENVIRON_MAX - 1;
 	/* The mask, which the compiler would drop as redundant, shows the verifier the bound. */
-	asm volatile("" : "+r"(len));
+	barrier_var(len);
 	len &= EXEC_ENVIRON_MAX - 1;
 	if (bpf_probe_read_user(record->environ, len, (void *)env_start) < 0)
 		len = 0;
