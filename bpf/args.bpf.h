@@ -6,6 +6,10 @@
 #ifndef KRETSPAN_ARGS_BPF_H
 #define KRETSPAN_ARGS_BPF_H
 
+#ifndef EBADF
+#define EBADF 9
+#endif
+
 #define ARGS_S_IFMT 0170000
 #define ARGS_S_IFSOCK 0140000
 #define ARGS_S_IFIFO 0010000
@@ -94,12 +98,16 @@ static __always_inline __u64 arg_register(void *ctx, enum arg_context context, c
 	if (spec->source != ARG_SOURCE_PARAMETER)
 		return arg_user_word(ctx, spec->source, spec->offset);
 	switch (context) {
-	case ARG_CONTEXT_SYSCALL:
-		/* struct syscall_enter_ctx. Read through the helper: the one program serves every
-		 * syscall, and the kernel refuses to attach a tracepoint program that loads past the
-		 * smallest record it serves (sys_enter_getpid has no arguments). */
-		bpf_probe_read_kernel(&value, sizeof(value), (char *)ctx + 16 + 8 * (spec->index & 7));
+	case ARG_CONTEXT_SYSCALL: {
+		struct syscall_enter_ctx *sys = ctx;
+
+		/* Read through the helper: the one program serves every syscall, and the kernel refuses
+		 * to attach a tracepoint program that loads past the smallest record it serves
+		 * (sys_enter_getpid has no arguments). */
+		if (spec->index < sizeof(sys->args) / sizeof(sys->args[0]))
+			bpf_probe_read_kernel(&value, sizeof(value), &sys->args[spec->index]);
 		return value;
+	}
 	case ARG_CONTEXT_REGS: {
 		struct pt_regs *regs = ctx;
 
@@ -360,7 +368,7 @@ static __always_inline void arg_capture_path(__u8 read, __u64 v, struct arg_valu
 		file = arg_fd_file(v);
 		if (!file) {
 			value->status = ARG_STATUS_READ_FAILED;
-			value->number = -9; /* EBADF: no such descriptor */
+			value->number = -EBADF; /* no such descriptor */
 			return;
 		}
 		break;
