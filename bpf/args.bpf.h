@@ -430,9 +430,7 @@ static __always_inline void args_capture(void *ctx, enum arg_context context, __
 	for (i = 0; i < MAX_ARGS; i++) {
 		__u64 offset = arg_slot_offset(i);
 
-		if (i >= plan->count || i >= arg_slots)
-			break;
-		if (offset > args_value_size - arg_stride)
+		if (i >= plan->count || offset > args_value_size - arg_stride) /* the second: i >= arg_slots */
 			break;
 		arg_capture_one(ctx, context, &plan->args[i], (void *)(values + offset),
 				values + offset + sizeof(struct arg_value), &path_from);

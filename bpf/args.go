@@ -47,14 +47,14 @@ func (l argLayout) valueSize() uint32 { return uint32(argValuesHeaderSize) + l.s
 // configureArgs sizes the argument maps for the plans, and shrinks them to one small entry when
 // no probe has arguments: the programs' argument code is then dead, and the verifier drops it.
 func configureArgs(s *kretspanSpecs, cfg Config, probes []Probe) error {
-	if err := argspec.CheckStringMax(cfg.ArgStringMax); err != nil && newArgLayout(probes, 1).slots > 0 {
-		return fmt.Errorf("argument string limit %d: %w", cfg.ArgStringMax, err)
-	}
 	l := newArgLayout(probes, cfg.ArgStringMax)
 	if l.slots == 0 {
 		small := s.PathScratch
 		small.Value, small.ValueSize = nil, 8
 		return nil
+	}
+	if err := argspec.CheckStringMax(cfg.ArgStringMax); err != nil {
+		return fmt.Errorf("argument string limit %d: %w", cfg.ArgStringMax, err)
 	}
 	size := l.valueSize()
 	s.ArgPlans.MaxEntries = uint32(len(probes) + 1)
@@ -78,7 +78,8 @@ func configureArgs(s *kretspanSpecs, cfg Config, probes []Probe) error {
 	return nil
 }
 
-// argPlan is a plan as the kernel follows it (struct arg_plan).
+// argPlan is a plan as the kernel follows it (struct arg_plan). argspec has checked that it has
+// one path argument at most.
 func argPlan(plan *argspec.Plan) (kretspanArgPlan, error) {
 	var k kretspanArgPlan
 	if len(plan.Args) > len(k.Args) {
@@ -88,9 +89,6 @@ func argPlan(plan *argspec.Plan) (kretspanArgPlan, error) {
 	k.PathIndex = uint32(len(k.Args))
 	for i, a := range plan.Args {
 		if a.Read.IsPath() {
-			if k.PathIndex != uint32(len(k.Args)) {
-				return k, fmt.Errorf("arguments %s and %s are both file paths, and a probe captures one", plan.Args[k.PathIndex].Name, a.Name)
-			}
 			k.PathIndex = uint32(i)
 		}
 		s := &k.Args[i]

@@ -88,11 +88,11 @@ func configureExecs(s *kretspanSpecs, on bool) {
 
 // attachExecs attaches the exec program, which sends a record each time a process the filters
 // keep executes a program, and opens the reader of its ring.
-func (t *Tracer) attachExecs(m *ebpf.Map, onExec func(*processinfo.Exec)) error {
+func (t *Tracer) attachExecs(onExec func(*processinfo.Exec)) error {
 	if err := t.attachSchedTracepoint("sched_process_exec", "exec", func(p *kretspanProgramSpecs) *ebpf.ProgramSpec { return p.ProcessExec }); err != nil {
 		return err
 	}
-	r, err := ringbuf.NewReader(m)
+	r, err := ringbuf.NewReader(t.maps.ExecRecords)
 	if err != nil {
 		return fmt.Errorf("open exec records' reader: %w", err)
 	}

@@ -365,7 +365,7 @@ func (t *Tracer) start(cfg Config, probes []Probe, sched schedHook) error {
 		return err
 	}
 	if cfg.OnExec != nil {
-		if err := t.attachExecs(t.maps.ExecRecords, cfg.OnExec); err != nil {
+		if err := t.attachExecs(cfg.OnExec); err != nil {
 			return err
 		}
 	}
