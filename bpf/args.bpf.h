@@ -2,7 +2,8 @@
 /* Argument capture: a probe with arguments has a compiled read plan (struct arg_plan) that these
  * functions follow at entry, with no interpretation in user space. The values wait in arg_frames,
  * keyed by thread and depth, until the call returns, when they become the record's args tail.
- * A probe without arguments touches none of this, and its maps are shrunk to one small entry. */
+ * A probe without arguments captures none; when no probe has any, arg_slots is 0, the verifier
+ * drops this code, and the maps are shrunk to one small entry. */
 #ifndef KRETSPAN_ARGS_BPF_H
 #define KRETSPAN_ARGS_BPF_H
 

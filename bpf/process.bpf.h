@@ -55,13 +55,6 @@ struct {
 	__type(value, struct exec_record);
 } exec_scratch SEC(".maps");
 
-static __always_inline __u64 task_start_boottime(struct task_struct *task)
-{
-	if (bpf_core_field_exists(task->start_boottime))
-		return BPF_CORE_READ(task, start_boottime);
-	return BPF_CORE_READ(task, start_time);
-}
-
 /* Runs in the new program's context: its mm, comm and environment are the new ones. Only
  * processes the filters keep are recorded, as their calls are the only ones traced. */
 SEC("tp/sched/sched_process_exec")
@@ -82,7 +75,7 @@ int process_exec(struct sched_process_exec_ctx *ctx)
 	if (!record)
 		return 0;
 	task = (struct task_struct *)bpf_get_current_task();
-	record->start_boottime_ns = task_start_boottime(task);
+	record->start_boottime_ns = BPF_CORE_READ(task, start_boottime);
 	record->cgroup_id = bpf_get_current_cgroup_id();
 	record->pid = pid_tgid >> 32;
 	record->parent_pid = BPF_CORE_READ(task, real_parent, tgid);

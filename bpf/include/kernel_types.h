@@ -164,8 +164,7 @@ struct task_struct {
 	unsigned int __state; /* 5.14+; before, task_struct___state_old */
 	struct task_struct *real_parent;
 	const struct cred *real_cred;
-	__u64 start_time;
-	__u64 start_boottime; /* 5.5+; before, start_time counted from boot, suspend included */
+	__u64 start_boottime; /* 5.5+, before the ring buffers kretspan needs (5.8) */
 	struct mm_struct *mm;
 	struct files_struct *files;
 	unsigned long nvcsw;
