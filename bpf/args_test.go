@@ -1,11 +1,16 @@
 package bpf
 
 import (
+	"errors"
+	"os"
 	"reflect"
+	"runtime"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/kretspan/kretspan/argspec"
+	"github.com/kretspan/kretspan/probe"
 )
 
 // A plan of no arguments must not flag the probe: the kernel would reserve an args tail that no
@@ -87,5 +92,87 @@ func TestArgspecMatchesTheKernelTypes(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("decoded %+v, want %+v", got, want)
+	}
+}
+
+// missedInner panics: its RET instruction, where a Go function's return probe stands, never
+// runs, so its return is missed, and found missed when missedOuter, which recovers, returns.
+//
+//go:noinline
+func missedInner(n int) int {
+	if n >= 0 {
+		panic(n)
+	}
+	return n
+}
+
+//go:noinline
+func missedOuter(n int) (r int) {
+	defer func() { r, _ = recover().(int) }()
+	return missedInner(n)
+}
+
+// A frame whose return was missed frees the arguments kept for it: none stay in arg_frames once
+// every call has ended.
+func TestKernelMissedReturnsFreeTheirArguments(t *testing.T) {
+	requireRoot(t)
+	if err := DetectFeatures().Uprobes; err != nil {
+		t.Skipf("uprobes: %v", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const calls = 5
+	plan := &argspec.Plan{Args: []argspec.Arg{{Name: "n", Source: argspec.SourceParameter, Read: argspec.ReadInteger}}}
+	var probes []Probe
+	for _, f := range []string{"missedOuter", "missedInner"} {
+		spec, err := probe.Parse("uprobe:" + self + ":github.com/kretspan/kretspan/bpf." + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets, _, err := probe.Resolve([]probe.Spec{spec}, DetectFeatures().Kernel(), 10)
+		if errors.Is(err, probe.ErrNotFound) {
+			t.Skipf("%v: go test links the binary it runs without a symbol table (-s -w); go test -c keeps it", err)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets[0].ID = uint32(len(probes) + 1)
+		probes = append(probes, Probe{Target: targets[0], Args: plan})
+	}
+	cfg := thisProcess()
+	cfg.ArgStringMax = argspec.DefaultStrMax
+	tracer, err := Start(cfg, probes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tracer.Close()
+	go func() {
+		runtime.LockOSThread() // the nest on one thread, as the stacks are per thread
+		for i := range calls {
+			missedOuter(i)
+		}
+		runtime.UnlockOSThread()
+		time.Sleep(50 * time.Millisecond)
+		tracer.Stop()
+	}()
+	events := 0
+	if err := tracer.Read(func(*Event) { events++ }, func() {}); err != nil {
+		t.Fatal(err)
+	}
+	counts, err := tracer.Counts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outer, inner := counts[probes[0].ID], counts[probes[1].ID]
+	if events != calls || outer.Counts[CounterSubmitted] != calls || inner.Counts[CounterMissedReturn] != calls {
+		t.Fatalf("%d calls: %d events, outer %d submitted, inner %d missed returns; want %d each",
+			calls, events, outer.Counts[CounterSubmitted], inner.Counts[CounterMissedReturn], calls)
+	}
+	var key uint64
+	var value []byte
+	for it := tracer.maps.ArgFrames.Iterate(); it.Next(&key, &value); {
+		t.Errorf("every call ended, and arg_frames keeps thread %d's frame %d", key>>32, uint32(key))
 	}
 }
